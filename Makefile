@@ -1,0 +1,30 @@
+# Set-up is automatic: every target creates .venv and installs the package when needed.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+OUT    ?= results
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,reference]'
+	touch $(STAMP)
+
+## Quick versions of the key figures into results/ (CPU, a few minutes).
+demo: $(STAMP)
+	$(VENV)/bin/isac-jax reproduce a-fig11 --preset quick --out $(OUT)
+	$(VENV)/bin/isac-jax reproduce a-ml-vs-crb --preset quick --out $(OUT)
+
+## The whole test suite (float64, tiny sizes).
+test: $(STAMP)
+	$(PY) -m pytest
+
+## Benchmarks: print side-by-side ratios (not part of the tests).
+bench: $(STAMP)
+	$(PY) benchmarks/bench_ota.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,0 +1,40 @@
+"""Command-line interface ``isac-jax``: ``list`` and ``reproduce`` dispatch to :mod:`isac_jax.experiments`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="isac-jax", description="Reproduce Paper A / Paper B experiments.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list every experiment with a one-line description")
+    rep = sub.add_parser("reproduce", help="run one experiment and write results.json, arrays.npz, figure.png")
+    rep.add_argument("experiment")
+    rep.add_argument("--preset", default="quick", help="quick (CPU, minutes) or paper (the papers' sizes)")
+    rep.add_argument("--out", default="results", help="output directory (default: results)")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+
+    from . import experiments
+
+    if args.command == "list":
+        for name, desc in experiments.list_experiments().items():
+            print(f"{name:16s} {desc}")
+        return 0
+    try:
+        experiments.resolve_config(args.experiment, args.preset)
+    except ValueError as err:
+        print(f"isac-jax: error: {err}", file=sys.stderr)
+        return 2
+    out = experiments.reproduce(args.experiment, preset=args.preset, out=args.out, seed=args.seed,
+                                progress=not args.no_progress)
+    for kind, path in out["paths"].items():
+        print(f"{kind:8s} {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Paper A: over-the-air federated edge learning with collaborative sensing (CollabSenseFed).
+
+Stable reference API (SPEC §13): :func:`dft_pulses`, :func:`walsh_hadamard_pulses`,
+:func:`optimal_receiver`, :func:`aggregation_mse`, :func:`fisher_information`, :func:`crb`.
+"""
+
+from ..core.pulses import dft_pulses as dft_pulses
+from ..core.pulses import walsh_hadamard_pulses as walsh_hadamard_pulses
+from .aggregation import OtaFrame as OtaFrame
+from .aggregation import aggregation_mse as aggregation_mse
+from .aggregation import aggregation_mse_per_interval as aggregation_mse_per_interval
+from .aggregation import optimal_receiver as optimal_receiver
+from .aggregation import simulate_ota_frame as simulate_ota_frame
+from .aggregation import transmit_signals as transmit_signals
+from .bounds import crb as crb
+from .bounds import crb_lower_bound as crb_lower_bound
+from .bounds import echo_sensitivity as echo_sensitivity
+from .bounds import fisher_information as fisher_information
+from .bounds import fisher_information_gram as fisher_information_gram
+from .bounds import maximise_over_region as maximise_over_region
+from .bounds import universal_constant as universal_constant
+from .bounds import worst_case_crb as worst_case_crb
+from .echo import array_response as array_response
+from .echo import array_responses as array_responses
+from .echo import large_t_statistics as large_t_statistics
+from .echo import round_trip as round_trip
+from .echo import sample_correlation as sample_correlation
+from .echo import simulate_echoes as simulate_echoes
+from .echo import sufficient_statistics as sufficient_statistics
+from .echo import whiten_statistics as whiten_statistics
+from .echo import whitened_mean as whitened_mean
+from .frame import IsacFrame as IsacFrame
+from .frame import simulate_isac_frame as simulate_isac_frame
+from .localization import global_loss as global_loss
+from .localization import local_gradients as local_gradients
+from .localization import local_losses as local_losses
+from .localization import ml_localize as ml_localize
+from .signalling import ssl_centralised as ssl_centralised
+from .signalling import ssl_distributed as ssl_distributed
+from .scenario import random_precoders as random_precoders
+from .scenario import rayleigh_channels as rayleigh_channels
+from .scenario import uniform_weights as uniform_weights

@@ -1,0 +1,86 @@
+"""Over-the-air multi-task aggregation (Paper A, Sec. II.A-C).
+
+Shapes: ``H[K,N,M]`` device->PS channels, ``C[K,M,I]`` precoders, ``W[K,I,I]`` diagonal
+aggregation weights, ``pulses[K,T]``, ``Mrx[T,N,I]`` receive beamformers, ``g[K,T,I]`` real task
+parameters (zero mean, unit variance, independent), noise variance ``sigma^2`` (watts).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.scipy.linalg import cho_factor, cho_solve
+
+from ..core.validate import check_positive
+from ._checks import check_ota_shapes
+
+
+class OtaFrame(NamedTuple):
+    """One simulated frame. ``g[K,T,I]``, ``x[K,T,M]``, ``y[T,N]``, ``r[T,I]``, ``target[T,I]``."""
+
+    g: jax.Array
+    x: jax.Array
+    y: jax.Array
+    r: jax.Array
+    target: jax.Array
+
+
+def transmit_signals(C, g, pulses):
+    """(A.1)-(A.2): ``x_k[t] = C_k g_k[t] p_k[t]``. Output complex ``[K, T, M]``."""
+    s = jnp.einsum("kmi,kti->ktm", C, g.astype(C.dtype))  # [K, T, M]
+    return s * pulses[:, :, None]
+
+
+def simulate_ota_frame(key, H, C, W, pulses, noise_var, Mrx, g=None) -> OtaFrame:
+    """Simulate (A.3)-(A.5) for one frame of T intervals.
+
+    ``y[t] = sum_k H_k x_k[t] + z[t]``, ``z ~ CN(0, noise_var I_N)``, ``r[t] = Mrx[t]^H y[t]``,
+    target aggregate ``gbar[t] = sum_k W_k g_k[t]``. When ``g`` is None it is drawn i.i.d. N(0, 1).
+    Batch over frames with ``jax.vmap`` over ``key`` (and ``g``).
+    """
+    K, N, M, I, T = check_ota_shapes(H, C, W, pulses, Mrx)
+    check_positive("noise_var", noise_var, allow_zero=True)
+    k_g, k_z = jax.random.split(key)
+    real = jnp.real(C).dtype
+    if g is None:
+        g = jax.random.normal(k_g, (K, T, I), dtype=real)
+    x = transmit_signals(C, g, pulses)
+    z = jnp.sqrt(noise_var / 2.0) * (jax.random.normal(k_z, (T, N), dtype=real)
+                                     + 1j * jax.random.normal(jax.random.fold_in(k_z, 1), (T, N), dtype=real))
+    y = jnp.einsum("knm,ktm->tn", H, x) + z                    # (A.3)   [T, N]
+    r = jnp.einsum("tni,tn->ti", jnp.conj(Mrx), y)             # (A.5a)  [T, I]
+    target = jnp.einsum("kii,kti->ti", W, g)                   # gbar[t] [T, I]
+    return OtaFrame(g=g, x=x, y=y, r=r, target=target)
+
+
+def aggregation_mse_per_interval(Mrx, H, C, W, pulses, noise_var):
+    """(A.6): ``MSE_t = sum_k ||M[t]^H H_k C_k p_k[t] - W_k||_F^2 + sigma^2 ||M[t]||_F^2``. Output ``[T]``."""
+    check_ota_shapes(H, C, W, pulses, Mrx)
+    check_positive("noise_var", noise_var, allow_zero=True)
+    G = jnp.einsum("knm,kmi->kni", H, C)                                    # [K, N, I]
+    E = jnp.einsum("tni,knj,kt->tkij", jnp.conj(Mrx), G, pulses) - W[None]  # [T, K, I, I]
+    return (jnp.sum(jnp.abs(E) ** 2, axis=(1, 2, 3))
+            + noise_var * jnp.sum(jnp.abs(Mrx) ** 2, axis=(1, 2)))
+
+
+def aggregation_mse(Mrx, H, C, W, pulses, noise_var):
+    """(A.7): time-averaged aggregation MSE, ``mean_t MSE_t`` (scalar, same units as ``g^2``)."""
+    return jnp.mean(aggregation_mse_per_interval(Mrx, H, C, W, pulses, noise_var))
+
+
+def optimal_receiver(H, C, W, pulses, noise_var):
+    """(A.32): ``M*[t] = (sum_k H_k C_k C_k^H H_k^H + sigma^2 I)^{-1} sum_k p_k[t] H_k C_k W_k^H``.
+
+    All T right-hand sides share one Cholesky factorisation (one solve, no inverse).
+    Needs ``noise_var > 0`` unless the Gram matrix is itself nonsingular. Output ``[T, N, I]``.
+    """
+    K, N, M, I, T = check_ota_shapes(H, C, W, pulses)
+    check_positive("noise_var", noise_var, allow_zero=True)
+    G = jnp.einsum("knm,kmi->kni", H, C)                                    # [K, N, I]
+    A = jnp.einsum("kni,kmi->nm", G, jnp.conj(G)) + noise_var * jnp.eye(N, dtype=G.dtype)
+    B = jnp.einsum("kt,kni,kji->tnj", pulses, G, jnp.conj(W).astype(G.dtype))  # [T, N, I]
+    rhs = jnp.transpose(B, (1, 0, 2)).reshape(N, T * I)
+    sol = cho_solve(cho_factor(A, lower=True), rhs)
+    return jnp.transpose(sol.reshape(N, T, I), (1, 0, 2))
