@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from ..core.fisher import crb_trace, fim_gram, fim_hessian
 from ..core.geometry import RingSector
 from ._checks import check_sensing_inputs
-from .echo import round_trip
+from .echo import array_responses, round_trip
 
 
 def _equivalent_mean_fn(devices, C, echo_noise_var, T, alpha0, gamma):
@@ -35,8 +35,9 @@ def _equivalent_mean_fn(devices, C, echo_noise_var, T, alpha0, gamma):
     scale = jnp.sqrt(T / jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,)))
 
     def mu(v):
-        aat = round_trip(v, devices, M, alpha0=alpha0, gamma=gamma)
-        return scale[:, None, None] * jnp.einsum("kmn,kni->kmi", aat, C)  # [K, M, I]
+        a = array_responses(v, devices, M, alpha0=alpha0, gamma=gamma)      # [K, M]
+        aTc = jnp.einsum("km,kmi->ki", a, C)                                 # a_k^T C_k  [K, I]
+        return (scale[:, None] * a)[:, :, None] * aTc[:, None, :]            # [K, M, I]
 
     return mu
 
