@@ -18,3 +18,5 @@ from .units import dbm_to_watt as dbm_to_watt
 from .units import linear_to_db as linear_to_db
 from .units import watt_to_dbm as watt_to_dbm
 from .sweep import run_sweep as run_sweep
+from .projections import project_norms_energy as project_norms_energy
+from .projections import project_precoders as project_precoders

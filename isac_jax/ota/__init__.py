@@ -40,3 +40,10 @@ from .signalling import ssl_distributed as ssl_distributed
 from .scenario import random_precoders as random_precoders
 from .scenario import rayleigh_channels as rayleigh_channels
 from .scenario import uniform_weights as uniform_weights
+from .design import cstep_objective as cstep_objective
+from .design import cstep_problem as cstep_problem
+from .design import default_precoders as default_precoders
+from .design import design_beamformers as design_beamformers
+from .design import normalise_relaxed as normalise_relaxed
+from .design import pareto_front as pareto_front
+from .design import solve_cstep as solve_cstep

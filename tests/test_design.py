@@ -1,0 +1,135 @@
+"""Projection, C-step projected gradient (vs cvxpy on (A.35)), BCD (Algorithm 1)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import crandn, rel_err
+from isac_jax import ota
+from isac_jax.core import project_norms_energy, project_precoders
+
+
+def _feasible(C, P, e_min, tol=1e-9):
+    n2 = np.sum(np.abs(np.asarray(C)) ** 2, axis=tuple(range(1, np.ndim(C))))
+    return np.all(n2 <= P * (1 + tol)) and n2.sum() >= e_min * (1 - tol)
+
+
+def test_projection_feasible_idempotent_and_nearest(rng):
+    P = 1.0
+    for trial in range(30):
+        K = int(rng.integers(2, 5))
+        e_min = rng.uniform(0.2, 0.95) * K * P
+        C = crandn(rng, K, 3, 2) * rng.uniform(0.0, 1.5, (K, 1, 1))
+        if trial % 5 == 0:
+            C[0] = 0.0                                     # a zero precoder takes the default direction
+        proj = np.asarray(project_precoders(jnp.asarray(C), P, e_min))
+        assert _feasible(proj, P, e_min, tol=1e-7)
+        again = np.asarray(project_precoders(jnp.asarray(proj), P, e_min))
+        np.testing.assert_allclose(again, proj, atol=1e-8)
+        d = np.linalg.norm(proj - C)
+        # No farther than any of many random feasible points.
+        for _ in range(200):
+            Z = crandn(rng, K, 3, 2)
+            Z *= np.sqrt(rng.uniform(0, P, (K, 1, 1))) / np.linalg.norm(Z, axis=(1, 2), keepdims=True)
+            if _feasible(Z, P, e_min):
+                assert np.linalg.norm(Z - C) >= d - 1e-9
+
+
+def test_norm_projection_matches_bruteforce_on_grid():
+    """K = 2: brute force over a fine polar grid of the feasible norm set."""
+    P, e_min = 1.0, 1.2
+    rr = np.linspace(0, 1, 801)
+    A, B = np.meshgrid(rr, rr, indexing="ij")
+    feas = A**2 + B**2 >= e_min
+    for r in ([0.3, 0.2], [0.9, 0.1], [1.4, 0.0], [0.5, 0.5]):
+        rho = np.asarray(project_norms_energy(jnp.asarray(r), P, e_min))
+        d_best = np.min(np.hypot(A - r[0], B - r[1])[feas])
+        assert np.hypot(*(rho - np.array(r))) <= d_best + 2e-3
+        assert rho[0] ** 2 + rho[1] ** 2 >= e_min - 1e-9 and np.all(rho <= 1 + 1e-12)
+
+
+def test_infeasible_eps_raises(rng):
+    H = crandn(rng, 3, 4, 2)
+    W = np.broadcast_to(np.eye(2) / 3, (3, 2, 2))
+    with pytest.raises(ValueError, match=r"eps is infeasible: the energy constraint needs K\*P >= 1/eps"):
+        ota.design_beamformers(H, W, ota.dft_pulses(3, 4), 0.1, 1.0, 0.2)
+
+
+def _instance(rng, K=4, N=6, M=3, I=2, T=8):
+    H = crandn(rng, K, N, M)
+    W = np.stack([np.diag(rng.uniform(0.2, 1.0, I)) for _ in range(K)])
+    return jnp.asarray(H), jnp.asarray(W), ota.dft_pulses(K, T)
+
+
+def test_cstep_quadratic_form_matches_definition(rng):
+    H, W, p = _instance(rng)
+    C = crandn(rng, 4, 3, 2)
+    Mrx = crandn(rng, 8, 6, 2)
+    prob = ota.cstep_problem(jnp.asarray(Mrx), H, W, p)
+    Hn, Wn, pn = map(np.asarray, (H, W, p))
+    ref = np.mean([sum(np.linalg.norm(Mrx[t].conj().T @ Hn[k] @ C[k] * pn[k, t] - Wn[k]) ** 2 for k in range(4))
+                   for t in range(8)])
+    assert rel_err(ota.cstep_objective(prob, jnp.asarray(C)), ref) < 1e-10
+
+
+def test_projected_gradient_matches_cvxpy_on_relaxed_problem(rng):
+    cp = pytest.importorskip("cvxpy", reason="the 'reference' extra (cvxpy) is installed by `make test`")
+    P = 1.0
+    for _ in range(3):
+        H, W, p = _instance(rng)
+        C0 = ota.default_precoders(4, 3, 2, P, dtype=jnp.complex128)
+        Mrx = ota.optimal_receiver(H, C0, W, p, 0.1)
+        prob = ota.cstep_problem(Mrx, H, W, p)
+        C_pg, f_pg = ota.solve_cstep(prob, C0, lambda C: project_precoders(C, P, 0.0), n_iter=3000)
+        # (A.35) in (C, alpha) with cvxpy, objective written from its definition.
+        Hn, Wn, pn, Mn = map(np.asarray, (H, W, p, Mrx))
+        Cv = [cp.Variable((3, 2), complex=True) for _ in range(4)]
+        alpha = cp.Variable(4)
+        obj = sum(cp.sum_squares(Mn[t].conj().T @ Hn[k] @ Cv[k] * pn[k, t] - Wn[k]) for t in range(8)
+                  for k in range(4)) / 8
+        cons = [alpha <= P, cp.sum(alpha) >= 2.0] + [cp.sum_squares(Cv[k]) <= alpha[k] for k in range(4)]
+        f_cvx = cp.Problem(cp.Minimize(obj), cons).solve()
+        assert abs(float(f_pg) - f_cvx) / abs(f_cvx) < 1e-3
+
+
+def test_bcd_monotone_and_feasible(rng):
+    P, eps = 1.0, 1.0 / 3.0
+    for seed in range(3):
+        H, W, p = _instance(rng)
+        Mrx, C, hist = ota.design_beamformers(H, W, p, 0.1, P, eps, max_iter=15, key=jax.random.PRNGKey(seed))
+        hist = np.asarray(hist)
+        assert np.all(np.diff(hist) <= 1e-12 * hist[0])
+        assert _feasible(C, P, 1.0 / eps, tol=1e-7)
+        np.testing.assert_allclose(hist[-1], ota.aggregation_mse(Mrx, H, C, W, p, 0.1), rtol=1e-9)
+        np.testing.assert_allclose(Mrx, ota.optimal_receiver(H, C, W, p, 0.1), rtol=1e-9, atol=1e-12)
+
+
+def test_exact_projection_no_worse_than_relaxed_route(rng):
+    """Average over 20 instances: the exact-projection BCD reaches an MSE no worse than (A.35)."""
+    P, eps = 1.0, 1.0 / 3.5
+    exact, relaxed = [], []
+    run = jax.jit(lambda H, W, k: ota.design_beamformers(H, W, ota.dft_pulses(4, 8), 0.1, P, eps, max_iter=10,
+                                                          key=k)[2][-1])
+    run_rel = jax.jit(lambda H, W, k: ota.design_beamformers(H, W, ota.dft_pulses(4, 8), 0.1, P, eps, max_iter=10,
+                                                              key=k, relaxed=True)[2][-1])
+    for i in range(20):
+        H, W, _ = _instance(rng)
+        exact.append(float(run(H, W, jax.random.PRNGKey(i))))
+        relaxed.append(float(run_rel(H, W, jax.random.PRNGKey(i))))
+    assert np.mean(exact) <= np.mean(relaxed) * (1 + 1e-9)
+
+
+def test_pareto_front_is_monotone_and_matches_single_runs(rng):
+    """Demanding more energy (smaller eps, lower CRB_L) never lowers the aggregation MSE."""
+    H, W, p = _instance(rng)
+    P = 1.0
+    eps = 1.0 / np.linspace(1.0, 3.9, 6)
+    mse, energy, _ = ota.pareto_front(H, W, p, 0.1, P, eps, max_iter=20)
+    mse, energy = np.asarray(mse), np.asarray(energy)
+    assert np.all(energy >= 1.0 / eps * (1 - 1e-7))
+    assert np.all(np.diff(mse) >= -1e-6 * mse.max())
+    single = ota.design_beamformers(H, W, p, 0.1, P, float(eps[-1]), max_iter=20)[2][-1]
+    np.testing.assert_allclose(mse[-1], single, rtol=1e-6)
+    with pytest.raises(ValueError, match="eps is infeasible"):
+        ota.pareto_front(H, W, p, 0.1, P, [0.5, 0.2])
