@@ -11,7 +11,7 @@ padded so one compiled function serves every chunk).
   one compilation per distinct value. Names listed in ``dynamic`` are passed as traced scalars,
   so all their values share one compilation.
 * **Resumption.** With ``out_dir``, each finished grid point is written atomically to
-  ``out_dir/points/point_XXXXX.npz`` and listed in ``out_dir/manifest.json``; a rerun with the same
+  ``out_dir/points/point_<5-digit index>.npz`` and listed in ``out_dir/manifest.json``; a rerun with the same
   grid and trial count loads finished points instead of recomputing them. A rerun with a different
   grid or trial count is refused rather than mixing results. No pickle is used.
 """
