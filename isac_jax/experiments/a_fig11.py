@@ -55,7 +55,7 @@ def plot(results: dict, path) -> None:
     fig, ax1 = plt.subplots(figsize=(6, 4))
     ax1.bar(x - 0.2, results["ssl_centralised"], width=0.4, color="tab:blue", label="Centralised sensing (CS)")
     ax1.set_ylabel("CS signalling load (real scalars)")
-    ax1.set_ylim(0, 2.5e5)
+    ax1.set_ylim(0, max(2.5e5, 1.1 * float(np.max(results["ssl_centralised"]))))
     ax2 = ax1.twinx()
     ax2.bar(x + 0.2, results["ssl_distributed"], width=0.4, color="tab:orange", label="Distributed sensing (DS, OTA)")
     ax2.set_ylabel("DS signalling load (real scalars)")
