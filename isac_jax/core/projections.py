@@ -29,9 +29,9 @@ def project_norms_energy(r, power, min_energy, *, n_bisect: int = 60):
     p_max = jnp.sqrt(power)
     box = jnp.clip(r, 0.0, p_max)
     short = jnp.sum(box**2) < min_energy
-    # Bracket mu: at mu_hi every non-zero entry saturates at sqrt(P).
-    r_pos_min = jnp.min(jnp.where(r > 0, r, jnp.inf))
-    mu_hi = jnp.where(jnp.isfinite(r_pos_min), p_max / jnp.where(jnp.isfinite(r_pos_min), r_pos_min, 1.0), 0.0)
+    # Bracket mu: at mu_hi every non-zero entry saturates at sqrt(P) (mu_hi = 0 if all are zero).
+    r_pos_min = jnp.min(jnp.where(box > 0, box, p_max))
+    mu_hi = p_max / r_pos_min
 
     def bisect(_, lohi):
         lo, hi = lohi
@@ -42,12 +42,10 @@ def project_norms_energy(r, power, min_energy, *, n_bisect: int = 60):
     _, mu = jax.lax.fori_loop(0, n_bisect, bisect, (jnp.zeros_like(mu_hi), mu_hi))
     scaled = jnp.minimum(p_max, (1.0 + mu) * box)
     # Energy still missing after every non-zero entry saturates goes to the zero entries.
-    zero = r <= 0
-    n_zero = jnp.sum(zero)
-    missing = jnp.maximum(min_energy - jnp.sum(jnp.where(zero, 0.0, scaled) ** 2), 0.0)
-    fill = jnp.minimum(p_max, jnp.sqrt(missing / jnp.maximum(n_zero, 1)))
-    scaled = jnp.where(zero, jnp.where(jnp.sum(jnp.where(zero, 0.0, scaled) ** 2) < min_energy, fill, 0.0), scaled)
-    return jnp.where(short, scaled, box)
+    zero = box <= 0
+    missing = jnp.maximum(min_energy - jnp.sum(scaled**2), 0.0)
+    fill = jnp.minimum(p_max, jnp.sqrt(missing / jnp.maximum(jnp.sum(zero), 1)))
+    return jnp.where(short, jnp.where(zero, fill, scaled), box)
 
 
 def project_precoders(C, power, min_energy):

@@ -16,8 +16,9 @@ increase, so every C-step is monotone and BCD never increases MSE_bar.
 
 The paper-faithful route solves the relaxation (A.35) instead — in which the energy constraint is
 slack for any ``C`` with ``||C_k||^2 <= P`` — by projected gradient onto the per-device balls, then
-normalises ``C_k <- sqrt(alpha_k) C_k / ||C_k||_F`` (Algorithm 1, line 7) with ``alpha`` the
-smallest lift of ``||C_k||^2`` meeting ``sum alpha >= 1/eps`` (water-filling up, capped at P).
+normalises ``C_k <- sqrt(alpha_k) C_k / ||C_k||_F`` (Algorithm 1, line 7). The alpha of (A.35) is
+not unique; we take ``sqrt(alpha)`` as the feasible norm vector nearest to ``(||C_k||_F)_k``, i.e.
+the normalisation is the exact projection of :func:`project_precoders`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ..core.projections import project_norms_energy, project_precoders
+from ..core.projections import project_precoders
 from ..core.validate import check_int, check_positive, is_concrete
 from ._checks import check_ota_shapes
 from .aggregation import aggregation_mse, optimal_receiver
@@ -101,10 +102,9 @@ def _check_eps(K, power, eps):
 
 
 def normalise_relaxed(C, power, eps):
-    """Algorithm 1, line 7: ``C_k <- sqrt(alpha_k) C_k/||C_k||`` with the smallest feasible lift alpha."""
-    r = jnp.linalg.norm(C.reshape(C.shape[0], -1), axis=1)
-    rho = project_norms_energy(r, power, 1.0 / eps)   # rho >= r on the short side, = r when enough energy
-    return project_precoders(C * (rho / jnp.where(r > 0, r, 1.0))[:, None, None], power, 1.0 / eps)
+    """Algorithm 1, line 7: ``C_k <- sqrt(alpha_k) C_k/||C_k||`` with ``sqrt(alpha)`` the nearest
+    feasible norm vector — exactly :func:`project_precoders` (directions kept)."""
+    return project_precoders(C, power, 1.0 / eps)
 
 
 def default_precoders(K, M, I, power, dtype=jnp.complex64):
@@ -114,8 +114,7 @@ def default_precoders(K, M, I, power, dtype=jnp.complex64):
 
 
 def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
-                       n_cstep_iter: int = 200, relaxed: bool = False, n_antennas_tx: int | None = None,
-                       n_tasks: int | None = None):
+                       n_cstep_iter: int = 200, relaxed: bool = False):
     """BCD for P1 (Algorithm 1). Returns ``(Mrx[T,N,I], C[K,M,I], mse_history[max_iter + 1])``.
 
     ``mse_history[0]`` is MSE_bar (A.7) of the start, entry i after BCD iteration i; once the relative
