@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce a-fig11 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce a-ml-vs-crb --preset quick --out $(OUT)
+	$(VENV)/bin/isac-jax reproduce a-fig10 --preset quick --out $(OUT)
 
 ## The whole test suite (float64, tiny sizes).
 test: $(STAMP)
@@ -25,6 +26,7 @@ test: $(STAMP)
 ## Benchmarks: print side-by-side ratios (not part of the tests).
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ota.py
+	$(PY) benchmarks/bench_design.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -55,3 +55,45 @@ def test_ml_vs_crb_tiny_end_to_end(tmp_path):
 def test_preset_override_validation():
     with pytest.raises(TypeError):
         experiments.resolve_config("a-fig11", "quick", not_a_field=1)
+
+
+def _tiny_setup():
+    from isac_jax.experiments._design_common import DesignSetup
+    return DesignSetup(n_devices=3, n_antennas=2, n_ps_antennas=4, n_tasks=2, frame_length=4, max_iter=4,
+                       n_cstep_iter=30, region_grid=(2, 2, 2), worst_grid=(2, 2, 2), al_iter=4, al_inner=8)
+
+
+def test_fronts_tiny_end_to_end(tmp_path):
+    """a-fig8 (a-fig9 and a-pareto-crb run the same code with another varied parameter)."""
+    cfg = experiments.resolve_config("a-fig8", "quick", values=(4, 8), setup=_tiny_setup(),
+                                     energy_fractions=(0.2, 0.6, 1.0), crb_fractions=(1.0, 0.7), n_instances=2)
+    res = experiments.reproduce("a-fig8", out=tmp_path, config=cfg, progress=False)["results"]
+    assert list(res["curves"]) == ["T=4", "T=8"]
+    for c in res["curves"].values():
+        assert np.all(np.diff(c["energy"]) >= -1e-9)             # more energy demanded, never less delivered
+        assert np.all(np.diff(c["mse"]) >= -1e-9 * c["mse"].max())   # ... and never a lower MSE (front monotone)
+        assert np.all(np.diff(c["crb_l"]) <= 1e-12)
+        assert np.all(c["crb_l"] <= c["crb_worst"])               # Theorem 2 below the exact worst case
+        assert set(c["crb_aware"]) >= {"mse", "crb_worst", "crb_l", "feasible_fraction"}
+    # Twice the frame, half the bound (CRB_L and the exact CRB both scale as 1/T).
+    np.testing.assert_allclose(res["curves"]["T=8"]["crb_l"], res["curves"]["T=4"]["crb_l"] / 2, rtol=1e-9)
+    saved = json.loads((tmp_path / "a-fig8" / "results.json").read_text())
+    assert len(saved["curves"]["T=4"]["mse"]) == 3 and len(saved["curves"]["T=4"]["crb_aware"]["mse"]) == 2
+    assert experiments.resolve_config("a-fig9").vary == "N" and experiments.resolve_config("a-pareto-crb").vary == "T"
+
+
+def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
+    cfg7 = experiments.resolve_config("a-fig7", "quick", devices=(2, 3), tasks=(1, 2), setup=_tiny_setup(),
+                                      n_instances=2)
+    res7 = experiments.reproduce("a-fig7", out=tmp_path, config=cfg7, progress=False)["results"]
+    assert list(res7["curves"]) == ["I=1", "I=2"]
+    for c in res7["curves"].values():
+        assert c["mse"].shape == (2,) and np.all(c["crb_l"] > 0) and np.all(c["crb_l"] <= c["crb_worst"])
+    with pytest.raises(ValueError, match="tasks must not exceed n_antennas"):
+        experiments.reproduce("a-fig7", out=tmp_path, config=experiments.resolve_config(
+            "a-fig7", tasks=(3,), setup=_tiny_setup()), progress=False)
+    cfg10 = experiments.resolve_config("a-fig10", "quick", ps_antennas=(4,), setup=_tiny_setup(), n_instances=2)
+    res10 = experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False)["results"]
+    c = res10["curves"]["N=4"]
+    assert c["mse"].shape == (5,) and np.all(np.diff(c["mse"]) <= 1e-12)      # BCD never increases MSE_bar
+    np.testing.assert_allclose(c["overall"], 0.5 * (c["mse"] + c["crb_l"]))

@@ -67,9 +67,17 @@ def schur_fim(fim, n_interest: int):
 
 
 def crb_matrix(fim):
-    """CRB matrix ``F^{-1}`` by Cholesky solves against the identity. Output ``[P, P]``."""
+    """CRB matrix ``F^{-1}`` by Cholesky solves against the identity. Output ``[P, P]``.
+
+    The FIM is first scaled to unit diagonal (``F = D R D``, ``F^{-1} = D^{-1} R^{-1} D^{-1}``):
+    exact in exact arithmetic, and it keeps the Cholesky factorisation stable in float32 when the
+    parameters are observed with very different precision (e.g. altitude vs range).
+    """
+    sym = 0.5 * (fim + fim.T)
+    d = jnp.sqrt(jnp.diagonal(sym))
+    scale = d[:, None] * d[None, :]
     eye = jnp.eye(fim.shape[-1], dtype=fim.dtype)
-    return cho_solve(cho_factor(0.5 * (fim + fim.T), lower=True), eye)
+    return cho_solve(cho_factor(sym / scale, lower=True), eye) / scale
 
 
 def crb_trace(fim):

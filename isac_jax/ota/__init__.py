@@ -13,6 +13,8 @@ from .aggregation import optimal_receiver as optimal_receiver
 from .aggregation import simulate_ota_frame as simulate_ota_frame
 from .aggregation import transmit_signals as transmit_signals
 from .bounds import crb as crb
+from .bounds import fisher_information_batch as fisher_information_batch
+from .bounds import round_trip_jacobians as round_trip_jacobians
 from .bounds import crb_lower_bound as crb_lower_bound
 from .bounds import echo_sensitivity as echo_sensitivity
 from .bounds import fisher_information as fisher_information
@@ -47,3 +49,10 @@ from .design import design_beamformers as design_beamformers
 from .design import normalise_relaxed as normalise_relaxed
 from .design import pareto_front as pareto_front
 from .design import solve_cstep as solve_cstep
+from .design import BcdTrace as BcdTrace
+from .design import bcd_trace as bcd_trace
+from .design import initial_precoders as initial_precoders
+from .crb_design import CrbAwareTrace as CrbAwareTrace
+from .crb_design import design_crb_aware as design_crb_aware
+from .crb_design import smooth_max_crb as smooth_max_crb
+from .crb_design import smooth_worst_crb as smooth_worst_crb

@@ -60,6 +60,32 @@ def fisher_information_gram(target, devices, C, echo_noise_var, T, P, *, alpha0=
     return fim_gram(mu, jnp.asarray(target))
 
 
+def round_trip_jacobians(targets, devices, n_antennas: int, *, alpha0=1.0, gamma=1.0):
+    """``d(a_k a_k^T)/d l_i`` at every target of ``targets[S, 3]``, by ``jax.jacfwd``: ``[S, K, 3, M, M]``.
+
+    They do not depend on the precoders, so a design loop computes them once and then evaluates
+    the FIM for many ``C`` with :func:`fisher_information_batch`.
+    """
+    def one(v):
+        jac = jax.jacfwd(lambda u: round_trip(u, devices, n_antennas, alpha0=alpha0, gamma=gamma))(v)  # [K,M,M,3]
+        return jnp.moveaxis(jac, -1, 1)
+
+    return jax.vmap(one)(jnp.asarray(targets))
+
+
+def fisher_information_batch(jacobians, C, echo_noise_var, T):
+    """FIM at every target from :func:`round_trip_jacobians` ``[S, K, 3, M, M]``: ``[S, 3, 3]`` (m^-2).
+
+    ``J_ij = 2T Re sum_k tr(d_i(a_k a_k^T) C_k C_k^H d_j(a_k a_k^T)^H) / varsigma_k^2`` — the same
+    FIM as :func:`fisher_information`, quadratic in ``C`` (cheap to differentiate in ``C``).
+    """
+    K = C.shape[0]
+    inv_var = 1.0 / jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,))
+    Y = jnp.einsum("skimn,knj->skimj", jacobians, C)                            # d_i(a_k a_k^T) C_k
+    Y = jnp.concatenate([jnp.real(Y), jnp.imag(Y)], axis=-1)                   # Re tr(Y_i Y_j^H), real GEMMs
+    return 2.0 * T * jnp.einsum("skimj,skljm,k->sil", Y, jnp.swapaxes(Y, -1, -2), inv_var)
+
+
 def crb(target, devices, C, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0):
     """(A.19): ``CRB(v) = tr J(v)^{-1}`` — bound on the total position MSE (m^2)."""
     return crb_trace(fisher_information(target, devices, C, echo_noise_var, T, P, alpha0=alpha0, gamma=gamma))

@@ -113,14 +113,32 @@ def default_precoders(K, M, I, power, dtype=jnp.complex64):
     return jnp.broadcast_to(base, (K, M, I))
 
 
-def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
-                       n_cstep_iter: int = 200, relaxed: bool = False):
-    """BCD for P1 (Algorithm 1). Returns ``(Mrx[T,N,I], C[K,M,I], mse_history[max_iter + 1])``.
+def initial_precoders(K, M, I, power, *, dtype=jnp.complex64, key=None):
+    """BCD start: :func:`default_precoders` without ``key``, else i.i.d. ``CN(0, 1)`` entries (not yet
+    projected onto the feasible set)."""
+    if key is None:
+        return default_precoders(K, M, I, power, dtype=dtype)
+    k1, k2 = jax.random.split(key)
+    real = jnp.zeros((), dtype).real.dtype
+    return (jax.random.normal(k1, (K, M, I), real) + 1j * jax.random.normal(k2, (K, M, I), real)).astype(dtype)
 
-    ``mse_history[0]`` is MSE_bar (A.7) of the start, entry i after BCD iteration i; once the relative
-    decrease drops below ``tol`` the remaining entries repeat the converged value. ``key`` draws a
-    random feasible start (default: :func:`default_precoders`). ``relaxed=True`` runs the
-    paper-faithful route (A.35) + normalisation instead of the exact projection.
+
+class BcdTrace(NamedTuple):
+    """Result of :func:`bcd_trace`: receivers ``Mrx[T,N,I]``, precoders ``C[K,M,I]`` and per-iteration
+    histories ``mse[max_iter + 1]`` (MSE_bar, A.7) and ``energy[max_iter + 1]`` (``sum_k ||C_k||_F^2``)."""
+
+    Mrx: jax.Array
+    C: jax.Array
+    mse: jax.Array
+    energy: jax.Array
+
+
+def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
+              n_cstep_iter: int = 200, relaxed: bool = False) -> BcdTrace:
+    """BCD for P1 (Algorithm 1) with the MSE_bar and energy histories (see :func:`design_beamformers`).
+
+    Entry 0 of each history is the start, entry i the value after BCD iteration i; once the relative
+    decrease of MSE_bar drops below ``tol`` the remaining entries repeat the converged values.
     """
     if jnp.ndim(H) != 3:
         raise ValueError(f"H must have shape [K, N, M], got {list(jnp.shape(H))}")
@@ -131,14 +149,7 @@ def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, t
     _check_eps(K, P, eps)
     max_iter = check_int("max_iter", max_iter, minimum=1)
     min_energy = 1.0 / eps
-
-    if key is None:
-        C0 = default_precoders(K, M, I, P, dtype=H.dtype)
-    else:
-        k1, k2 = jax.random.split(key)
-        real = jnp.real(H).dtype
-        C0 = (jax.random.normal(k1, (K, M, I), real) + 1j * jax.random.normal(k2, (K, M, I), real)).astype(H.dtype)
-    C0 = project_precoders(C0, P, min_energy)
+    C0 = project_precoders(initial_precoders(K, M, I, P, dtype=H.dtype, key=key), P, min_energy)
 
     if relaxed:
         def ball(C):
@@ -157,15 +168,19 @@ def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, t
     def mse_of(Mrx, C):
         return aggregation_mse(Mrx, H, C, W, pulses, noise_var)
 
+    def energy_of(C):
+        return jnp.sum(jnp.abs(C) ** 2)
+
     Mrx0 = optimal_receiver(H, C0, W, pulses, noise_var)
     hist0 = jnp.full((max_iter + 1,), mse_of(Mrx0, C0))
+    ehist0 = jnp.full((max_iter + 1,), energy_of(C0))
 
     def cond(carry):
-        i, _, _, _, done = carry
+        i, _, _, _, _, done = carry
         return (i < max_iter) & ~done
 
     def body(carry):
-        i, Mrx, C, hist, _ = carry
+        i, Mrx, C, hist, ehist, _ = carry
         C_new = c_step(Mrx, C)
         Mrx_new = optimal_receiver(H, C_new, W, pulses, noise_var)
         val = mse_of(Mrx_new, C_new)
@@ -176,12 +191,29 @@ def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, t
             C_new = jnp.where(keep, C, C_new)
             Mrx_new = jnp.where(keep, Mrx, Mrx_new)
             val = jnp.minimum(val, prev)
-        hist = jnp.where(jnp.arange(hist.shape[0]) > i, val, hist)
+        later = jnp.arange(hist.shape[0]) > i
+        hist = jnp.where(later, val, hist)
+        ehist = jnp.where(later, energy_of(C_new), ehist)
         done = (prev - val) <= tol * jnp.abs(prev)
-        return i + 1, Mrx_new, C_new, hist, done
+        return i + 1, Mrx_new, C_new, hist, ehist, done
 
-    _, Mrx, C, hist, _ = jax.lax.while_loop(cond, body, (0, Mrx0, C0, hist0, jnp.zeros((), bool)))
-    return Mrx, C, hist
+    _, Mrx, C, hist, ehist, _ = jax.lax.while_loop(
+        cond, body, (0, Mrx0, C0, hist0, ehist0, jnp.zeros((), bool)))
+    return BcdTrace(Mrx=Mrx, C=C, mse=hist, energy=ehist)
+
+
+def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
+                       n_cstep_iter: int = 200, relaxed: bool = False):
+    """BCD for P1 (Algorithm 1). Returns ``(Mrx[T,N,I], C[K,M,I], mse_history[max_iter + 1])``.
+
+    ``mse_history[0]`` is MSE_bar (A.7) of the start, entry i after BCD iteration i; once the relative
+    decrease drops below ``tol`` the remaining entries repeat the converged value. ``key`` draws a
+    random feasible start (default: :func:`default_precoders`). ``relaxed=True`` runs the
+    paper-faithful route (A.35) + normalisation instead of the exact projection.
+    """
+    out = bcd_trace(H, W, pulses, noise_var, P, eps, max_iter=max_iter, tol=tol, key=key,
+                    n_cstep_iter=n_cstep_iter, relaxed=relaxed)
+    return out.Mrx, out.C, out.mse
 
 
 def pareto_front(H, W, pulses, noise_var, P, eps_values, *, max_iter: int = 50, tol: float = 1e-6, key=None,
@@ -198,8 +230,8 @@ def pareto_front(H, W, pulses, noise_var, P, eps_values, *, max_iter: int = 50, 
         _check_eps(K, P, e)
 
     def one(eps):
-        _, C, hist = design_beamformers(H, W, pulses, noise_var, P, eps, max_iter=max_iter, tol=tol, key=key,
-                                        n_cstep_iter=n_cstep_iter, relaxed=relaxed)
-        return hist[-1], jnp.sum(jnp.abs(C) ** 2), C
+        out = bcd_trace(H, W, pulses, noise_var, P, eps, max_iter=max_iter, tol=tol, key=key,
+                        n_cstep_iter=n_cstep_iter, relaxed=relaxed)
+        return out.mse[-1], out.energy[-1], out.C
 
     return jax.vmap(one)(eps_values)
