@@ -22,6 +22,8 @@ from ..core.sweep import run_sweep
 from ._design_common import DesignSetup, crb_aware_front, draw_instance, eps_front, float64
 
 _SIZE_FIELDS = {"T": "T", "N": "N", "K": "K", "I": "I"}
+#: 20 energy fractions eta from 0.05 to 1 (paper presets).
+PAPER_ENERGY_FRACTIONS = tuple(0.05 + 0.95 * i / 19 for i in range(20))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,3 +116,14 @@ def plot_fronts(results: dict, path, *, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def define(name: str, description: str, title: str, quick: FrontsConfig, paper: FrontsConfig):
+    """The ``(NAME, DESCRIPTION, Config, PRESETS, run, plot)`` of one fronts experiment module."""
+    def run(config: FrontsConfig, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
+        return run_fronts(config, name=name, seed=seed, work_dir=work_dir, progress=progress)
+
+    def plot(results: dict, path) -> None:
+        plot_fronts(results, path, title=title)
+
+    return name, description, FrontsConfig, {"quick": quick, "paper": paper}, run, plot

@@ -4,30 +4,14 @@ Both the paper's epsilon-constraint front (MSE_bar vs CRB_L) and, beyond the pap
 front against the exact worst-case CRB; see :mod:`isac_jax.experiments._fronts`.
 """
 
-from __future__ import annotations
-
-import dataclasses
-
 from ._design_common import DesignSetup
-from ._fronts import FrontsConfig, plot_fronts, run_fronts
+from ._fronts import PAPER_ENERGY_FRACTIONS, FrontsConfig, define
 
-NAME = "a-fig9"
-DESCRIPTION = "Paper A Fig. 9: Pareto fronts MSE vs CRB_L (and vs exact worst-case CRB) for several N"
-
-Config = FrontsConfig
-PRESETS = {
-    "quick": FrontsConfig(vary="N", values=(8, 16, 32)),
-    "paper": FrontsConfig(vary="N", values=(8, 16, 32, 64), setup=DesignSetup(max_iter=50, al_iter=60),
-                          energy_fractions=tuple(0.05 + 0.95 * i / 19 for i in range(20)),
-                          crb_fractions=(1.0, 0.85, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25), n_instances=50,
-                          chunk_size=50),
-}
-
-
-def run(config: FrontsConfig, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
-    return run_fronts(dataclasses.replace(config, vary="N"), name=NAME, seed=seed, work_dir=work_dir,
-                      progress=progress)
-
-
-def plot(results: dict, path) -> None:
-    plot_fronts(results, path, title="Fig. 9: Pareto fronts for several N")
+NAME, DESCRIPTION, Config, PRESETS, run, plot = define(
+    "a-fig9", "Paper A Fig. 9: Pareto fronts MSE vs CRB_L (and vs exact worst-case CRB) for several N",
+    "Fig. 9: Pareto fronts for several N",
+    quick=FrontsConfig(vary="N", values=(8, 16, 32)),
+    paper=FrontsConfig(vary="N", values=(8, 16, 32, 64), setup=DesignSetup(max_iter=50, al_iter=60),
+                       energy_fractions=PAPER_ENERGY_FRACTIONS,
+                       crb_fractions=(1.0, 0.85, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25), n_instances=50,
+                       chunk_size=50))

@@ -7,30 +7,14 @@ Both fronts are drawn on the same axes (MSE_bar vs exact worst-case CRB), so the
 bound is visible; see :mod:`isac_jax.experiments._fronts` for the quantities reported.
 """
 
-from __future__ import annotations
-
-import dataclasses
-
 from ._design_common import DesignSetup
-from ._fronts import FrontsConfig, plot_fronts, run_fronts
+from ._fronts import PAPER_ENERGY_FRACTIONS, FrontsConfig, define
 
-NAME = "a-pareto-crb"
-DESCRIPTION = "Beyond Paper A: CRB-aware (exact worst-case CRB) vs epsilon-constraint (CRB_L) Pareto fronts"
-
-Config = FrontsConfig
-PRESETS = {
-    "quick": FrontsConfig(vary="T", values=(32,), energy_fractions=(0.05, 0.25, 0.5, 0.75, 0.9, 1.0),
-                          crb_fractions=(1.0, 0.8, 0.6, 0.5, 0.4, 0.35, 0.3, 0.25), n_instances=4),
-    "paper": FrontsConfig(vary="T", values=(32,), setup=DesignSetup(max_iter=50, al_iter=60),
-                          energy_fractions=tuple(0.05 + 0.95 * i / 19 for i in range(20)),
-                          crb_fractions=tuple(1.0 * 0.2 ** (i / 19) for i in range(20)), n_instances=100,
-                          chunk_size=50),
-}
-
-
-def run(config: FrontsConfig, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
-    return run_fronts(config, name=NAME, seed=seed, work_dir=work_dir, progress=progress)
-
-
-def plot(results: dict, path) -> None:
-    plot_fronts(results, path, title="CRB-aware vs epsilon-constraint design")
+NAME, DESCRIPTION, Config, PRESETS, run, plot = define(
+    "a-pareto-crb", "Beyond Paper A: CRB-aware (exact worst-case CRB) vs epsilon-constraint (CRB_L) Pareto fronts",
+    "CRB-aware vs epsilon-constraint design",
+    quick=FrontsConfig(vary="T", values=(32,), energy_fractions=(0.05, 0.25, 0.5, 0.75, 0.9, 1.0),
+                       crb_fractions=(1.0, 0.8, 0.6, 0.5, 0.4, 0.35, 0.3, 0.25), n_instances=4),
+    paper=FrontsConfig(vary="T", values=(32,), setup=DesignSetup(max_iter=50, al_iter=60),
+                       energy_fractions=PAPER_ENERGY_FRACTIONS,
+                       crb_fractions=tuple(0.2 ** (i / 19) for i in range(20)), n_instances=100, chunk_size=50))
