@@ -1,0 +1,33 @@
+"""Paper B: cooperative ISAC in cell-free MIMO (multistatic OFDM sensing, CRLB, fronthaul).
+
+Stable reference API (SPEC §13): :func:`noiseless_echo`, :func:`crlb`.
+"""
+
+from .comm import ap_powers as ap_powers
+from .comm import comm_channels as comm_channels
+from .comm import precoders as precoders
+from .comm import qam16 as qam16
+from .comm import sinr as sinr
+from .comm import transmit_tensor as transmit_tensor
+from .config import PRESETS as PRESETS
+from .config import CellFreeConfig as CellFreeConfig
+from .config import Scenario as Scenario
+from .config import get_config as get_config
+from .config import sample_scenario as sample_scenario
+from .crlb import crlb as crlb
+from .crlb import root_crlb as root_crlb
+from .dataset import iterate_batches as iterate_batches
+from .dataset import load_split as load_split
+from .dataset import materialise as materialise
+from .dataset import sample_batch as sample_batch
+from .echo import bistatic_geometry as bistatic_geometry
+from .echo import clock_offsets as clock_offsets
+from .echo import noiseless_echo as noiseless_echo
+from .echo import offset_phase as offset_phase
+from .echo import path_components as path_components
+from .overhead import centralised_bits as centralised_bits
+from .overhead import dvqvae_bits as dvqvae_bits
+from .overhead import fully_distributed_bits as fully_distributed_bits
+from .overhead import latent_count as latent_count
+from .sensing import received_echo as received_echo
+from .sensing import simulate_sample as simulate_sample

@@ -1,0 +1,155 @@
+"""Paper B system configuration (Table B.I) and the random scenario of Sec. B.V.
+
+All quantities in SI units (m, s, Hz, W) unless a field name says otherwise (``*_dbm``, ``*_db``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+SPEED_OF_LIGHT = 299_792_458.0
+
+
+@dataclasses.dataclass(frozen=True)
+class CellFreeConfig:
+    """Table B.I defaults (the ``paper`` preset). Positions ``(x, y)`` in metres."""
+
+    carrier_hz: float = 30e9
+    scs_hz: float = 240e3
+    n_subcarriers: int = 256
+    n_symbols: int = 256
+    cp_s: float = 1.04e-6
+    ref_distance_m: float = 1.0
+    pathloss_ref_db: float = -60.0
+    pathloss_exp: float = 2.0
+    reflection_var: float = 1.0                 # chi^2
+    noise_dbm: float = -90.0                    # xi_z^2 (sensing receiver noise)
+    comm_noise_dbm: float = -90.0               # sigma_c^2 (users; not given by Paper B)
+    power_dbm: float = 30.0                     # P, per transmit AP
+    n_tx_antennas: int = 16                     # N_t
+    n_rx_antennas: int = 16                     # M_r
+    n_users: int = 4                            # K
+    n_targets: int = 2                          # Q
+    area_m: tuple = (100.0, 100.0)
+    tx_positions: tuple = ((25.0, 0.0), (75.0, 0.0))
+    rx_positions: tuple = ((25.0, 100.0), (75.0, 100.0))
+    max_speed_mps: float = 20.0                 # velocities U[-v, v] per axis
+    min_ap_distance_m: float = 1.0              # targets/users closer than this to an AP are rejected
+    rician_k: float | None = None               # None: pure LoS communication channels
+    n_clutter: int = 0                          # S static scatterers (B.29)
+    clutter_var: float = 0.1                    # chi~^2
+    timing_offset_std_s: float = 0.0            # sigma_tau (B.30), real Gaussian per (n, m, t)
+    cfo_std_hz: float = 0.0                     # sigma_f (B.30)
+    precoder: str = "mmse"                      # mmse | zf | mrt
+
+    def __post_init__(self):
+        for name in ("carrier_hz", "scs_hz", "cp_s", "ref_distance_m", "pathloss_exp", "reflection_var",
+                     "max_speed_mps", "clutter_var"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("n_subcarriers", "n_symbols", "n_tx_antennas", "n_rx_antennas", "n_users", "n_targets"):
+            v = getattr(self, name)
+            if int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.n_clutter < 0 or int(self.n_clutter) != self.n_clutter:
+            raise ValueError(f"n_clutter must be an integer >= 0, got {self.n_clutter!r}")
+        if self.timing_offset_std_s < 0 or self.cfo_std_hz < 0:
+            raise ValueError("timing_offset_std_s and cfo_std_hz must be >= 0")
+        if self.precoder not in ("mmse", "zf", "mrt"):
+            raise ValueError(f"precoder must be one of mmse, zf, mrt, got {self.precoder!r}")
+        if self.rician_k is not None and self.rician_k < 0:
+            raise ValueError(f"rician_k must be >= 0 or None, got {self.rician_k!r}")
+
+    @property
+    def symbol_s(self) -> float:
+        """OFDM symbol duration with cyclic prefix, ``Delta T = 1/Delta f + T_p``."""
+        return 1.0 / self.scs_hz + self.cp_s
+
+    # Python floats (not JAX arrays): they are static constants inside jitted code.
+    @property
+    def noise_w(self) -> float:
+        return 10.0 ** ((self.noise_dbm - 30.0) / 10.0)
+
+    @property
+    def comm_noise_w(self) -> float:
+        return 10.0 ** ((self.comm_noise_dbm - 30.0) / 10.0)
+
+    @property
+    def power_w(self) -> float:
+        return 10.0 ** ((self.power_dbm - 30.0) / 10.0)
+
+    def tx_array(self):
+        return jnp.asarray(self.tx_positions, dtype=float)
+
+    def rx_array(self):
+        return jnp.asarray(self.rx_positions, dtype=float)
+
+
+#: Table B.I at full size, and a CPU-sized preset (8 antennas, 32 subcarriers and symbols).
+PRESETS = {
+    "paper": CellFreeConfig(),
+    "quick": CellFreeConfig(n_subcarriers=32, n_symbols=32, n_tx_antennas=8, n_rx_antennas=8),
+}
+
+
+def get_config(preset: str = "quick", **overrides) -> CellFreeConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+    return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+class Scenario(NamedTuple):
+    """One random draw: ``users[K,2]``, ``targets[Q,2]``, ``velocities[Q,2]`` (m/s),
+    ``beta[N,M,Q]`` (complex reflection coefficients), ``clutter[S,2]`` and ``clutter_beta[N,M,S]``."""
+
+    users: jax.Array
+    targets: jax.Array
+    velocities: jax.Array
+    beta: jax.Array
+    clutter: jax.Array
+    clutter_beta: jax.Array
+
+
+def _uniform_in_area(key, n, cfg: CellFreeConfig, dtype):
+    """Uniform points in the area, rejecting those within ``min_ap_distance_m`` of an AP
+    (resampled by a fixed number of vectorised rounds, so the draw stays a pure function of the key)."""
+    aps = jnp.concatenate([cfg.tx_array(), cfg.rx_array()]).astype(dtype)
+    size = jnp.asarray(cfg.area_m, dtype)
+
+    def draw(k):
+        return jax.random.uniform(k, (n, 2), dtype) * size
+
+    def too_close(p):
+        return jnp.any(jnp.linalg.norm(p[:, None, :] - aps[None], axis=-1) < cfg.min_ap_distance_m, axis=1)
+
+    keys = jax.random.split(key, 8)
+    pts = draw(keys[0])
+    for k in keys[1:]:
+        pts = jnp.where(too_close(pts)[:, None], draw(k), pts)
+    return pts
+
+
+def _cn(key, shape, var, dtype):
+    k1, k2 = jax.random.split(key)
+    return jnp.sqrt(var / 2.0) * (jax.random.normal(k1, shape, dtype) + 1j * jax.random.normal(k2, shape, dtype))
+
+
+def sample_scenario(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> Scenario:
+    """Users and targets uniform in the area, velocities ``U[-v_max, v_max]`` per axis,
+    ``beta ~ CN(0, chi^2)``, clutter scatterers uniform in the area with ``CN(0, chi~^2)``."""
+    k_u, k_g, k_v, k_b, k_c, k_cb = jax.random.split(key, 6)
+    N, M = len(cfg.tx_positions), len(cfg.rx_positions)
+    Q, S = cfg.n_targets, cfg.n_clutter
+    return Scenario(
+        users=_uniform_in_area(k_u, cfg.n_users, cfg, dtype),
+        targets=_uniform_in_area(k_g, Q, cfg, dtype),
+        velocities=jax.random.uniform(k_v, (Q, 2), dtype, -cfg.max_speed_mps, cfg.max_speed_mps),
+        beta=_cn(k_b, (N, M, Q), cfg.reflection_var, dtype),
+        clutter=_uniform_in_area(k_c, S, cfg, dtype) if S else jnp.zeros((0, 2), dtype),
+        clutter_beta=_cn(k_cb, (N, M, S), cfg.clutter_var, dtype),
+    )

@@ -1,0 +1,113 @@
+"""Paper B datasets: a key-indexed, deterministic sample generator, streamed in batches with
+bounded memory, and materialised to sharded ``.npz`` files with a manifest (resumable, no pickle).
+
+Sample ``d`` is ``simulate_sample(fold_in(key, d))``: it depends only on the key and ``d``, never on
+the batch size, the order or an interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..core.validate import check_int
+from .config import CellFreeConfig
+from .sensing import simulate_sample
+
+_compiled: dict = {}
+
+
+def sample_batch(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
+    """Samples ``indices[B]`` (ints) as stacked arrays; one compiled function per (config, dtype)."""
+    fn_key = (cfg, jnp.dtype(dtype).name)
+    if fn_key not in _compiled:
+        _compiled[fn_key] = jax.jit(jax.vmap(
+            lambda k, d: simulate_sample(jax.random.fold_in(k, d), cfg, dtype=dtype), in_axes=(None, 0)))
+    return _compiled[fn_key](key, jnp.asarray(indices, jnp.uint32))
+
+
+def iterate_batches(key, start: int, stop: int, batch_size: int, cfg: CellFreeConfig, *, dtype=jnp.float32):
+    """Yield batches of samples ``start..stop-1`` (the last one padded by repeating the last index,
+    then trimmed), holding one batch in memory at a time."""
+    batch_size = check_int("batch_size", batch_size)
+    if not 0 <= start <= stop:
+        raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
+    for b0 in range(start, stop, batch_size):
+        idx = np.arange(b0, b0 + batch_size)
+        n = min(batch_size, stop - b0)
+        idx = np.minimum(idx, stop - 1)
+        out = sample_batch(key, idx, cfg, dtype=dtype)
+        yield {k: np.asarray(v)[:n] for k, v in out.items()}
+
+
+def _manifest(cfg: CellFreeConfig, seed: int, n: int, shard: int, n_train: int):
+    import dataclasses
+    return {"config": dataclasses.asdict(cfg), "seed": seed, "n_samples": n, "shard_size": shard,
+            "n_train": n_train, "completed": []}
+
+
+def materialise(out_dir, seed: int, n_samples: int, cfg: CellFreeConfig, *, shard_size: int = 256,
+                n_train: int | None = None, progress: bool = True, dtype=jnp.float32) -> Path:
+    """Write samples ``0..n_samples-1`` of ``PRNGKey(seed)`` to ``out_dir/shard_XXXXX.npz``.
+
+    A ``manifest.json`` records the config, the split (first ``n_train`` samples for training,
+    default 80 %) and the finished shards; a rerun skips finished shards and refuses a directory
+    written with other settings.
+    """
+    n_samples = check_int("n_samples", n_samples)
+    shard_size = check_int("shard_size", shard_size)
+    n_train = int(0.8 * n_samples) if n_train is None else n_train
+    if not 0 <= n_train <= n_samples:
+        raise ValueError(f"n_train must be in [0, n_samples={n_samples}], got {n_train}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    man = json.loads(json.dumps(_manifest(cfg, seed, n_samples, shard_size, n_train)))   # tuples as lists
+    mpath = out / "manifest.json"
+    if mpath.exists():
+        old = json.loads(mpath.read_text())
+        if {k: v for k, v in old.items() if k != "completed"} != {k: v for k, v in man.items() if k != "completed"}:
+            raise ValueError(f"out_dir {str(out)!r} holds a dataset with other settings; use a fresh directory")
+        man["completed"] = old["completed"]
+    key = jax.random.PRNGKey(seed)
+    n_shards = -(-n_samples // shard_size)
+    for s in tqdm(range(n_shards), desc="materialise", disable=not progress, leave=False):
+        path = out / f"shard_{s:05d}.npz"
+        if s in man["completed"] and path.exists():
+            continue
+        start, stop = s * shard_size, min((s + 1) * shard_size, n_samples)
+        batch = next(iterate_batches(key, start, stop, shard_size, cfg, dtype=dtype))   # one compile for all shards
+        tmp = out / f"shard_{s:05d}.tmp.npz"
+        np.savez(tmp, index=np.arange(start, stop), **batch)
+        os.replace(tmp, path)
+        man["completed"] = sorted(set(man["completed"]) | {s})
+        tmpm = out / "manifest.json.tmp"
+        tmpm.write_text(json.dumps(man, indent=1))
+        os.replace(tmpm, mpath)
+    return out
+
+
+def load_split(out_dir, split: str = "train") -> dict:
+    """Read a materialised dataset's ``train`` or ``test`` part as arrays (checks completeness)."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    out = Path(out_dir)
+    mpath = out / "manifest.json"
+    if not mpath.exists():
+        raise FileNotFoundError(f"{str(out)!r} holds no manifest.json (not a materialised dataset)")
+    man = json.loads(mpath.read_text())
+    n_shards = -(-man["n_samples"] // man["shard_size"])
+    if sorted(man["completed"]) != list(range(n_shards)):
+        raise ValueError(f"dataset in {str(out)!r} is incomplete; rerun materialise() to finish it")
+    parts = []
+    for s in range(n_shards):
+        with np.load(out / f"shard_{s:05d}.npz") as data:
+            parts.append({k: data[k] for k in data.files})
+    full = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    sel = full["index"] < man["n_train"] if split == "train" else full["index"] >= man["n_train"]
+    return {k: v[sel] for k, v in full.items()}

@@ -1,0 +1,201 @@
+"""Paper B physics: echoes (B.6) vs NumPy loops, CRLB (B.23-B.24) vs finite differences, precoding,
+clock offsets, clutter, fronthaul bits, dataset determinism and resumption."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import crandn, rel_err
+from isac_jax import cellfree as cf
+
+C0 = 299_792_458.0
+KW = dict(n_rx=4, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6, pathloss_ref_db=-60.0, pathloss_exp=2.0,
+          ref_distance_m=1.0)
+TX = np.array([[25.0, 0.0], [75.0, 0.0]])
+RX = np.array([[25.0, 100.0], [75.0, 100.0]])
+
+
+def np_echo(tx, rx, g, v, beta, x, n_rx=4, fc=30e9, df=240e3, tp=1.04e-6, pl0_db=-60.0, zeta=2.0, d0=1.0):
+    """(B.6) without noise, explicit loops over n, m, q (float64)."""
+    N, Nt, Ns, Ts = x.shape
+    M, Q = len(rx), len(g)
+    dT = 1 / df + tp
+    y = np.zeros((M, n_rx, Ns, Ts), complex)
+    i = np.arange(Ns)[:, None]
+    t = np.arange(1, Ts + 1)[None, :]
+    for n in range(N):
+        for m in range(M):
+            for q in range(Q):
+                dn = np.linalg.norm(g[q] - tx[n])
+                dm = np.linalg.norm(g[q] - rx[m])
+                cos_t, sin_t = -(g[q, 0] - tx[n, 0]) / dn, (g[q, 1] - tx[n, 1]) / dn
+                cos_r, sin_r = (g[q, 0] - rx[m, 0]) / dm, (rx[m, 1] - g[q, 1]) / dm
+                vn = -v[q, 0] * cos_t + v[q, 1] * sin_t
+                vm = v[q, 0] * cos_r - v[q, 1] * sin_r
+                tau = (dn + dm) / C0
+                fd = (vn + vm) / C0 * fc
+                pl = 10 ** (pl0_db / 10) * ((dn + dm) / d0) ** (-zeta)
+                at = np.exp(-1j * np.pi * np.arange(Nt) * cos_t) / np.sqrt(Nt)
+                ar = np.exp(-1j * np.pi * np.arange(n_rx) * cos_r) / np.sqrt(n_rx)
+                phase = np.exp(-2j * np.pi * (i * tau * df - t * fd * dT))          # [Ns, Ts]
+                ax = np.einsum("a,ait->it", at.conj(), x[n])
+                y[m] += beta[n, m, q] * np.sqrt(pl) * ar[:, None, None] * (phase * ax)[None]
+    return y
+
+
+def _inputs(rng, Q=2, Nt=4, Ns=8, Ts=8):
+    g = rng.uniform(5, 95, (Q, 2))
+    v = rng.uniform(-20, 20, (Q, 2))
+    beta = crandn(rng, 2, 2, Q)
+    x = crandn(rng, 2, Nt, Ns, Ts) * 0.1
+    return g, v, beta, x
+
+
+def test_noiseless_echo_matches_numpy_loops(rng):
+    for _ in range(3):
+        g, v, beta, x = _inputs(rng)
+        y = cf.noiseless_echo(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray(g), jnp.asarray(v), jnp.asarray(beta),
+                              jnp.asarray(x), **KW)
+        assert rel_err(y, np_echo(TX, RX, g, v, beta, x)) < 1e-10
+
+
+def test_crlb_gram_hessian_and_finite_difference_reference(rng):
+    g, v, beta, x = _inputs(rng, Ns=6, Ts=6)
+    args = tuple(map(jnp.asarray, (TX, RX, g, v, beta, x)))
+    gram = np.asarray(cf.crlb(*args, **KW))
+    hess = np.asarray(cf.crlb(*args, **KW, method="hessian"))
+    assert rel_err(hess, gram) < 1e-8
+    # Independent reference: FIM (B.23) from central finite differences of the NumPy echo, then (B.24).
+    Q = len(g)
+    eta = np.concatenate([g.ravel(), v.ravel(), beta.real.ravel(), beta.imag.ravel()])
+
+    def rho(e):
+        b = (e[4 * Q:4 * Q + beta.size] + 1j * e[4 * Q + beta.size:]).reshape(beta.shape)
+        return np_echo(TX, RX, e[:2 * Q].reshape(Q, 2), e[2 * Q:4 * Q].reshape(Q, 2), b, x).ravel()
+
+    J = []
+    for a in range(eta.size):
+        h = 1e-6 * max(1.0, abs(eta[a]))
+        ep, em = eta.copy(), eta.copy()
+        ep[a] += h
+        em[a] -= h
+        J.append((rho(ep) - rho(em)) / (2 * h))
+    J = np.stack(J, axis=1)
+    F = 2.0 / 1e-12 * np.real(J.conj().T @ J)
+    n = 4 * Q
+    schur = F[:n, :n] - F[:n, n:] @ np.linalg.solve(F[n:, n:], F[n:, :n])
+    ref = np.linalg.solve(schur, np.eye(n))
+    assert rel_err(np.diag(gram), np.diag(ref)) < 1e-4
+    # CRLB scales as 1/P: doubling the transmit power halves it.
+    doubled = np.asarray(cf.crlb(*args[:5], args[5] * np.sqrt(2.0), **KW))
+    np.testing.assert_allclose(doubled, gram / 2, rtol=1e-8, atol=1e-12 * np.abs(gram).max())
+    loc, vel = cf.root_crlb(jnp.asarray(gram), Q)
+    np.testing.assert_allclose(loc ** 2, gram.diagonal()[:2 * Q].reshape(Q, 2).sum(1), rtol=1e-12)
+    np.testing.assert_allclose(vel ** 2, gram.diagonal()[2 * Q:].reshape(Q, 2).sum(1), rtol=1e-12)
+
+
+def test_precoders_budget_and_closed_forms(rng):
+    K, N, Nt, Ns = 3, 2, 4, 5
+    users = jnp.asarray(rng.uniform(5, 95, (K, 2)))
+    H = cf.comm_channels(jax.random.PRNGKey(0), jnp.asarray(TX), users, Nt, Ns, rician_k=3.0)
+    P, s2 = 1.0, 1e-12
+    for kind in ("mmse", "zf", "mrt"):
+        W = cf.precoders(H, N, P, s2, kind=kind)
+        pw = np.asarray(cf.ap_powers(W, N))
+        assert np.all(pw <= P * (1 + 1e-10)) and abs(pw.max() - P) <= 1e-10
+    Hn = np.asarray(H)
+    W = np.asarray(cf.precoders(H, N, P, s2, kind="mmse"))
+    lam = K * s2 / (N * P / Ns)
+    for i in range(Ns):
+        ref = Hn[i].conj().T @ np.linalg.inv(Hn[i] @ Hn[i].conj().T + lam * np.eye(K))
+        c = np.vdot(ref, W[i]) / np.vdot(ref, ref)                       # common positive scale
+        assert abs(c.imag) < 1e-8 * abs(c) and rel_err(W[i], c.real * ref) < 1e-8
+    Wz = np.asarray(cf.precoders(H, N, P, s2, kind="zf"))
+    G = np.einsum("ika,ial->ikl", Hn, Wz)
+    off = G - np.einsum("ikk->ik", G)[:, :, None] * np.eye(K)
+    assert np.abs(off).max() < 1e-8 * np.abs(G).max()                   # ZF: no inter-user interference
+    sinr = np.asarray(cf.sinr(H, jnp.asarray(Wz), s2))
+    np.testing.assert_allclose(sinr, np.abs(np.einsum("ikk->ik", G)) ** 2 / s2, rtol=1e-8)
+    s = cf.qam16(jax.random.PRNGKey(1), (200_000,))
+    assert abs(float(jnp.mean(jnp.abs(s) ** 2)) - 1.0) < 4 * 0.8 / np.sqrt(200_000) * 1.5
+    X = np.asarray(cf.transmit_tensor(jnp.asarray(W), s[:Ns * K * 3].reshape(Ns, K, 3), N))
+    ref = np.einsum("iak,ikt->ait", W, np.asarray(s[:Ns * K * 3]).reshape(Ns, K, 3)).reshape(N, Nt, Ns, 3)
+    assert rel_err(X, ref) < 1e-12
+
+
+def test_clock_offsets_and_clutter_statistics(rng):
+    n = 200_000
+    tau, fo = cf.clock_offsets(jax.random.PRNGKey(2), 2, 2, n // 4, timing_offset_std_s=3e-9, cfo_std_hz=50.0,
+                               dtype=jnp.float64)
+    for arr, std in ((tau, 3e-9), (fo, 50.0)):
+        a = np.asarray(arr).ravel()
+        assert abs(a.mean()) < 4 * std / np.sqrt(a.size)
+        assert abs(a.std() / std - 1) < 4 / np.sqrt(2 * a.size)
+    tau, fo = np.asarray(tau[:, :, :5]), np.asarray(fo[:, :, :5])
+    phase = np.asarray(cf.offset_phase(jnp.asarray(tau), jnp.asarray(fo), 6))
+    dT = 1 / 240e3 + 1.04e-6
+    i, t = np.arange(6)[:, None], np.arange(1, 6)[None, :]
+    ref = np.exp(-2j * np.pi * i * tau[:, :, None, :] * 240e3) * np.exp(2j * np.pi * fo[:, :, None, :] * t * dT)
+    assert rel_err(phase, ref) < 1e-12
+    cfg = cf.get_config("quick", n_clutter=4000, clutter_var=0.1)
+    sc = cf.sample_scenario(jax.random.PRNGKey(3), cfg, dtype=jnp.float64)
+    cb = np.asarray(sc.clutter_beta).ravel()
+    assert abs(np.mean(np.abs(cb) ** 2) / 0.1 - 1) < 4 / np.sqrt(cb.size)
+    c = np.asarray(sc.clutter)
+    assert c.min() >= 0 and c[:, 0].max() <= 100 and c[:, 1].max() <= 100
+    assert abs(c.mean(0) - 50).max() < 4 * 100 / np.sqrt(12 * len(c))
+
+
+def test_fronthaul_bits_of_the_paper():
+    assert cf.fully_distributed_bits(2) == 192
+    assert cf.centralised_bits(16, 256, 256) == 67_108_864                 # "67 Mbit"
+    L = cf.latent_count(16, 256, 256)
+    assert L == 16_384 and cf.dvqvae_bits(32, L) == 81_920                 # "82 kbit"
+    assert 1 - 81_920 / 67_108_864 > 0.99                                  # "99 % reduction"
+    with pytest.raises(ValueError, match="divisible by the encoder's down-sampling factor 4"):
+        cf.latent_count(16, 30, 256)
+
+
+def test_dataset_deterministic_and_resumable(tmp_path):
+    cfg = cf.get_config("quick", n_subcarriers=8, n_symbols=8, n_tx_antennas=4, n_rx_antennas=4, n_clutter=2,
+                        timing_offset_std_s=1e-9, cfo_std_hz=10.0)
+    key = jax.random.PRNGKey(7)
+    # Batch size 2 everywhere: one compilation serves the whole test.
+    a = cf.sample_batch(key, np.array([0, 1]), cfg)
+    b = cf.sample_batch(key, np.array([1, 0]), cfg)
+    np.testing.assert_array_equal(np.asarray(a["Y"])[::-1], np.asarray(b["Y"]))
+    streamed = list(cf.iterate_batches(key, 0, 5, 2, cfg))
+    assert [len(s["Y"]) for s in streamed] == [2, 2, 1]
+    np.testing.assert_array_equal(streamed[0]["Y"], np.asarray(a["Y"]))
+    full = np.concatenate([s["Y"] for s in streamed])
+    d = tmp_path / "ds"
+    cf.materialise(d, 7, 5, cfg, shard_size=2, n_train=3, progress=False)
+    (d / "shard_00001.npz").unlink()                                      # an interrupted run ...
+    cf.materialise(d, 7, 5, cfg, shard_size=2, n_train=3, progress=False)  # ... resumes
+    train, test = cf.load_split(d, "train"), cf.load_split(d, "test")
+    assert len(train["Y"]) == 3 and len(test["Y"]) == 2
+    np.testing.assert_array_equal(np.concatenate([train["Y"], test["Y"]]), full)
+    with pytest.raises(ValueError, match="other settings"):
+        cf.materialise(d, 8, 5, cfg, shard_size=2, n_train=3, progress=False)
+
+
+def test_cellfree_bad_input():
+    with pytest.raises(ValueError, match="unknown preset"):
+        cf.get_config("huge")
+    with pytest.raises(ValueError, match="n_subcarriers must be a positive integer"):
+        cf.get_config("quick", n_subcarriers=0)
+    with pytest.raises(ValueError, match="precoder must be one of"):
+        cf.get_config("quick", precoder="dpc")
+    x = jnp.zeros((2, 4, 4, 4), complex)
+    with pytest.raises(ValueError, match="targets must not coincide with an AP"):
+        cf.noiseless_echo(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray([[25.0, 0.0]]), jnp.zeros((1, 2)),
+                          jnp.ones((2, 2, 1), complex), x)
+    with pytest.raises(ValueError, match=r"beta must have shape \[N=2, M=2, Q=1\]"):
+        cf.noiseless_echo(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray([[50.0, 50.0]]), jnp.zeros((1, 2)),
+                          jnp.ones((2, 2, 2), complex), x)
+    with pytest.raises(ValueError, match="noise_w must be > 0"):
+        cf.precoders(jnp.ones((2, 2, 8), complex), 2, 1.0, -1.0)
+    assert dataclasses.replace(cf.get_config("paper")).n_subcarriers == 256
