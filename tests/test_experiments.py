@@ -97,3 +97,30 @@ def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
     c = res10["curves"]["N=4"]
     assert c["mse"].shape == (5,) and np.all(np.diff(c["mse"]) <= 1e-12)      # BCD never increases MSE_bar
     np.testing.assert_allclose(c["overall"], 0.5 * (c["mse"] + c["crb_l"]))
+
+
+def _tiny_cellfree():
+    from isac_jax import cellfree as cf
+    return cf.get_config("quick", n_subcarriers=4, n_symbols=4, n_tx_antennas=2, n_rx_antennas=2, n_users=2,
+                         n_targets=1)
+
+
+def test_paper_b_experiments_tiny_end_to_end(tmp_path):
+    res = experiments.reproduce("b-overhead", out=tmp_path, progress=False)["results"]
+    assert res["centralised_bits"] == 67_108_864 and res["dvqvae_bits_paper_codebook"] == 81_920
+    assert res["reduction_vs_centralised"] > 0.99
+    import dataclasses
+    cfg = experiments.resolve_config("b-crlb", powers_dbm=(10.0, 30.0), n_scenarios=3, chunk_size=3,
+                                     system=dataclasses.replace(_tiny_cellfree(), precoder="mrt"))
+    res = experiments.reproduce("b-crlb", out=tmp_path, config=cfg, progress=False)["results"]
+    # MRT directions do not depend on P and scenarios are common across P: 20 dB more power gives
+    # exactly a 10x lower root CRLB.
+    for name in ("root_crlb_location_m", "root_crlb_velocity_mps"):
+        np.testing.assert_allclose(res[name][0] / res[name][1], 10.0, rtol=1e-6)
+    cfg = experiments.resolve_config("b-design-aps", system=_tiny_cellfree(), n_scenarios=2, n_test_scenarios=2,
+                                     n_steps=4)
+    res = experiments.reproduce("b-design-aps", out=tmp_path, config=cfg, progress=False)["results"]
+    h = res["objective_history"]
+    assert len(h) == 5 and h[-1] < h[0]                                      # descent lowers the bound
+    assert np.all(res["rx_final"] >= 0) and np.all(res["rx_final"] <= 100)   # APs stay inside the area
+    assert res["design_location_bound_m_final"] < res["design_location_bound_m_start"]

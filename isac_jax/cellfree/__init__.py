@@ -29,5 +29,6 @@ from .overhead import centralised_bits as centralised_bits
 from .overhead import dvqvae_bits as dvqvae_bits
 from .overhead import fully_distributed_bits as fully_distributed_bits
 from .overhead import latent_count as latent_count
+from .sensing import draw_transmission as draw_transmission
 from .sensing import received_echo as received_echo
 from .sensing import simulate_sample as simulate_sample

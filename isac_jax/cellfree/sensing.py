@@ -41,20 +41,26 @@ def received_echo(key, cfg: CellFreeConfig, scenario, x):
     return y + std * (jax.random.normal(k1, y.shape, real) + 1j * jax.random.normal(k2, y.shape, real))
 
 
-def simulate_sample(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
-    """One sample: ``Y[M,M_r,N_s,T_s]``, ``X[N,N_t,N_s,T_s]``, ``targets[Q,2]``, ``velocities[Q,2]``,
-    ``beta[N,M,Q]``, ``users[K,2]`` and the mean per-user SINR in dB."""
-    k_sc, k_h, k_s, k_y = jax.random.split(key, 4)
+def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
+    """Scenario, channels ``H[N_s,K,N N_t]``, precoders ``W[N_s,N N_t,K]`` and transmit tensor
+    ``X[N,N_t,N_s,T_s]`` (16-QAM through the configured precoder) of one draw."""
+    k_sc, k_h, k_s = jax.random.split(key, 3)
     sc = sample_scenario(k_sc, cfg, dtype=dtype)
     tx = cfg.tx_array().astype(dtype)
     N = tx.shape[0]
     H = comm_channels(k_h, tx, sc.users, cfg.n_tx_antennas, cfg.n_subcarriers, scs_hz=cfg.scs_hz,
                       pathloss_ref_db=cfg.pathloss_ref_db, pathloss_exp=cfg.pathloss_exp,
                       ref_distance_m=cfg.ref_distance_m, rician_k=cfg.rician_k)
-    noise_c = cfg.comm_noise_w
-    W = precoders(H, N, cfg.power_w, noise_c, kind=cfg.precoder)
+    W = precoders(H, N, cfg.power_w, cfg.comm_noise_w, kind=cfg.precoder)
     s = qam16(k_s, (cfg.n_subcarriers, cfg.n_users, cfg.n_symbols), dtype=dtype)
-    x = transmit_tensor(W, s, N)
+    return sc, H, W, transmit_tensor(W, s, N)
+
+
+def simulate_sample(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
+    """One sample: ``Y[M,M_r,N_s,T_s]``, ``X[N,N_t,N_s,T_s]``, ``targets[Q,2]``, ``velocities[Q,2]``,
+    ``beta[N,M,Q]``, ``users[K,2]`` and the mean per-user SINR in dB."""
+    k_tx, k_y = jax.random.split(key)
+    sc, H, W, x = draw_transmission(k_tx, cfg, dtype=dtype)
     y = received_echo(k_y, cfg, sc, x)
     return {"Y": y, "X": x, "targets": sc.targets, "velocities": sc.velocities, "beta": sc.beta,
-            "users": sc.users, "sinr_db": 10.0 * jnp.log10(jnp.mean(sinr(H, W, noise_c), axis=0))}
+            "users": sc.users, "sinr_db": 10.0 * jnp.log10(jnp.mean(sinr(H, W, cfg.comm_noise_w), axis=0))}

@@ -11,10 +11,11 @@ import dataclasses
 import time
 from pathlib import Path
 
-from . import a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb
+from . import a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb, b_crlb, b_design_aps, b_overhead
 from ._io import write_outputs
 
-REGISTRY = {m.NAME: m for m in (a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb)}
+REGISTRY = {m.NAME: m for m in (a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb,
+                                          b_crlb, b_design_aps, b_overhead)}
 
 
 def list_experiments() -> dict:
