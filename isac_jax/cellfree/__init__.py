@@ -24,7 +24,9 @@ from .echo import bistatic_geometry as bistatic_geometry
 from .echo import clock_offsets as clock_offsets
 from .echo import noiseless_echo as noiseless_echo
 from .echo import offset_phase as offset_phase
-from .echo import path_components as path_components
+from .echo import PathFactors as PathFactors
+from .echo import combine_paths as combine_paths
+from .echo import path_factors as path_factors
 from .overhead import centralised_bits as centralised_bits
 from .overhead import dvqvae_bits as dvqvae_bits
 from .overhead import fully_distributed_bits as fully_distributed_bits

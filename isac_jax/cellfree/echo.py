@@ -14,6 +14,8 @@ one einsum (jit-able, vmappable over scenarios, differentiable in positions, vel
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -62,14 +64,19 @@ def _check(tx, rx, points, velocities, beta, x, n_rx):
             raise ValueError("targets must not coincide with an AP (distance to every AP must be >= 1 mm)")
 
 
-def path_components(tx, rx, points, velocities, beta, x, *, n_rx=16, carrier_hz=30e9, scs_hz=240e3,
-                    cp_s=1.04e-6, pathloss_ref_db=-60.0, pathloss_exp=2.0, ref_distance_m=1.0):
-    """Per-path echoes before the sum over transmit APs and paths.
+class PathFactors(NamedTuple):
+    """Separable factors of (B.6): ``delay[N,M,Q,N_s]`` (including ``beta sqrt(PL)``),
+    ``doppler[N,M,Q,T_s]``, ``tx_beam[N,Q,N_s,T_s]`` (``a_t^H x_{i,n}[t]``), ``a_r[M,Q,M_r]``."""
 
-    Returns ``(z[N,M,Q,N_s,T_s], a_r[M,Q,M_r])`` with
-    ``z = beta sqrt(PL) exp(-j2pi i tau Df) exp(j2pi t f_D DT) a_t^H x_{i,n}[t]``, so that
-    ``y_{i,m}[t] = sum_{n,q} a_r[m,q] z[n,m,q,i,t]`` is (B.6) without noise.
-    """
+    delay: jax.Array
+    doppler: jax.Array
+    tx_beam: jax.Array
+    a_r: jax.Array
+
+
+def path_factors(tx, rx, points, velocities, beta, x, *, n_rx=16, carrier_hz=30e9, scs_hz=240e3,
+                 cp_s=1.04e-6, pathloss_ref_db=-60.0, pathloss_exp=2.0, ref_distance_m=1.0) -> PathFactors:
+    """The separable factors of every (n, m, q) path of (B.6) (see :class:`PathFactors`)."""
     _check(tx, rx, points, velocities, beta, x, n_rx)
     N, Nt, Ns, Ts = x.shape
     geo = bistatic_geometry(tx, rx, points, velocities, carrier_hz=carrier_hz)
@@ -78,13 +85,26 @@ def path_components(tx, rx, points, velocities, beta, x, *, n_rx=16, carrier_hz=
     real = jnp.real(amp).dtype
     i = jnp.arange(Ns, dtype=real)
     t = jnp.arange(1, Ts + 1, dtype=real)
-    delay = jnp.exp(-2j * jnp.pi * scs_hz * geo["delay_s"][..., None] * i)        # [N,M,Q,Ns]
-    doppler = jnp.exp(2j * jnp.pi * (1.0 / scs_hz + cp_s) * geo["doppler_hz"][..., None] * t)  # [N,M,Q,Ts]
+    delay = amp[..., None] * jnp.exp(-2j * jnp.pi * scs_hz * geo["delay_s"][..., None] * i)
+    doppler = jnp.exp(2j * jnp.pi * (1.0 / scs_hz + cp_s) * geo["doppler_hz"][..., None] * t)
     a_t = ula_response(geo["cos_tx"], Nt, normalise=True)                          # [N,Q,Nt]
     a_r = ula_response(geo["cos_rx"], n_rx, normalise=True)                        # [M,Q,Mr]
-    b = jnp.einsum("nqa,nait->nqit", jnp.conj(a_t), x)                            # a_t^H x  [N,Q,Ns,Ts]
-    z = jnp.einsum("nmqi,nmqt,nqit->nmqit", amp[..., None] * delay, doppler, b)
-    return z, a_r
+    return PathFactors(delay=delay, doppler=doppler, tx_beam=jnp.einsum("nqa,nait->nqit", jnp.conj(a_t), x),
+                       a_r=a_r)
+
+
+def combine_paths(f: PathFactors, offsets=None):
+    """``y_{i,m}[t] = sum_{n,q} a_r (delay doppler a_t^H x)`` (B.6), optionally times the per-(n, m)
+    TO/CFO factor ``offsets[N,M,N_s,T_s]`` (B.30). Output ``[M, M_r, N_s, T_s]``.
+
+    Written as broadcast products summed over the short axes (n, q): XLA fuses them into one pass
+    over the output, which is faster than a contraction over n and q of size 2-4.
+    """
+    z = f.delay[..., :, None] * f.doppler[..., None, :] * f.tx_beam[:, None]       # [N,M,Q,Ns,Ts]
+    if offsets is not None:
+        z = z * offsets[:, :, None]
+    z = jnp.sum(z, axis=0)                                                         # [M,Q,Ns,Ts]
+    return jnp.sum(f.a_r[:, :, :, None, None] * z[:, :, None], axis=1)
 
 
 def noiseless_echo(tx, rx, targets, velocities, beta, x, *, n_rx=16, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6,
@@ -94,10 +114,9 @@ def noiseless_echo(tx, rx, targets, velocities, beta, x, *, n_rx=16, carrier_hz=
     ``tx[N,2]``, ``rx[M,2]``, ``targets[Q,2]`` (m), ``velocities[Q,2]`` (m/s), ``beta[N,M,Q]``
     complex, ``x[N,N_t,N_s,T_s]`` transmit signals (sqrt(W)).
     """
-    z, a_r = path_components(tx, rx, targets, velocities, beta, x, n_rx=n_rx, carrier_hz=carrier_hz, scs_hz=scs_hz,
-                             cp_s=cp_s, pathloss_ref_db=pathloss_ref_db, pathloss_exp=pathloss_exp,
-                             ref_distance_m=ref_distance_m)
-    return jnp.einsum("mqr,nmqit->mrit", a_r, z)
+    return combine_paths(path_factors(tx, rx, targets, velocities, beta, x, n_rx=n_rx, carrier_hz=carrier_hz,
+                                      scs_hz=scs_hz, cp_s=cp_s, pathloss_ref_db=pathloss_ref_db,
+                                      pathloss_exp=pathloss_exp, ref_distance_m=ref_distance_m))
 
 
 def clock_offsets(key, n_tx, n_rx, n_symbols, *, timing_offset_std_s, cfo_std_hz, dtype=jnp.float32):

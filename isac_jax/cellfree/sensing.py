@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from .comm import comm_channels, precoders, qam16, sinr, transmit_tensor
 from .config import CellFreeConfig, sample_scenario
-from .echo import clock_offsets, offset_phase, path_components
+from .echo import clock_offsets, combine_paths, offset_phase, path_factors
 
 
 def _echo_kwargs(cfg: CellFreeConfig):
@@ -21,20 +21,19 @@ def received_echo(key, cfg: CellFreeConfig, scenario, x):
     """Noisy echoes ``Y[M, M_r, N_s, T_s]``: targets + clutter, times the TO/CFO factor, plus noise."""
     tx, rx = cfg.tx_array().astype(jnp.real(x).dtype), cfg.rx_array().astype(jnp.real(x).dtype)
     kw = _echo_kwargs(cfg)
-    z, a_r = path_components(tx, rx, scenario.targets, scenario.velocities, scenario.beta, x, **kw)
-    y_paths = jnp.einsum("mqr,nmqit->nmrit", a_r, z)                          # per transmit AP
-    if cfg.n_clutter:
-        zc, ac = path_components(tx, rx, scenario.clutter, jnp.zeros_like(scenario.clutter), scenario.clutter_beta,
-                                 x, **kw)
-        y_paths = y_paths + jnp.einsum("msr,nmsit->nmrit", ac, zc)
     k_off, k_noise = jax.random.split(key)
     N, M = tx.shape[0], rx.shape[0]
     Ns, Ts = x.shape[2], x.shape[3]
+    offsets = None
     if cfg.timing_offset_std_s > 0 or cfg.cfo_std_hz > 0:
         tau_o, f_o = clock_offsets(k_off, N, M, Ts, timing_offset_std_s=cfg.timing_offset_std_s,
                                    cfo_std_hz=cfg.cfo_std_hz, dtype=jnp.real(x).dtype)
-        y_paths = y_paths * offset_phase(tau_o, f_o, Ns, scs_hz=cfg.scs_hz, cp_s=cfg.cp_s)[:, :, None]
-    y = jnp.sum(y_paths, axis=0)
+        offsets = offset_phase(tau_o, f_o, Ns, scs_hz=cfg.scs_hz, cp_s=cfg.cp_s)
+    y = combine_paths(path_factors(tx, rx, scenario.targets, scenario.velocities, scenario.beta, x, **kw), offsets)
+    if cfg.n_clutter:
+        # (B.29): static scatterers (zero Doppler); (B.30) multiplies LoS and clutter alike.
+        y = y + combine_paths(path_factors(tx, rx, scenario.clutter, jnp.zeros_like(scenario.clutter),
+                                           scenario.clutter_beta, x, **kw), offsets)
     k1, k2 = jax.random.split(k_noise)
     std = jnp.sqrt(cfg.noise_w / 2.0)
     real = jnp.real(y).dtype
