@@ -18,6 +18,8 @@ demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce a-fig11 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce a-ml-vs-crb --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce a-fig10 --preset quick --out $(OUT)
+	$(VENV)/bin/isac-jax reproduce b-overhead --preset quick --out $(OUT)
+	$(VENV)/bin/isac-jax reproduce b-crlb --preset quick --out $(OUT)
 
 ## The whole test suite (float64, tiny sizes).
 test: $(STAMP)
@@ -27,6 +29,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ota.py
 	$(PY) benchmarks/bench_design.py
+	$(PY) benchmarks/bench_echo.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
