@@ -198,4 +198,9 @@ def test_cellfree_bad_input():
                           jnp.ones((2, 2, 2), complex), x)
     with pytest.raises(ValueError, match="noise_w must be > 0"):
         cf.precoders(jnp.ones((2, 2, 8), complex), 2, 1.0, -1.0)
+    cfg = cf.get_config("quick", n_subcarriers=4, n_symbols=4, n_tx_antennas=2, n_rx_antennas=2)
+    sc = cf.sample_scenario(jax.random.PRNGKey(0), cfg)
+    outside = sc._replace(targets=sc.targets.at[0, 1].set(120.0))
+    with pytest.raises(ValueError, match=r"targets must lie inside the area \[0, 100\] x \[0, 100\] m"):
+        cf.received_echo(jax.random.PRNGKey(1), cfg, outside, jnp.zeros((2, 2, 4, 4), jnp.complex64))
     assert dataclasses.replace(cf.get_config("paper")).n_subcarriers == 256

@@ -12,6 +12,7 @@ from .comm import transmit_tensor as transmit_tensor
 from .config import PRESETS as PRESETS
 from .config import CellFreeConfig as CellFreeConfig
 from .config import Scenario as Scenario
+from .config import check_in_area as check_in_area
 from .config import get_config as get_config
 from .config import sample_scenario as sample_scenario
 from .crlb import crlb as crlb

@@ -103,6 +103,19 @@ def get_config(preset: str = "quick", **overrides) -> CellFreeConfig:
     return dataclasses.replace(PRESETS[preset], **overrides)
 
 
+def check_in_area(name: str, points, cfg: CellFreeConfig) -> None:
+    """Raise unless every point of ``points[n, 2]`` lies in ``[0, area_x] x [0, area_y]`` (concrete values only)."""
+    import numpy as np
+
+    from ..core.validate import is_concrete
+    if not is_concrete(points):
+        return
+    p = np.asarray(points)
+    ax, ay = cfg.area_m
+    if p.size and (np.any(p < 0) or np.any(p[..., 0] > ax) or np.any(p[..., 1] > ay)):
+        raise ValueError(f"{name} must lie inside the area [0, {ax:g}] x [0, {ay:g}] m, got {p.tolist()}")
+
+
 class Scenario(NamedTuple):
     """One random draw: ``users[K,2]``, ``targets[Q,2]``, ``velocities[Q,2]`` (m/s),
     ``beta[N,M,Q]`` (complex reflection coefficients), ``clutter[S,2]`` and ``clutter_beta[N,M,S]``."""

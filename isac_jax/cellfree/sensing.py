@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from .comm import comm_channels, precoders, qam16, sinr, transmit_tensor
-from .config import CellFreeConfig, sample_scenario
+from .config import CellFreeConfig, check_in_area, sample_scenario
 from .echo import clock_offsets, combine_paths, offset_phase, path_factors
 
 
@@ -18,7 +18,12 @@ def _echo_kwargs(cfg: CellFreeConfig):
 
 
 def received_echo(key, cfg: CellFreeConfig, scenario, x):
-    """Noisy echoes ``Y[M, M_r, N_s, T_s]``: targets + clutter, times the TO/CFO factor, plus noise."""
+    """Noisy echoes ``Y[M, M_r, N_s, T_s]``: targets + clutter, times the TO/CFO factor, plus noise.
+
+    ``scenario`` may be user-made: its targets and clutter must lie inside the area.
+    """
+    check_in_area("targets", scenario.targets, cfg)
+    check_in_area("clutter", scenario.clutter, cfg)
     tx, rx = cfg.tx_array().astype(jnp.real(x).dtype), cfg.rx_array().astype(jnp.real(x).dtype)
     kw = _echo_kwargs(cfg)
     k_off, k_noise = jax.random.split(key)
