@@ -46,6 +46,29 @@ def np_echo(tx, rx, g, v, beta, x, n_rx=4, fc=30e9, df=240e3, tp=1.04e-6, pl0_db
     return y
 
 
+def np_crlb_finite_differences(tx, rx, g, v, beta, x, noise_w, n_rx=4):
+    """CRLB_psi (B.24) with the FIM (B.23) from central finite differences of :func:`np_echo`."""
+    Q = len(g)
+    eta = np.concatenate([g.ravel(), v.ravel(), beta.real.ravel(), beta.imag.ravel()])
+
+    def rho(e):
+        b = (e[4 * Q:4 * Q + beta.size] + 1j * e[4 * Q + beta.size:]).reshape(beta.shape)
+        return np_echo(tx, rx, e[:2 * Q].reshape(Q, 2), e[2 * Q:4 * Q].reshape(Q, 2), b, x, n_rx=n_rx).ravel()
+
+    J = []
+    for a in range(eta.size):
+        h = 1e-6 * max(1.0, abs(eta[a]))
+        ep, em = eta.copy(), eta.copy()
+        ep[a] += h
+        em[a] -= h
+        J.append((rho(ep) - rho(em)) / (2 * h))
+    J = np.stack(J, axis=1)
+    F = 2.0 / noise_w * np.real(J.conj().T @ J)
+    n = 4 * Q
+    schur = F[:n, :n] - F[:n, n:] @ np.linalg.solve(F[n:, n:], F[n:, :n])
+    return np.linalg.solve(schur, np.eye(n))
+
+
 def _inputs(rng, Q=2, Nt=4, Ns=8, Ts=8):
     g = rng.uniform(5, 95, (Q, 2))
     v = rng.uniform(-20, 20, (Q, 2))
@@ -69,29 +92,12 @@ def test_crlb_gram_hessian_and_finite_difference_reference(rng):
     hess = np.asarray(cf.crlb(*args, **KW, method="hessian"))
     assert rel_err(hess, gram) < 1e-8
     # Independent reference: FIM (B.23) from central finite differences of the NumPy echo, then (B.24).
-    Q = len(g)
-    eta = np.concatenate([g.ravel(), v.ravel(), beta.real.ravel(), beta.imag.ravel()])
-
-    def rho(e):
-        b = (e[4 * Q:4 * Q + beta.size] + 1j * e[4 * Q + beta.size:]).reshape(beta.shape)
-        return np_echo(TX, RX, e[:2 * Q].reshape(Q, 2), e[2 * Q:4 * Q].reshape(Q, 2), b, x).ravel()
-
-    J = []
-    for a in range(eta.size):
-        h = 1e-6 * max(1.0, abs(eta[a]))
-        ep, em = eta.copy(), eta.copy()
-        ep[a] += h
-        em[a] -= h
-        J.append((rho(ep) - rho(em)) / (2 * h))
-    J = np.stack(J, axis=1)
-    F = 2.0 / 1e-12 * np.real(J.conj().T @ J)
-    n = 4 * Q
-    schur = F[:n, :n] - F[:n, n:] @ np.linalg.solve(F[n:, n:], F[n:, :n])
-    ref = np.linalg.solve(schur, np.eye(n))
+    ref = np_crlb_finite_differences(TX, RX, g, v, beta, x, 1e-12)
     assert rel_err(np.diag(gram), np.diag(ref)) < 1e-4
     # CRLB scales as 1/P: doubling the transmit power halves it.
     doubled = np.asarray(cf.crlb(*args[:5], args[5] * np.sqrt(2.0), **KW))
     np.testing.assert_allclose(doubled, gram / 2, rtol=1e-8, atol=1e-12 * np.abs(gram).max())
+    Q = len(g)
     loc, vel = cf.root_crlb(jnp.asarray(gram), Q)
     np.testing.assert_allclose(loc ** 2, gram.diagonal()[:2 * Q].reshape(Q, 2).sum(1), rtol=1e-12)
     np.testing.assert_allclose(vel ** 2, gram.diagonal()[2 * Q:].reshape(Q, 2).sum(1), rtol=1e-12)
