@@ -10,6 +10,11 @@ padded so one compiled function serves every chunk).
 * **Static vs dynamic parameters.** Parameters that change array shapes (K, T, M, ...) are static:
   one compilation per distinct value. Names listed in ``dynamic`` are passed as traced scalars,
   so all their values share one compilation.
+* **Multi-device.** With ``shard=True`` (default) and several local devices, each chunk's trial
+  axis is sharded over all of them (``Mesh`` + ``NamedSharding``; the chunk is rounded up to a
+  multiple of the device count). Trials are independent, so results equal the single-device ones
+  to rounding. Under ``jax.distributed.initialize()`` the same code sees each host's local
+  devices; every host then runs the whole sweep on its own devices (no cross-host sharding).
 * **Resumption.** With ``out_dir``, each finished grid point is written atomically to
   ``out_dir/points/point_<5-digit index>.npz`` and listed in ``out_dir/manifest.json``; a rerun with the same
   grid and trial count loads finished points instead of recomputing them. A rerun with a different
@@ -54,7 +59,8 @@ def _save_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]):
 
 def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int, key,
               out_dir: str | os.PathLike | None = None, chunk_size: int = 256,
-              dynamic: Sequence[str] = (), progress: bool = True, desc: str = "sweep") -> dict:
+              dynamic: Sequence[str] = (), progress: bool = True, desc: str = "sweep",
+              shard: bool = True) -> dict:
     """Run ``trial_fn`` over ``grid`` x ``n_trials``. Returns ``{"grid": [...], name: array}``.
 
     Each output array has shape ``[n_points, n_trials, ...]``; ``"grid"`` lists the parameter dict
@@ -67,10 +73,16 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
         raise ValueError(f"dynamic names {sorted(unknown)} are not keys of grid")
     names, points = _grid_points(grid)
     chunk = min(chunk_size, n_trials)
+    devices = jax.local_devices()
+    sharding = None
+    if shard and len(devices) > 1:
+        chunk = -(-chunk // len(devices)) * len(devices)
+        mesh = jax.sharding.Mesh(np.array(devices), ("trials",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("trials"))
     trial_keys = jax.vmap(lambda j: jax.random.fold_in(key, j))(jnp.arange(n_trials))
     n_chunks = -(-n_trials // chunk)
     pad = n_chunks * chunk - n_trials
-    padded_keys = jnp.concatenate([trial_keys, trial_keys[:pad]]) if pad else trial_keys
+    padded_keys = jnp.concatenate([trial_keys, jnp.repeat(trial_keys[-1:], pad, axis=0)]) if pad else trial_keys
 
     manifest = {"grid": {n: [_jsonable(v) for v in grid[n]] for n in names}, "n_trials": n_trials,
                 "dynamic": sorted(dynamic), "completed": []}
@@ -113,7 +125,10 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
         fn = batched_fn(static_items)
         parts = []
         for c in range(n_chunks):
-            out = fn(padded_keys[c * chunk:(c + 1) * chunk], dyn)
+            keys = padded_keys[c * chunk:(c + 1) * chunk]
+            if sharding is not None:
+                keys = jax.device_put(keys, sharding)
+            out = fn(keys, dyn)
             parts.append(jax.tree_util.tree_map(np.asarray, out))
             bar.update(1)
         stacked = {k: np.concatenate([p[k] for p in parts])[:n_trials] for k in parts[0]}
