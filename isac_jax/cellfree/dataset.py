@@ -54,7 +54,7 @@ def _manifest(cfg: CellFreeConfig, seed: int, n: int, shard: int, n_train: int):
 
 def materialise(out_dir, seed: int, n_samples: int, cfg: CellFreeConfig, *, shard_size: int = 256,
                 n_train: int | None = None, progress: bool = True, dtype=jnp.float32) -> Path:
-    """Write samples ``0..n_samples-1`` of ``PRNGKey(seed)`` to ``out_dir/shard_XXXXX.npz``.
+    """Write samples ``0..n_samples-1`` of ``PRNGKey(seed)`` to ``out_dir/shard_00000.npz``, ``shard_00001.npz``, ...
 
     A ``manifest.json`` records the config, the split (first ``n_train`` samples for training,
     default 80 %) and the finished shards; a rerun skips finished shards and refuses a directory

@@ -53,3 +53,17 @@ def write_outputs(out_dir: Path, results: dict, config, meta: dict, plot_fn) -> 
     write_json_atomic(paths["config"], {**meta, "config": config})
     plot_fn(results, paths["figure"])
     return paths
+
+
+def finish_figure(fig, axes, path, *, xlabel: str | None = None, legend_size: int = 7) -> None:
+    """Shared last step of the plots: x label, grid and legend on every axis, save at 120 dpi, close."""
+    import matplotlib.pyplot as plt
+
+    for a in axes:
+        if xlabel is not None:
+            a.set_xlabel(xlabel)
+        a.grid(True, which="both", alpha=0.3)
+        a.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

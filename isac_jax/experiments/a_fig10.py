@@ -15,6 +15,7 @@ import jax
 import numpy as np
 
 from ..core.sweep import run_sweep
+from ._io import finish_figure
 from ._design_common import DesignSetup, float64, draw_instance, eps_design
 
 NAME = "a-fig10"
@@ -75,10 +76,4 @@ def plot(results: dict, path) -> None:
     ax2.set_yscale("log")
     ax2.set_ylabel("MSE$_{bar}$ and CRB$_L$")
     ax2.set_title("The two parts")
-    for a in (ax, ax2):
-        a.set_xlabel("BCD iteration")
-        a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish_figure(fig, (ax, ax2), path, xlabel="BCD iteration", legend_size=7)

@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from ..core.sweep import run_sweep
+from ._io import finish_figure
 from ._design_common import DesignSetup, float64, draw_instance, eps_design, exact_worst_crb
 
 NAME = "a-fig7"
@@ -77,10 +78,4 @@ def plot(results: dict, path) -> None:
     ax.set_title(f"Sensing (energy fraction eta = {results['energy_fraction']})")
     ax2.set_ylabel("Aggregation error MSE$_{bar}$ (A.7)")
     ax2.set_title("Aggregation")
-    for a in (ax, ax2):
-        a.set_xlabel("Number of devices K")
-        a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish_figure(fig, (ax, ax2), path, xlabel="Number of devices K", legend_size=7)

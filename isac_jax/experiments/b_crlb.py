@@ -20,6 +20,7 @@ from ..cellfree.crlb import crlb
 from ..cellfree.sensing import draw_transmission
 from ..cellfree.comm import sinr
 from ..core.sweep import run_sweep
+from ._io import finish_figure
 from ._design_common import float64
 
 NAME = "b-crlb"
@@ -83,10 +84,4 @@ def plot(results: dict, path) -> None:
     ax2.semilogy(P, results["median_root_crlb_velocity_mps"], "k--", label="root CRLB (median over scenarios)")
     ax2.set_ylabel("Velocity RMSE bound (m/s)")
     ax2.set_title("(b) velocity")
-    for a in (ax, ax2):
-        a.set_xlabel("Maximum transmit power per AP, P (dBm)")
-        a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish_figure(fig, (ax, ax2), path, xlabel="Maximum transmit power per AP, P (dBm)", legend_size=8)
