@@ -21,6 +21,7 @@ from .dataset import iterate_batches as iterate_batches
 from .dataset import load_split as load_split
 from .dataset import materialise as materialise
 from .dataset import sample_batch as sample_batch
+from .dataset import sample_labels as sample_labels
 from .echo import bistatic_geometry as bistatic_geometry
 from .echo import clock_offsets as clock_offsets
 from .echo import noiseless_echo as noiseless_echo

@@ -18,9 +18,10 @@ from tqdm.auto import tqdm
 
 from ..core.validate import check_int
 from .config import CellFreeConfig
-from .sensing import simulate_sample
+from .sensing import sample_scenario_of, simulate_sample
 
 _compiled: dict = {}
+_compiled_labels: dict = {}
 
 
 def sample_batch(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
@@ -30,6 +31,18 @@ def sample_batch(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dic
         _compiled[fn_key] = jax.jit(jax.vmap(
             lambda k, d: simulate_sample(jax.random.fold_in(k, d), cfg, dtype=dtype), in_axes=(None, 0)))
     return _compiled[fn_key](key, jnp.asarray(indices, jnp.uint32))
+
+
+def sample_labels(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
+    """``targets[B, Q, 2]`` and ``velocities[B, Q, 2]`` of samples ``indices`` (exactly those of
+    :func:`sample_batch`), without simulating the signals."""
+    fn_key = (cfg, jnp.dtype(dtype).name)
+    if fn_key not in _compiled_labels:
+        def one(k, d):
+            sc = sample_scenario_of(jax.random.fold_in(k, d), cfg, dtype=dtype)
+            return {"targets": sc.targets, "velocities": sc.velocities}
+        _compiled_labels[fn_key] = jax.jit(jax.vmap(one, in_axes=(None, 0)))
+    return _compiled_labels[fn_key](key, jnp.asarray(indices, jnp.uint32))
 
 
 def iterate_batches(key, start: int, stop: int, batch_size: int, cfg: CellFreeConfig, *, dtype=jnp.float32):

@@ -60,6 +60,13 @@ def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
     return sc, H, W, transmit_tensor(W, s, N)
 
 
+def sample_scenario_of(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
+    """The scenario (targets, velocities, ...) of ``simulate_sample(key, cfg)`` without simulating
+    the signals: labels of a streamed dataset at a fraction of the cost."""
+    k_tx, _ = jax.random.split(key)
+    return sample_scenario(jax.random.split(k_tx, 3)[0], cfg, dtype=dtype)
+
+
 def simulate_sample(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
     """One sample: ``Y[M,M_r,N_s,T_s]``, ``X[N,N_t,N_s,T_s]``, ``targets[Q,2]``, ``velocities[Q,2]``,
     ``beta[N,M,Q]``, ``users[K,2]`` and the mean per-user SINR in dB."""

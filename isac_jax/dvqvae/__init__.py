@@ -1,0 +1,20 @@
+"""Paper B learning: the D-VQVAE (vmapped per-AP encoders, per-AP EMA vector quantisers, CPU decoder),
+the D-VAE and centralised-CNN baselines, training with exact resume, and evaluation.
+"""
+
+from .config import NET_PRESETS as NET_PRESETS
+from .config import NetConfig as NetConfig
+from .config import TrainConfig as TrainConfig
+from .config import get_net_config as get_net_config
+from .model import SCHEMES as SCHEMES
+from .model import SensingModel as SensingModel
+from .model import index_fronthaul_bits as index_fronthaul_bits
+from .model import parameter_count as parameter_count
+from .quantiser import Codebook as Codebook
+from .targets import LabelScaler as LabelScaler
+from .training import FitResult as FitResult
+from .training import TrainState as TrainState
+from .training import evaluate as evaluate
+from .training import fit as fit
+from .training import predict as predict
+from .training import trivial_prediction as trivial_prediction

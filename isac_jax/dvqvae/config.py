@@ -1,0 +1,115 @@
+"""Hyper-parameters of the D-VQVAE, the D-VAE and the centralised CNN (Table B.II), and of training.
+
+Every size is a field. ``NET_PRESETS["paper"]`` is Table B.II; ``"quick"`` trains on a 2-core CPU
+in minutes. Choices Paper B leaves open are marked *Decision* and documented in ``docs/dvqvae.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class NetConfig:
+    """Network sizes.
+
+    Encoder (per receive AP): ``n_cnn`` down-sampling 3D convs (kernel 4, stride 2, padding 1, ReLU),
+    the first ``hidden // 2`` channels and the last ``hidden`` (*Decision*, as in the VQ-VAE
+    reference encoder; it gives the paper's ~1.2 M encoder parameters to within 25 %), then a
+    residual block of ``n_res`` 3D convs (kernel 3, padding 1), then a linear projector
+    ``hidden -> latent_dim`` (B.13). Codebook ``n_codewords x latent_dim`` per AP (B.14/B.15).
+
+    Decoder (CPU): residual block of ``n_res_cpu`` convs on the concatenated latents
+    (``M * latent_dim`` channels); transmit branch of ``n_cnn_tx`` down-sampling convs (``tx_hidden``
+    channels) and ``n_res_tx`` residual convs; each branch flattened and projected to ``proj_dim``
+    (*Decision*: Paper B does not give the width; 8 reproduces its ~206 M decoder parameters at
+    Table B.I sizes); concatenation, FC of ``fc_dim``, output FC ``4 Q``.
+    """
+
+    n_cnn: int = 2
+    n_res: int = 2
+    hidden: int = 128
+    latent_dim: int = 512
+    n_codewords: int = 32
+    n_cnn_tx: int = 2
+    n_res_tx: int = 2
+    n_res_cpu: int = 1
+    tx_hidden: int = 128
+    proj_dim: int = 8
+    fc_dim: int = 256
+    # Quantiser (B.18-B.21)
+    commitment: float = 0.25          # omega
+    ema_decay: float = 0.99           # gamma
+    laplace_eps: float = 1e-5         # Laplace smoothing of the EMA counts
+    dead_code_restart: bool = False   # re-seed codewords whose EMA count fell below dead_code_threshold
+    dead_code_threshold: float = 1e-3
+    # Centralised CNN baseline (Sec. B.V.A): two 3D convs (kernel 5) + max-pool, three FC of 256.
+    cnn_channels: tuple = (16, 32)
+    cnn_kernel: int = 5
+    cnn_fc: tuple = (256, 256, 256)
+    # 3D convolution kernel: "auto" (im2col on CPU, XLA native elsewhere), "im2col" or "native".
+    conv_impl: str = "auto"
+
+    def __post_init__(self):
+        if self.conv_impl not in ("auto", "im2col", "native"):
+            raise ValueError(f"conv_impl must be one of auto, im2col, native, got {self.conv_impl!r}")
+        for name in ("n_cnn", "hidden", "latent_dim", "n_cnn_tx", "tx_hidden", "proj_dim", "fc_dim", "cnn_kernel"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("n_res", "n_res_tx", "n_res_cpu"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if self.n_codewords < 2:
+            raise ValueError(f"n_codewords must be >= 2, got {self.n_codewords!r}")
+        if not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay!r}")
+        if self.commitment < 0 or self.laplace_eps <= 0:
+            raise ValueError("commitment must be >= 0 and laplace_eps > 0")
+
+    @property
+    def downsample(self) -> int:
+        """Down-sampling factor of every axis by the encoder (``2 ** n_cnn``)."""
+        return 2 ** self.n_cnn
+
+    @property
+    def downsample_tx(self) -> int:
+        return 2 ** self.n_cnn_tx
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Algorithm B.1: Adam with ``learning_rate``; ``epochs`` passes over the training set in
+    batches of ``batch_size`` (the order of each epoch is a pure function of the key and the
+    epoch, so a resumed run sees the same batches); a checkpoint every ``checkpoint_every`` steps
+    and at each epoch end; ``time_budget_s`` stops training early (at a step boundary, saved)."""
+
+    learning_rate: float = 1e-4
+    batch_size: int = 32
+    epochs: int = 50
+    checkpoint_every: int = 200
+    time_budget_s: float | None = None
+    grad_clip: float | None = 1.0
+
+    def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        for name in ("batch_size", "epochs", "checkpoint_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or int(v) != v or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+#: Table B.II (``paper``) and a CPU-sized network (``quick``).
+NET_PRESETS = {
+    "paper": NetConfig(),
+    "quick": NetConfig(hidden=32, latent_dim=32, tx_hidden=16, proj_dim=64, fc_dim=128,
+                       cnn_channels=(8, 16), cnn_fc=(256, 256, 256)),
+}
+
+
+def get_net_config(preset: str = "quick", **overrides) -> NetConfig:
+    if preset not in NET_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(NET_PRESETS)}")
+    return dataclasses.replace(NET_PRESETS[preset], **overrides)

@@ -1,0 +1,164 @@
+"""The three learned estimators of Paper B on one interface.
+
+- ``dvqvae``: per-AP encoders -> per-AP vector quantisers -> CPU decoder (Sec. B.III).
+- ``dvae``: the same encoders and decoder, continuous latents sent to the CPU (ablation, Sec. B.V).
+- ``cnn``: the centralised CNN on all raw echoes (Sec. B.V.A).
+
+Inputs are a batch ``Y[B, M, M_r, N_s, T_s]`` and ``X[B, N, N_t, N_s, T_s]`` (as the dataset stores
+them); outputs are normalised ``psi_hat[B, 4Q]``. The online path of Algorithm B.2 is split in two
+functions so that only integer indices cross the fronthaul: :meth:`SensingModel.ap_indices` (at the
+APs) and :meth:`SensingModel.estimate_from_indices` (at the CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+
+from ..cellfree.config import CellFreeConfig
+from ..cellfree.overhead import centralised_bits
+from .config import NetConfig
+from .networks import ApEncoders, CentralisedCnn, Decoder
+from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
+
+SCHEMES = ("dvqvae", "dvae", "cnn")
+
+
+@dataclasses.dataclass(frozen=True)
+class SensingModel:
+    """A scheme of ``SCHEMES`` with its network sizes and the system it senses."""
+
+    scheme: str
+    net: NetConfig
+    system: CellFreeConfig
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {self.scheme!r}")
+        s = self.system
+        dims = {"n_rx_antennas": s.n_rx_antennas, "n_subcarriers": s.n_subcarriers, "n_symbols": s.n_symbols}
+        if self.scheme != "cnn":
+            for name, v in dims.items():
+                if v % self.net.downsample:
+                    raise ValueError(f"{name} = {v} must be divisible by the encoder's down-sampling "
+                                     f"2**n_cnn = {self.net.downsample}")
+            n_tx = len(s.tx_positions) * s.n_tx_antennas
+            for name, v in (("N * n_tx_antennas", n_tx), ("n_subcarriers", s.n_subcarriers),
+                            ("n_symbols", s.n_symbols)):
+                if v % self.net.downsample_tx:
+                    raise ValueError(f"{name} = {v} must be divisible by the transmit branch's down-sampling "
+                                     f"2**n_cnn_tx = {self.net.downsample_tx}")
+        else:
+            for name, v in dims.items():
+                if v % 4:
+                    raise ValueError(f"{name} = {v} must be divisible by 4 (the CNN's two 2x max-pools)")
+
+    # -- sizes ---------------------------------------------------------------------------------
+    @property
+    def n_aps(self) -> int:
+        return len(self.system.rx_positions)
+
+    @property
+    def n_outputs(self) -> int:
+        return 4 * self.system.n_targets
+
+    @property
+    def grid(self) -> tuple:
+        d = self.net.downsample
+        s = self.system
+        return (s.n_rx_antennas // d, s.n_subcarriers // d, s.n_symbols // d)
+
+    @property
+    def n_latent(self) -> int:
+        """``L`` latent vectors per AP and sample."""
+        return math.prod(self.grid)
+
+    def fronthaul_bits_per_ap(self) -> int:
+        """Bits one receive AP sends per update: ``N_b L`` (indices), ``32 D L`` (float32 latents)
+        or the raw ``64 M_r N_s T_s`` (centralised CNN)."""
+        if self.scheme == "dvqvae":
+            return math.ceil(math.log2(self.net.n_codewords)) * self.n_latent
+        if self.scheme == "dvae":
+            return 32 * self.net.latent_dim * self.n_latent
+        s = self.system
+        return centralised_bits(s.n_rx_antennas, s.n_subcarriers, s.n_symbols)
+
+    # -- modules -------------------------------------------------------------------------------
+    def _encoder(self):
+        return ApEncoders(self.net)
+
+    def _decoder(self):
+        return Decoder(self.net, self.grid, self.n_outputs)
+
+    def _cnn(self):
+        return CentralisedCnn(self.net, self.n_outputs)
+
+    @staticmethod
+    def _x(X):
+        """``X[B, N, N_t, N_s, T_s]`` -> ``[B, N N_t, N_s, T_s]`` (the CPU's transmit tensor)."""
+        return X.reshape(X.shape[0], -1, *X.shape[-2:])
+
+    def init(self, key, Y, X):
+        """Parameters (and, for ``dvqvae``, the codebooks initialised from this batch's latents)."""
+        k_enc, k_dec, k_cb = jax.random.split(key, 3)
+        if self.scheme == "cnn":
+            return {"cnn": self._cnn().init(k_enc, Y)["params"]}, None
+        enc = self._encoder().init(k_enc, Y)["params"]
+        z = self._encoder().apply({"params": enc}, Y)
+        dec = self._decoder().init(k_dec, z, self._x(X))["params"]
+        book = init_codebook(k_cb, z, self.net.n_codewords) if self.scheme == "dvqvae" else None
+        return {"encoder": enc, "decoder": dec}, book
+
+    def encode(self, params, Y):
+        """Continuous latents ``Z[B, M, L, D]`` (12)-(13), every AP with its own weights (vmapped)."""
+        return self._encoder().apply({"params": params["encoder"]}, Y)
+
+    def forward(self, params, book: Codebook | None, Y, X):
+        """Training-time forward pass: ``(psi_hat[B, 4Q], aux)`` with ``aux`` holding the latents,
+        the indices and the commitment loss (zero for ``dvae`` / ``cnn``)."""
+        if self.scheme == "cnn":
+            return self._cnn().apply({"params": params["cnn"]}, Y), {"commitment": jnp.zeros(())}
+        z = self.encode(params, Y)
+        aux = {"latents": z, "commitment": jnp.zeros((), z.dtype)}
+        if self.scheme == "dvqvae":
+            idx = nearest_indices(z, book.codewords)
+            zq = lookup(idx, book.codewords)
+            aux.update(indices=idx, commitment=commitment_loss(z, zq, self.net.commitment))
+            z = straight_through(z, zq)
+        return self._decoder().apply({"params": params["decoder"]}, z, self._x(X)), aux
+
+    # -- online execution (Algorithm B.2) ------------------------------------------------------
+    def ap_indices(self, params, book: Codebook, Y):
+        """At the receive APs: encode, project and quantise; returns ``int32[B, M, L]`` indices,
+        the only thing sent on the fronthaul."""
+        self._require_dvqvae()
+        return nearest_indices(self.encode(params, Y), book.codewords)
+
+    def estimate_from_indices(self, params, book: Codebook, indices, X):
+        """At the CPU: rebuild the codewords from ``indices[B, M, L]`` and decode with ``X``."""
+        self._require_dvqvae()
+        if indices.shape[1:] != (self.n_aps, self.n_latent):
+            raise ValueError(f"indices must have shape [B, {self.n_aps}, {self.n_latent}], got {list(indices.shape)}")
+        return self._decoder().apply({"params": params["decoder"]}, lookup(indices, book.codewords), self._x(X))
+
+    def _require_dvqvae(self):
+        if self.scheme != "dvqvae":
+            raise ValueError(f"index-only inference needs scheme 'dvqvae', this model is {self.scheme!r}")
+
+
+def index_fronthaul_bits(indices, n_codewords: int) -> int:
+    """Bits per AP measured on an actual index tensor ``indices[B, M, L]``: ``ceil(log2 N_c) * L``
+    (checks that every index fits in that many bits)."""
+    import numpy as np
+
+    idx = np.asarray(indices)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_codewords):
+        raise ValueError(f"indices must lie in [0, n_codewords={n_codewords}), got [{idx.min()}, {idx.max()}]")
+    return math.ceil(math.log2(n_codewords)) * idx.shape[-1]
+
+
+def parameter_count(tree) -> int:
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(tree)))

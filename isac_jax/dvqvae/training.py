@@ -1,0 +1,230 @@
+"""Algorithm B.1 (collaborative training) with exact resume, and evaluation in SI units.
+
+One jitted step does lines 5-17 of Algorithm B.1 for all APs at once: encode (vmapped per-AP
+encoders), quantise, decode, loss (17)+(21) with the best target assignment, Adam on encoders and
+decoder (the straight-through gradient reaches the encoders), then the EMA codebook update
+(18)-(20) with the indices chosen against the previous codebook.
+
+The batch order of epoch ``e`` is ``permutation(fold_in(data_key, e))``, so a run resumed from a
+checkpoint (saved every ``checkpoint_every`` steps, at every epoch end and when the time budget is
+spent) replays exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from ..core.checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import as_split
+from .model import SensingModel
+from .quantiser import ema_update, perplexity, restart_dead_codes
+from .targets import LabelScaler, assigned_errors, assigned_mse, psi_to_features, rmse, target_features
+
+
+class TrainState(NamedTuple):
+    """Everything a resumed run needs: parameters, Adam state, codebooks (``None`` unless D-VQVAE),
+    the global step and the per-step training loss and codebook perplexity so far."""
+
+    params: dict
+    opt_state: tuple
+    book: object
+    step: jax.Array
+    loss: jax.Array          # [total_steps], NaN where not yet run
+    perplexity: jax.Array    # [total_steps], mean over APs (NaN for schemes without codebooks)
+
+
+def labels_of(data):
+    """``[n, Q, 4]`` features ``[x, y, v_x, v_y]`` of a split or a dict with ``targets`` and ``velocities``."""
+    lab = as_split(data).labels()
+    return np.asarray(target_features(jnp.asarray(lab["targets"]), jnp.asarray(lab["velocities"])))
+
+
+def make_optimizer(tc: TrainConfig):
+    clip = [optax.clip_by_global_norm(tc.grad_clip)] if tc.grad_clip else []
+    return optax.chain(*clip, optax.adam(tc.learning_rate))
+
+
+_step_cache: dict = {}
+
+
+def make_train_step(model: SensingModel, tc: TrainConfig):
+    """``step(state, Y, X, labels_norm, key) -> (state, loss, perplexity)``, jitted; one compiled
+    function per (model, optimiser settings), shared by every ``fit`` call."""
+    cache_key = (model, tc.learning_rate, tc.grad_clip)
+    if cache_key not in _step_cache:
+        _step_cache[cache_key] = _build_train_step(model, tc)
+    return _step_cache[cache_key]
+
+
+def _build_train_step(model: SensingModel, tc: TrainConfig):
+    opt = make_optimizer(tc)
+    net = model.net
+
+    def loss_fn(params, book, Y, X, labels):
+        pred, aux = model.forward(params, book, Y, X)
+        est = assigned_mse(psi_to_features(pred), labels)
+        return est + aux["commitment"], aux
+
+    @jax.jit
+    def step(state: TrainState, Y, X, labels, key):
+        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state.book, Y, X, labels)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        book, ppl = state.book, jnp.full((), jnp.nan, loss.dtype)
+        if model.scheme == "dvqvae":
+            ppl = jnp.mean(perplexity(aux["indices"], net.n_codewords))
+            book = ema_update(book, aux["latents"], aux["indices"], decay=net.ema_decay, eps=net.laplace_eps)
+            if net.dead_code_restart:
+                book = restart_dead_codes(key, book, aux["latents"], net.dead_code_threshold)
+        s = state.step
+        return TrainState(params, opt_state, book, s + 1, state.loss.at[s].set(loss.astype(jnp.float32)),
+                          state.perplexity.at[s].set(ppl.astype(jnp.float32))), loss, ppl
+
+    return step
+
+
+def init_state(model: SensingModel, tc: TrainConfig, key, first_batch: dict, total_steps: int) -> TrainState:
+    params, book = model.init(key, jnp.asarray(first_batch["Y"]), jnp.asarray(first_batch["X"]))
+    nan = jnp.full((total_steps,), jnp.nan, jnp.float32)
+    return TrainState(params, make_optimizer(tc).init(params), book, jnp.zeros((), jnp.int32), nan, nan)
+
+
+def _run_signature(model: SensingModel, tc: TrainConfig, train, seed: int) -> str:
+    source = dataclasses.asdict(train) if dataclasses.is_dataclass(train) else {"arrays": len(train)}
+    return json.dumps({"scheme": model.scheme, "net": dataclasses.asdict(model.net),
+                       "system": dataclasses.asdict(model.system), "train_data": source, "seed": seed,
+                       "train": {k: v for k, v in dataclasses.asdict(tc).items() if k != "time_budget_s"}},
+                      sort_keys=True, default=str)
+
+
+class FitResult(NamedTuple):
+    state: TrainState
+    scaler: LabelScaler
+    steps_per_epoch: int
+    completed: bool                      # False when stopped by max_steps / time budget
+    train_time_s: float                  # wall time of the steps run by this call
+
+    def epoch_loss(self) -> np.ndarray:
+        """Mean training loss of each finished epoch."""
+        loss = np.asarray(self.state.loss).reshape(-1, self.steps_per_epoch)
+        done = ~np.isnan(loss).any(axis=1)
+        return loss[done].mean(axis=1)
+
+
+def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoint=None,
+        progress: bool = True, max_steps: int | None = None) -> FitResult:
+    """Train ``model`` on ``train``: a dict of arrays ``Y``, ``X``, ``targets``, ``velocities``, or a
+    split of :mod:`isac_jax.dvqvae.data` (e.g. a streamed :class:`GeneratedSplit`).
+
+    ``checkpoint``: file path; if it exists (and was written with the same settings) training
+    resumes from it. ``max_steps`` stops after that many global steps (used to test resumption).
+    """
+    train = as_split(train)
+    n = len(train)
+    B = tc.batch_size
+    if n < B:
+        raise ValueError(f"the training set ({n} samples) must hold at least batch_size = {B} samples")
+    R = n // B
+    total = R * tc.epochs
+    features = labels_of(train)
+    scaler = LabelScaler.fit(features)
+    labels = np.asarray(scaler.normalise(features), np.float32)
+    k_init, k_data, k_step = jax.random.split(jax.random.PRNGKey(seed), 3)
+    state = init_state(model, tc, k_init, train.batch(np.arange(B)), total)
+    signature = _run_signature(model, tc, train, seed)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        saved = load_checkpoint(ckpt, {"signature": "", "state": state})
+        if saved["signature"] != signature:
+            raise ValueError(f"checkpoint {str(ckpt)!r} was written for other settings; use another path")
+        state = saved["state"]
+
+    def save():
+        if ckpt is not None:
+            save_checkpoint(ckpt, {"signature": signature, "state": state})
+
+    step_fn = make_train_step(model, tc)
+    stop = total if max_steps is None else min(total, max_steps)
+    start = int(state.step)
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, initial=start, desc=f"train {model.scheme}", disable=not progress, leave=False)
+    order, order_epoch = None, -1
+    completed = True
+    for s in range(start, stop):
+        epoch, r = divmod(s, R)
+        if epoch != order_epoch:
+            order, order_epoch = np.asarray(jax.random.permutation(jax.random.fold_in(k_data, epoch), n)), epoch
+        idx = np.sort(order[r * B:(r + 1) * B])
+        batch = train.batch(idx)
+        state, loss, ppl = step_fn(state, batch["Y"], batch["X"], labels[idx], jax.random.fold_in(k_step, s))
+        bar.update(1)
+        if s % 10 == 0:
+            bar.set_postfix(epoch=epoch, loss=f"{float(loss):.4f}",
+                            **({"perplexity": f"{float(ppl):.1f}"} if model.scheme == "dvqvae" else {}))
+        if not np.isfinite(float(loss)):
+            save()
+            raise FloatingPointError(f"training loss became {float(loss)} at step {s}; last state saved")
+        budget_spent = tc.time_budget_s is not None and time.perf_counter() - t0 > tc.time_budget_s
+        if (s + 1) % tc.checkpoint_every == 0 or (s + 1) % R == 0 or budget_spent:
+            save()
+        if budget_spent and s + 1 < total:
+            completed = False
+            break
+    bar.close()
+    if stop < total:
+        completed = int(state.step) >= total
+    save()
+    return FitResult(state, scaler, R, completed, time.perf_counter() - t0)
+
+
+def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 64):
+    """Normalised estimates ``[n, Q, 4]``. The D-VQVAE runs the online path of Algorithm B.2
+    (indices at the APs, decoding from indices at the CPU), so what is evaluated is what the
+    fronthaul carries."""
+    fn = _predict_fn(model)
+    data = as_split(data)
+    out = []
+    for b0 in range(0, len(data), batch_size):
+        batch = data.batch(np.arange(b0, min(b0 + batch_size, len(data))))
+        out.append(np.asarray(fn(state.params, state.book, jnp.asarray(batch["Y"]), jnp.asarray(batch["X"]))))
+    return np.concatenate(out)
+
+
+_predict_cache: dict = {}
+
+
+def _predict_fn(model: SensingModel):
+    if model not in _predict_cache:
+        def fn(params, book, Y, X):
+            if model.scheme == "dvqvae":
+                pred = model.estimate_from_indices(params, book, model.ap_indices(params, book, Y), X)
+            else:
+                pred, _ = model.forward(params, book, Y, X)
+            return psi_to_features(pred)
+        _predict_cache[model] = jax.jit(fn)
+    return _predict_cache[model]
+
+
+def evaluate(pred_norm, data, scaler: LabelScaler) -> dict:
+    """Location RMSE (m) and velocity RMSE (m/s) per target, with the best assignment."""
+    true = scaler.normalise(labels_of(data))
+    loc, vel = assigned_errors(jnp.asarray(pred_norm), jnp.asarray(true), scaler)
+    return {"location_rmse_m": rmse(loc), "velocity_rmse_mps": rmse(vel)}
+
+
+def trivial_prediction(train, n: int, scaler: LabelScaler) -> np.ndarray:
+    """The trivial estimator: every target at the training-label mean of each feature, ``[n, Q, 4]``."""
+    f = labels_of(train)
+    mean = f.reshape(-1, 4).mean(axis=0)
+    return np.asarray(scaler.normalise(np.broadcast_to(mean, (n, f.shape[1], 4))), np.float32)

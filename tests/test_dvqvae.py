@@ -1,0 +1,264 @@
+"""Paper B learning: D-VQVAE / D-VAE / centralised CNN (tiny sizes; float32 networks)."""
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from isac_jax.cellfree import dvqvae_bits, get_config, sample_batch
+from isac_jax.cellfree.assignment import best_permutation
+from isac_jax.core.checkpoint import load_checkpoint, save_checkpoint
+from isac_jax.dvqvae import (LabelScaler, SensingModel, TrainConfig, evaluate, fit, get_net_config,
+                             index_fronthaul_bits, predict, trivial_prediction)
+from isac_jax.dvqvae.networks import ApEncoder, Conv3d
+from isac_jax.dvqvae.quantiser import (Codebook, ema_update, lookup, nearest_indices, perplexity,
+                                       restart_dead_codes, straight_through)
+from isac_jax.dvqvae.targets import psi_to_features
+
+SYSTEM = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=8, n_symbols=8)
+NET = get_net_config("quick", hidden=4, latent_dim=4, n_codewords=8, tx_hidden=4, proj_dim=8, fc_dim=8,
+                     cnn_channels=(2, 2), cnn_fc=(8, 8, 8))
+TRAIN = TrainConfig(batch_size=8, epochs=2, learning_rate=3e-3, checkpoint_every=3)
+
+
+@pytest.fixture(scope="module")
+def data():
+    out = sample_batch(jax.random.PRNGKey(7), np.arange(48), SYSTEM)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _np_conv3d(x, w, stride, pad):
+    """Direct float64 loops: ``x[B, D, H, W, C]``, ``w[k, k, k, C, O]``."""
+    x = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (pad, pad), (0, 0)))
+    k = w.shape[0]
+    out = [(x.shape[1 + i] - k) // stride + 1 for i in range(3)]
+    y = np.zeros((x.shape[0], *out, w.shape[-1]))
+    for d, h, v in itertools.product(*(range(o) for o in out)):
+        patch = x[:, d * stride:d * stride + k, h * stride:h * stride + k, v * stride:v * stride + k, :]
+        y[:, d, h, v] = np.einsum("bijkc,ijkco->bo", patch, w)
+    return y
+
+
+@pytest.mark.parametrize("kernel,stride,pad,impl", [(4, 2, 1, "im2col"), (4, 2, 1, "native"), (3, 1, 1, "im2col"),
+                                                    (5, 1, 2, "im2col")])
+def test_conv3d_against_numpy_loops(rng, kernel, stride, pad, impl):
+    x = rng.standard_normal((2, 4, 6, 8, 3)).astype(np.float32)
+    conv = Conv3d(5, kernel, stride=stride, padding=pad, impl=impl)
+    params = conv.init(jax.random.PRNGKey(0), jnp.asarray(x))
+    w = np.asarray(params["params"]["kernel"])
+    b = np.asarray(params["params"]["bias"])
+    got = np.asarray(conv.apply(params, jnp.asarray(x)))
+    np.testing.assert_allclose(got, _np_conv3d(x, w, stride, pad) + b, rtol=1e-4, atol=1e-4)
+    native = jax.lax.conv_general_dilated(jnp.asarray(x), jnp.asarray(w), (stride,) * 3, ((pad, pad),) * 3,
+                                          dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
+    np.testing.assert_allclose(got, np.asarray(native) + b, rtol=1e-4, atol=1e-4)
+
+
+def test_vmapped_encoders_equal_each_ap_applied_separately(data):
+    model = SensingModel("dvqvae", NET, SYSTEM)
+    params, _ = model.init(jax.random.PRNGKey(1), jnp.asarray(data["Y"][:4]), jnp.asarray(data["X"][:4]))
+    Y = jnp.asarray(data["Y"][:4])
+    z = np.asarray(model.encode(params, Y))
+    M = Y.shape[1]
+    assert z.shape == (4, M, model.n_latent, NET.latent_dim)
+    leaves = jax.tree_util.tree_leaves(params["encoder"])
+    assert all(leaf.shape[0] == M for leaf in leaves)
+    for m in range(M):
+        p_m = jax.tree_util.tree_map(lambda a: a[m], params["encoder"])
+        z_m = ApEncoder(NET).apply({"params": p_m}, Y[:, m])
+        np.testing.assert_allclose(z[:, m], np.asarray(z_m), rtol=1e-5, atol=1e-6)
+    # every AP has its own weights
+    kernel = max(leaves, key=lambda a: a.size)
+    assert not np.allclose(np.asarray(kernel[0]), np.asarray(kernel[1]))
+
+
+def test_quantiser_picks_nearest_codeword_and_lookup(rng):
+    z = rng.standard_normal((3, 2, 5, 4)).astype(np.float32)
+    cb = rng.standard_normal((2, 6, 4)).astype(np.float32)
+    idx = np.asarray(nearest_indices(jnp.asarray(z), jnp.asarray(cb)))
+    d = ((z[:, :, :, None, :].astype(np.float64) - cb[None, :, None, :, :]) ** 2).sum(-1)
+    np.testing.assert_array_equal(idx, d.argmin(-1))
+    q = np.asarray(lookup(jnp.asarray(idx), jnp.asarray(cb)))
+    for b, m, l in itertools.product(range(3), range(2), range(5)):
+        np.testing.assert_array_equal(q[b, m, l], cb[m, idx[b, m, l]])
+
+
+def test_straight_through_gradient_is_identity(rng):
+    z = jnp.asarray(rng.standard_normal((2, 2, 3, 4)))
+    zq = jnp.asarray(rng.standard_normal((2, 2, 3, 4)))
+    cot = jnp.asarray(rng.standard_normal((2, 2, 3, 4)))
+    value, vjp = jax.vjp(lambda a: straight_through(a, zq), z)
+    np.testing.assert_allclose(np.asarray(value), np.asarray(zq), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(vjp(cot)[0]), np.asarray(cot), atol=1e-12)
+
+
+def test_ema_update_matches_equations_by_hand(rng):
+    """(B.18)-(B.20), with Laplace smoothing, against plain NumPy loops over APs and codewords."""
+    B, M, L, D, Nc, gamma, eps = 3, 2, 4, 3, 5, 0.9, 1e-3
+    z = rng.standard_normal((B, M, L, D))
+    idx = rng.integers(0, Nc, (B, M, L))
+    idx[:, :, 0] = 0                      # codeword 0 is used, and codeword 4 is never used:
+    idx[idx == 4] = 1
+    book = Codebook(rng.standard_normal((M, Nc, D)), rng.uniform(0, 2, (M, Nc)), rng.standard_normal((M, Nc, D)))
+    new = ema_update(book, jnp.asarray(z), jnp.asarray(idx), decay=gamma, eps=eps)
+    for m in range(M):
+        counts = np.array(book.counts[m], float)
+        sums = np.array(book.sums[m], float)
+        for j in range(Nc):
+            assigned = [z[b, m, l] for b in range(B) for l in range(L) if idx[b, m, l] == j]
+            counts[j] = gamma * counts[j] + (1 - gamma) * len(assigned)                          # (18)
+            sums[j] = gamma * sums[j] + (1 - gamma) * (np.sum(assigned, axis=0) if assigned else 0)   # (19)
+        n = counts.sum()
+        smoothed = (counts + eps) / (n + Nc * eps) * n
+        np.testing.assert_allclose(np.asarray(new.counts[m]), counts, rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(new.sums[m]), sums, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(new.codewords[m]), sums / smoothed[:, None], rtol=1e-10)  # (20)
+
+
+def test_dead_code_restart_and_perplexity(rng):
+    z = jnp.asarray(rng.standard_normal((2, 2, 6, 3)))
+    book = Codebook(jnp.zeros((2, 4, 3)), jnp.array([[1.0, 0.0, 2.0, 0.0], [0.5, 0.5, 0.5, 0.5]]), jnp.zeros((2, 4, 3)))
+    new = restart_dead_codes(jax.random.PRNGKey(0), book, z, threshold=1e-3)
+    flat = np.asarray(z)[:, 0].reshape(-1, 3)
+    for j in (1, 3):   # the dead codewords of AP 0 are now encoder outputs of AP 0
+        assert np.min(np.abs(flat - np.asarray(new.codewords[0, j])).sum(-1)) < 1e-12
+    np.testing.assert_array_equal(np.asarray(new.codewords[0, [0, 2]]), 0.0)
+    np.testing.assert_array_equal(np.asarray(new.codewords[1]), 0.0)
+    uniform = jnp.tile(jnp.arange(4), (1, 2, 2))          # every codeword equally often
+    np.testing.assert_allclose(np.asarray(perplexity(uniform, 4)), 4.0, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(perplexity(jnp.zeros((1, 2, 8), int), 4)), 1.0, rtol=1e-6)
+
+
+def test_best_assignment_against_brute_force(rng):
+    for Q in (1, 2, 3, 5):
+        pred = rng.standard_normal((6, Q, 4))
+        true = pred[:, rng.permutation(Q)] + 0.01 * rng.standard_normal((6, Q, 4))
+        perm = np.asarray(best_permutation(jnp.asarray(pred), jnp.asarray(true)))
+        for b in range(6):
+            costs = {p: sum(((pred[b, q] - true[b, p[q]]) ** 2).sum() for q in range(Q))
+                     for p in itertools.permutations(range(Q))}
+            assert tuple(perm[b]) == min(costs, key=costs.get)
+
+
+def test_label_scaler_round_trip_and_rules(rng):
+    f = rng.uniform(-5, 5, (20, 2, 4))
+    sc = LabelScaler.fit(f)
+    n = np.asarray(sc.normalise(f))
+    assert n.min() >= -1e-6 and n.max() <= 1 + 1e-6
+    np.testing.assert_allclose(np.asarray(sc.rescale(n)), f, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="vary"):
+        LabelScaler.fit(np.ones((4, 2, 4)))
+
+
+def test_index_only_inference_equals_training_forward_and_fronthaul_bits(data):
+    model = SensingModel("dvqvae", NET, SYSTEM)
+    Y, X = jnp.asarray(data["Y"][:5]), jnp.asarray(data["X"][:5])
+    params, book = model.init(jax.random.PRNGKey(3), Y, X)
+    train_out, aux = model.forward(params, book, Y, X)
+    idx = model.ap_indices(params, book, Y)
+    assert idx.dtype == jnp.int32 and idx.shape == (5, 2, model.n_latent)
+    np.testing.assert_array_equal(np.asarray(idx), np.asarray(aux["indices"]))
+    online = model.estimate_from_indices(params, book, idx, X)
+    np.testing.assert_allclose(np.asarray(online), np.asarray(train_out), rtol=1e-5, atol=1e-6)
+    bits = index_fronthaul_bits(idx, NET.n_codewords)
+    assert bits == math.ceil(math.log2(NET.n_codewords)) * idx.shape[-1] == dvqvae_bits(NET.n_codewords, model.n_latent)
+    assert bits == model.fronthaul_bits_per_ap() == 3 * 4
+    with pytest.raises(ValueError, match="indices must lie"):
+        index_fronthaul_bits(idx + NET.n_codewords, NET.n_codewords)
+    with pytest.raises(ValueError, match="dvqvae"):
+        SensingModel("dvae", NET, SYSTEM).ap_indices(params, book, Y)
+
+
+@pytest.mark.parametrize("scheme", ["dvqvae", "dvae", "cnn"])
+def test_resume_reproduces_uninterrupted_run_and_loss_decreases(data, tmp_path, scheme):
+    model = SensingModel(scheme, NET, SYSTEM)
+    tc = TrainConfig(batch_size=8, epochs=6, learning_rate=3e-3, checkpoint_every=4)
+    full = fit(model, tc, data, seed=1, progress=False)
+    ckpt = tmp_path / "run.ckpt"
+    part = fit(model, tc, data, seed=1, progress=False, checkpoint=ckpt, max_steps=11)   # "crash" mid-epoch 2
+    assert not part.completed and int(part.state.step) == 11
+    resumed = fit(model, tc, data, seed=1, progress=False, checkpoint=ckpt)
+    assert resumed.completed
+    for a, b in zip(jax.tree_util.tree_leaves((full.state.params, full.state.book)),
+                    jax.tree_util.tree_leaves((resumed.state.params, resumed.state.book))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(full.state.loss), np.asarray(resumed.state.loss))
+    ep = full.epoch_loss()
+    assert len(ep) == 6 and ep[-1] < ep[0]
+    if scheme == "dvqvae":
+        ppl = np.asarray(full.state.perplexity)
+        assert np.all((ppl >= 1.0 - 1e-6) & (ppl <= NET.n_codewords + 1e-4))
+    metrics = evaluate(predict(model, full.state, data), data, full.scaler)
+    assert np.isfinite(metrics["location_rmse_m"]) and np.isfinite(metrics["velocity_rmse_mps"])
+
+
+def test_trivial_predictor_and_rmse_by_hand(data):
+    sc = LabelScaler.fit(np.concatenate([data["targets"], data["velocities"]], -1))
+    pred = trivial_prediction(data, len(data["Y"]), sc)
+    got = evaluate(pred, data, sc)
+    mean = np.concatenate([data["targets"], data["velocities"]], -1).reshape(-1, 4).mean(0)
+    loc = np.sqrt(np.mean(np.sum((data["targets"] - mean[:2]) ** 2, -1)))   # identical rows: any order
+    vel = np.sqrt(np.mean(np.sum((data["velocities"] - mean[2:]) ** 2, -1)))
+    np.testing.assert_allclose(got["location_rmse_m"], loc, rtol=1e-4)
+    np.testing.assert_allclose(got["velocity_rmse_mps"], vel, rtol=1e-4)
+    # psi ordering of (16): locations of all targets, then velocities
+    psi = jnp.arange(8.0)[None]
+    np.testing.assert_array_equal(np.asarray(psi_to_features(psi))[0], [[0, 1, 4, 5], [2, 3, 6, 7]])
+
+
+def test_checkpoint_rejects_corruption_and_other_structures(tmp_path):
+    tree = {"a": np.arange(4.0), "b": {"c": np.ones((2, 2), np.float32)}}
+    path = save_checkpoint(tmp_path / "x.ckpt", tree)
+    back = load_checkpoint(path, tree)
+    np.testing.assert_array_equal(back["a"], tree["a"])
+    blob = bytearray(path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (tmp_path / "bad.ckpt").write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="corrupted"):
+        load_checkpoint(tmp_path / "bad.ckpt", tree)
+    (tmp_path / "short.ckpt").write_bytes(path.read_bytes()[:20])
+    with pytest.raises(ValueError, match="corrupted"):
+        load_checkpoint(tmp_path / "short.ckpt", tree)
+    with pytest.raises(ValueError, match="structure"):
+        load_checkpoint(path, {"a": np.arange(5.0), "b": {"c": np.ones((2, 2), np.float32)}})
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "none.ckpt", tree)
+
+
+def test_dvqvae_bad_input(data, tmp_path):
+    with pytest.raises(ValueError, match="scheme"):
+        SensingModel("vq", NET, SYSTEM)
+    with pytest.raises(ValueError, match="n_subcarriers = 6 must be divisible"):
+        SensingModel("dvqvae", NET, get_config("quick", n_rx_antennas=4, n_subcarriers=6, n_symbols=8))
+    with pytest.raises(ValueError, match="n_codewords"):
+        get_net_config("quick", n_codewords=1)
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainConfig(learning_rate=0.0)
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_net_config("huge")
+    model = SensingModel("dvae", NET, SYSTEM)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(model, TrainConfig(batch_size=64), data, progress=False)
+    ckpt = tmp_path / "c.ckpt"
+    fit(model, TRAIN, data, progress=False, checkpoint=ckpt, max_steps=1)
+    with pytest.raises(ValueError, match="other settings"):
+        fit(model, TrainConfig(batch_size=8, epochs=2, learning_rate=1e-2), data, progress=False, checkpoint=ckpt)
+
+
+def test_streamed_split_matches_generator_and_labels(data):
+    from isac_jax.dvqvae.data import ArraySplit, GeneratedSplit, as_split
+    split = GeneratedSplit(SYSTEM, 7, 40, 48)
+    got = split.batch(np.array([0, 3]))
+    for k in ("Y", "X", "targets", "velocities"):
+        np.testing.assert_array_equal(got[k], data[k][[40, 43]])
+    labels = split.labels()     # scenario-only path: the same labels without simulating signals
+    np.testing.assert_array_equal(labels["targets"], data["targets"][40:48])
+    np.testing.assert_array_equal(labels["velocities"], data["velocities"][40:48])
+    assert len(split) == 8 and as_split(split) is split and len(as_split(data)) == 48
+    with pytest.raises(ValueError, match="missing X"):
+        ArraySplit({k: data[k] for k in ("Y", "targets", "velocities")})
+    with pytest.raises(ValueError, match="start < stop"):
+        GeneratedSplit(SYSTEM, 0, 5, 5)
