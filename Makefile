@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce a-fig10 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce b-overhead --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce b-crlb --preset quick --out $(OUT)
+	$(VENV)/bin/isac-jax reproduce b-table3 --preset quick --out $(OUT)
 
 ## The whole test suite (float64, tiny sizes).
 test: $(STAMP)
@@ -30,6 +31,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_ota.py
 	$(PY) benchmarks/bench_design.py
 	$(PY) benchmarks/bench_echo.py
+	$(PY) benchmarks/bench_dvqvae.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -11,11 +11,12 @@ import dataclasses
 import time
 from pathlib import Path
 
-from . import a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb, b_crlb, b_design_aps, b_overhead
+from . import (a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb, b_crlb, b_design_aps, b_fig11,
+               b_fig12, b_overhead, b_table3, b_train)
 from ._io import write_outputs
 
 REGISTRY = {m.NAME: m for m in (a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb,
-                                          b_crlb, b_design_aps, b_overhead)}
+                                          b_crlb, b_design_aps, b_overhead, b_train, b_fig11, b_fig12, b_table3)}
 
 
 def list_experiments() -> dict:
