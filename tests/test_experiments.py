@@ -132,7 +132,7 @@ def _tiny_learning_setup(**kw):
                                            ("n_symbols", 8)),
                          net_overrides=(("hidden", 4), ("latent_dim", 4), ("n_codewords", 8), ("tx_hidden", 4),
                                         ("proj_dim", 8), ("fc_dim", 8), ("cnn_channels", (2, 2)),
-                                        ("cnn_fc", (8, 8, 8))),
+                                        ("cnn_fc", (8, 8, 8)), ("conv_impl", "native")),
                          n_train=32, n_test=16, batch_size=8, epochs=2, learning_rate=3e-3, **kw)
 
 

@@ -25,6 +25,7 @@ from .networks import ApEncoders, CentralisedCnn, Decoder
 from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
 
 SCHEMES = ("dvqvae", "dvae", "cnn")
+_init_cache: dict = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +103,13 @@ class SensingModel:
         return X.reshape(X.shape[0], -1, *X.shape[-2:])
 
     def init(self, key, Y, X):
-        """Parameters (and, for ``dvqvae``, the codebooks initialised from this batch's latents)."""
+        """Parameters (and, for ``dvqvae``, the codebooks initialised from this batch's latents);
+        one compiled function per model (eager Flax init would compile every op separately)."""
+        if self not in _init_cache:
+            _init_cache[self] = jax.jit(self._init)
+        return _init_cache[self](key, Y, X)
+
+    def _init(self, key, Y, X):
         k_enc, k_dec, k_cb = jax.random.split(key, 3)
         if self.scheme == "cnn":
             return {"cnn": self._cnn().init(k_enc, Y)["params"]}, None
