@@ -10,17 +10,14 @@ more front points. cvxpy comes from the ``reference`` extra (installed by ``make
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import warnings
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import project_precoders  # noqa: E402

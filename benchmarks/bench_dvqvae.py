@@ -9,15 +9,12 @@ Usage: python benchmarks/bench_dvqvae.py [--preset quick|paper] [--steps N]
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, time_call  # noqa: E402
 
 from isac_jax.cellfree import get_config, sample_batch  # noqa: E402
 from isac_jax.dvqvae import SensingModel, TrainConfig, get_net_config  # noqa: E402

@@ -20,8 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, time_call  # noqa: E402
 
 from isac_jax import cellfree as cf  # noqa: E402
 

@@ -8,16 +8,13 @@ Prints one table per part with the JAX/NumPy speed-up measured in this run.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import PAPER_A_TARGET_REGION, crb_trace, sample_paper_a_geometry  # noqa: E402

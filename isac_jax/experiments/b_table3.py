@@ -10,17 +10,18 @@ settings down so that a CPU finishes in seconds. The device is recorded in ``res
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..cellfree.config import get_config
+from ..core.timing import time_call
 from ..dvqvae.config import get_net_config
 from ..dvqvae.model import SensingModel
 from ..dvqvae.networks import ApEncoder
 from ..dvqvae.quantiser import lookup, nearest_indices
+from ._io import finish_figure
 
 NAME = "b-table3"
 DESCRIPTION = "Paper B Table III: encoder / quantisation / decoder latency (ms) at batch 20"
@@ -46,13 +47,7 @@ PRESETS = {
 
 
 def _median_ms(fn, *args, repeats: int) -> float:
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
+    return 1e3 * time_call(fn, *args, repeats=repeats)[1]
 
 
 def time_setting(system, net, batch: int, repeats: int, key) -> dict:
@@ -103,8 +98,4 @@ def plot(results: dict, path) -> None:
     ax.set_yscale("log")
     ax.set_ylabel(f"Time per batch of {results['batch']} (ms)")
     ax.set_title(f"Online execution time on {results['device']}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    finish_figure(fig, [ax], path, legend_size=8)

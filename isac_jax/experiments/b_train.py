@@ -18,6 +18,7 @@ from ..cellfree.overhead import centralised_bits, fully_distributed_bits
 from ..dvqvae.model import SensingModel
 from ..dvqvae.targets import LabelScaler
 from ..dvqvae.training import evaluate, labels_of, trivial_prediction
+from ._io import finish_figure
 from ._learning import LearningSetup, train_and_evaluate
 
 NAME = "b-train"
@@ -81,11 +82,6 @@ def plot(results: dict, path) -> None:
         est = np.asarray(results["dvqvae"]["estimates"])
         ax[2].plot(est[..., 0].ravel(), est[..., 1].ravel(), "r.", ms=4, label="D-VQVAE")
     ax[2].set_ylabel("y (m)")
-    for a, xl in zip(ax, ("", "Training step", "x (m)")):
-        if xl:
-            a.set_xlabel(xl)
-        a.grid(True, which="both", alpha=0.3)
-        a.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax[1].set_xlabel("Training step")
+    ax[2].set_xlabel("x (m)")
+    finish_figure(fig, ax, path, legend_size=8)

@@ -1,4 +1,5 @@
-"""Timing helpers shared by the benchmark scripts: warm-up, block_until_ready, min/median of repeats."""
+"""Timing helpers shared by the benchmarks and the runtime experiments (b-table3): warm-up,
+``block_until_ready``, min / median of repeats."""
 
 from __future__ import annotations
 
