@@ -167,14 +167,17 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
             order, order_epoch = np.asarray(jax.random.permutation(jax.random.fold_in(k_data, epoch), n)), epoch
         idx = np.sort(order[r * B:(r + 1) * B])
         batch = train.batch(idx)
+        previous = state
         state, loss, ppl = step_fn(state, batch["Y"], batch["X"], labels[idx], jax.random.fold_in(k_step, s))
         bar.update(1)
         if s % 10 == 0:
             bar.set_postfix(epoch=epoch, loss=f"{float(loss):.4f}",
                             **({"perplexity": f"{float(ppl):.1f}"} if model.scheme == "dvqvae" else {}))
         if not np.isfinite(float(loss)):
+            state = previous          # keep the last finite state on disk, not the NaN update
             save()
-            raise FloatingPointError(f"training loss became {float(loss)} at step {s}; last state saved")
+            raise FloatingPointError(f"training loss became {float(loss)} at step {s}; the state before "
+                                     "that step is saved")
         budget_spent = tc.time_budget_s is not None and time.perf_counter() - t0 > tc.time_budget_s
         if (s + 1) % tc.checkpoint_every == 0 or (s + 1) % R == 0 or budget_spent:
             save()
