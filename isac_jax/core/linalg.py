@@ -19,3 +19,11 @@ def gram_power(C, power: float, *, scale=1.0, rcond: float | None = None):
     lam = jnp.where(keep, s**2 / scale, 1.0)
     lam_p = jnp.where(keep, lam**power, 0.0)
     return jnp.einsum("...mi,...i,...ni->...mn", u, lam_p.astype(u.dtype), jnp.conj(u))
+
+
+def hermitian_sqrt(R):
+    """Principal square root of Hermitian PSD matrices ``R[..., M, M]`` by ``eigh`` (negative rounding
+    eigenvalues clipped to zero). Output ``[..., M, M]``."""
+    w, U = jnp.linalg.eigh(R)
+    root = jnp.sqrt(jnp.maximum(w, 0.0)).astype(U.dtype)
+    return jnp.einsum("...mi,...i,...ni->...mn", U, root, jnp.conj(U))

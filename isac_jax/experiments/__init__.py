@@ -11,11 +11,11 @@ import dataclasses
 import time
 from pathlib import Path
 
-from . import (a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb, b_crlb, b_design_aps, b_fig11,
+from . import (a_fig2, a_fig3, a_fig4, a_fig5, a_fig6, a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb, b_crlb, b_design_aps, b_fig11,
                b_fig12, b_overhead, b_table3, b_train)
 from ._io import write_outputs
 
-REGISTRY = {m.NAME: m for m in (a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb,
+REGISTRY = {m.NAME: m for m in (a_fig2, a_fig3, a_fig4, a_fig5, a_fig6, a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb,
                                           b_crlb, b_design_aps, b_overhead, b_train, b_fig11, b_fig12, b_table3)}
 
 

@@ -84,3 +84,34 @@ def optimal_receiver(H, C, W, pulses, noise_var):
     rhs = jnp.transpose(B, (1, 0, 2)).reshape(N, T * I)
     sol = cho_solve(cho_factor(A, lower=True), rhs)
     return jnp.transpose(sol.reshape(N, T, I), (1, 0, 2))
+
+
+def effective_gains(H, C, pulses, Mrx):
+    """End-to-end gains ``A_k[t] = M[t]^H H_k C_k p_k[t]``: ``r[t] = sum_k A_k[t] g_k[t] + M[t]^H z[t]``.
+
+    Output complex ``[T, K, I, I]``. With them a long stream of real symbols is aggregated without
+    forming the N-antenna signal (same distribution as :func:`simulate_ota_frame`).
+    """
+    check_ota_shapes(H, C, jnp.zeros((C.shape[0], C.shape[2], C.shape[2]), jnp.real(C).dtype), pulses, Mrx)
+    G = jnp.einsum("knm,kmi->kni", H, C)                                   # [K, N, I]
+    return jnp.einsum("tnj,kni,kt->tkji", jnp.conj(Mrx), G, pulses)
+
+
+def receiver_noise(key, Mrx, noise_var, n_frames: int):
+    """``M[t]^H z[t]`` for ``n_frames`` frames, ``z ~ CN(0, noise_var I_N)``. Output complex ``[F, T, I]``."""
+    T, N, _ = Mrx.shape
+    real = jnp.real(Mrx).dtype
+    k1, k2 = jax.random.split(key)
+    z = jnp.sqrt(noise_var / 2.0) * (jax.random.normal(k1, (n_frames, T, N), real)
+                                     + 1j * jax.random.normal(k2, (n_frames, T, N), real))
+    return jnp.einsum("tni,ftn->fti", jnp.conj(Mrx), z)
+
+
+def aggregate_stream(key, g, gains, Mrx, noise_var):
+    """OTA aggregation of ``F`` frames of real symbols ``g[F, T, K, I]``: ``r`` complex ``[F, T, I]``.
+
+    ``r[f, t] = sum_k A_k[t] g_k[f, t] + M[t]^H z[f, t]`` with ``gains = effective_gains(...)``; the
+    recovered real parameters are ``Re r`` (A.5). Channels and beamformers are fixed over the frames.
+    """
+    noise = receiver_noise(key, Mrx, noise_var, g.shape[0])
+    return jnp.einsum("tkij,ftkj->fti", gains, g.astype(gains.dtype)) + noise

@@ -54,18 +54,22 @@ def _complex_noise(key, shape, var, dtype):
     return std * (jax.random.normal(k1, shape, dtype) + 1j * jax.random.normal(k2, shape, dtype))
 
 
-def simulate_echoes(key, target, devices, x, echo_noise_var, *, alpha0=1.0, gamma=1.0):
+def simulate_echoes(key, target, devices, x, echo_noise_var, *, alpha0=1.0, gamma=1.0, orthogonal=False):
     """(A.8) echoes at every device for a whole frame.
 
     ``x[K,T,M]`` transmit signals, ``echo_noise_var`` scalar or ``[K]`` (watts).
-    Output ``u[K,T,M]``.
+    ``orthogonal=True`` keeps only each device's own reflection ``a_k a_k^T x_k[t]`` (ideal orthogonal
+    transmissions, e.g. CollabSenseFed's Setup I). Output ``u[K,T,M]``.
     """
     K, T, M = x.shape
     a = array_responses(target, devices, M, alpha0=alpha0, gamma=gamma)  # [K, M]
-    b = jnp.einsum("lm,ltm->t", a, x)                                    # sum_l a_l^T x_l[t]  [T]
+    if orthogonal:
+        b = jnp.einsum("km,ktm->kt", a, x)                               # a_k^T x_k[t]  [K, T]
+    else:
+        b = jnp.broadcast_to(jnp.einsum("lm,ltm->t", a, x), (K, T))      # sum_l a_l^T x_l[t]
     var = jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,))[:, None, None]
     noise = _complex_noise(key, (K, T, M), var, jnp.real(x).dtype)
-    return a[:, None, :] * b[None, :, None] + noise
+    return a[:, None, :] * b[:, :, None] + noise
 
 
 def sufficient_statistics(u, x, P):

@@ -1,0 +1,40 @@
+"""Paper A, Fig. 3: effect of sensing on CIFAR-10 accuracy (Paper A's CNN).
+
+Without ``task.data_dir`` (the CIFAR-10 *binary* directory) the run uses the clearly labelled
+synthetic 32x32x3 stand-in and says so in ``results.json`` and in the figure title.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..ota.feel import FeelSystem
+from ._feel_accuracy import plot_accuracy, run_accuracy
+from ._feel_common import FeelTask
+
+NAME = "a-fig3"
+DESCRIPTION = "Paper A Fig. 3: CIFAR CNN test accuracy vs rounds (synthetic stand-in without a CIFAR-10 directory)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    system: FeelSystem = FeelSystem()
+    task: FeelTask = FeelTask(source="cifar10", model="cnn", conv_filters=((8, 8), (16, 16), (32, 32)), fc=(64, 32),
+                              learning_rate=0.05)
+    n_rounds: int = 15
+    n_trials: int = 1
+
+
+PRESETS = {
+    "quick": Config(),
+    "paper": Config(task=FeelTask(source="cifar10", model="cnn", conv_filters=((32, 32), (64, 64), (128, 256)),
+                                  fc=(1024, 512), learning_rate=0.05), n_rounds=100, n_trials=3),
+}
+
+
+def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
+    return run_accuracy(config, seed=seed, work_dir=work_dir, progress=progress)
+
+
+def plot(results: dict, path) -> None:
+    plot_accuracy(results, path, "Effect of sensing on CIFAR accuracy (Fig. 3)")

@@ -1,0 +1,221 @@
+"""FEEL and CollabSenseFed: data loaders, Dirichlet split, vmapped clients, OTA streams, resume."""
+
+from __future__ import annotations
+
+import gzip
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from isac_jax.ota import datasets, feel, models, partition
+from isac_jax.ota import collabsensefed as cs
+from isac_jax.ota.aggregation import aggregate_stream, aggregation_mse, effective_gains, optimal_receiver
+from isac_jax.ota.federated import FlData, LocalTraining, fedavg, make_federated, standardise, destandardise
+from isac_jax.ota.localization import local_losses
+from isac_jax.ota.scenario import random_precoders, rayleigh_channels, uniform_weights
+from isac_jax.core.pulses import dft_pulses
+from isac_jax.core.geometry import sample_paper_a_geometry
+
+
+# ------------------------------------------------------------------------------------------ loaders
+
+def test_idx_and_cifar_loaders_roundtrip_and_reject_corrupt_files(tmp_path):
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", 12), ("t10k", 5)):
+        datasets.write_idx(tmp_path / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        datasets.write_idx(tmp_path / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n))
+    ds = datasets.load_mnist_idx(tmp_path)
+    raw = datasets.read_idx(tmp_path / "train-images-idx3-ubyte.gz")
+    assert ds.x_train.shape == (12, 28, 28, 1) and ds.y_test.shape == (5,)
+    np.testing.assert_allclose(ds.x_train[..., 0], raw / 255.0, rtol=1e-6)
+    # Truncated IDX file: the size no longer matches the header.
+    blob = gzip.decompress((tmp_path / "train-images-idx3-ubyte.gz").read_bytes())
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(blob[:-7]))
+    with pytest.raises(ValueError, match="size mismatch"):
+        datasets.load_mnist_idx(tmp_path)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="magic"):
+        datasets.read_idx(tmp_path / "bad")
+
+    cifar = tmp_path / "cifar"
+    cifar.mkdir()
+    imgs, labels = rng.integers(0, 256, (7, 32, 32, 3)), rng.integers(0, 10, 7)
+    datasets.write_cifar_binary(cifar / "data_batch_1.bin", imgs[:4], labels[:4])
+    datasets.write_cifar_binary(cifar / "test_batch.bin", imgs[4:], labels[4:])
+    cds = datasets.load_cifar10_binary(cifar)
+    np.testing.assert_allclose(cds.x_train * 255.0, imgs[:4], atol=1e-3)     # channel-major -> HWC
+    np.testing.assert_array_equal(cds.y_test, labels[4:])
+    (cifar / "data_batch_2.bin").write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="multiple"):
+        datasets.load_cifar10_binary(cifar)
+    with pytest.raises(FileNotFoundError, match="not a readable directory"):
+        datasets.load_cifar10_binary(tmp_path / "nope")
+    syn = datasets.load_dataset("cifar10", jax.random.PRNGKey(0))           # no directory: stand-in
+    assert syn.synthetic and syn.image_shape == (32, 32, 3)
+
+
+# --------------------------------------------------------------------------------- Dirichlet split
+
+def test_dirichlet_split_statistics():
+    """Class shares per client ~ Dirichlet(alpha): mean 1/K, variance (1/K)(1-1/K)/(K alpha + 1)."""
+    K, n_per_class = 5, 400
+    labels = np.repeat(np.arange(10), n_per_class)
+    for alpha in (0.4, 5.0):
+        shares = []
+        for s in range(20):
+            split = partition.dirichlet_partition(jax.random.PRNGKey(s), labels, K, alpha)
+            hist = partition.label_histograms(split, labels)
+            assert hist.sum() == labels.size and np.all(split.counts == hist.sum(1))
+            shares.append(hist / n_per_class)                                 # [K, 10]
+        shares = np.stack(shares).ravel()                                     # 20 * 50 draws
+        var = (1 / K) * (1 - 1 / K) / (K * alpha + 1)
+        se = np.sqrt(var / shares.size * 3)                                    # clients of one class correlate
+        assert abs(shares.mean() - 1 / K) < 4 * se + 1e-3
+        assert 0.7 * var < shares.var() < 1.3 * var
+    # Heterogeneity falls with alpha: mean total-variation distance to the global label mix.
+    tv = []
+    for alpha in (0.1, 1.0, 100.0):
+        split = partition.dirichlet_partition(jax.random.PRNGKey(0), labels, K, alpha)
+        h = partition.label_histograms(split, labels)
+        tv.append(np.mean(0.5 * np.abs(h / h.sum(1, keepdims=True) - 0.1).sum(1)))
+    assert tv[0] > tv[1] > tv[2]
+    with pytest.raises(ValueError, match="alpha"):
+        partition.dirichlet_partition(jax.random.PRNGKey(0), labels, K, -1.0)
+
+
+# ---------------------------------------------------------------------------------- federated core
+
+def _toy_fl(K=3, n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4, 4, 1)).astype(np.float32)
+    y = rng.integers(0, 10, n).astype(np.int32)
+    split = partition.dirichlet_partition(jax.random.PRNGKey(seed), y, K, 1.0)
+    data = FlData(jnp.asarray(x), jnp.asarray(y), jnp.asarray(x[:10]), jnp.asarray(y[:10]),
+                  jnp.asarray(split.indices), jnp.asarray(split.counts), jnp.asarray(split.weights, jnp.float32))
+    fed = make_federated(models.Mlp(hidden=8), data.x_train[:1], LocalTraining(5, 4, 0.1))
+    return fed, data
+
+
+def test_vmapped_clients_and_fedavg_equal_a_plain_loop():
+    fed, data = _toy_fl()
+    theta = fed.init(jax.random.PRNGKey(1))
+    key = jax.random.PRNGKey(2)
+    deltas = fed.client_updates(theta, key, data)
+    keys = jax.random.split(key, 3)
+    loop = [fed.local_update(theta, keys[k], data.indices[k], data.counts[k], data) for k in range(3)]
+    np.testing.assert_allclose(deltas, np.stack(loop), rtol=1e-5, atol=1e-6)
+    w = np.asarray(data.weights, np.float64)
+    np.testing.assert_allclose(fedavg(deltas, data.weights), sum(w[k] * np.asarray(loop[k]) for k in range(3)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_one_client_perfect_fl_equals_centralised_sgd():
+    fed, data = _toy_fl(K=1)
+    theta = fed.init(jax.random.PRNGKey(3))
+    key = jax.random.PRNGKey(4)
+    new = theta + fedavg(fed.client_updates(theta, key, data), data.weights)
+    # Reference: plain SGD on the pooled data with the same minibatch draws.
+    th = theta
+    for k in jax.random.split(jax.random.split(key, 1)[0], 5):
+        idx = data.indices[0][jax.random.randint(k, (4,), 0, data.counts[0])]
+        th = th - 0.1 * jax.grad(fed.loss)(th, data.x_train[idx], data.y_train[idx])
+    np.testing.assert_allclose(new, th, rtol=1e-5, atol=1e-6)
+
+
+def test_standardisation_roundtrip(rng_key=jax.random.PRNGKey(5)):
+    deltas = 0.3 + 2.0 * jax.random.normal(rng_key, (4, 50))
+    w = jnp.array([0.1, 0.2, 0.3, 0.4])
+    z, mean, std = standardise(deltas, w)
+    np.testing.assert_allclose(destandardise(fedavg(z, w), mean, std, w), fedavg(deltas, w), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------- OTA stream
+
+def test_ota_stream_is_unbiased_and_its_error_matches_aggregation_mse():
+    K, N, M, I, T, F = 4, 6, 3, 2, 8, 4000
+    k = jax.random.split(jax.random.PRNGKey(6), 4)
+    H = rayleigh_channels(k[0], K, N, M, dtype=jnp.float64)
+    C = random_precoders(k[1], K, M, I, 1.0, dtype=jnp.float64)
+    W = uniform_weights(K, I, dtype=jnp.float64)
+    pulses = dft_pulses(K, T).astype(H.dtype)
+    Mrx = optimal_receiver(H, C, W, pulses, 0.05)
+    gains = effective_gains(H, C, pulses, Mrx)
+    # Independent reference of the gains: M[t]^H H_k C_k p_k[t] with NumPy loops.
+    Hn, Cn, Pn, Mn = (np.asarray(a) for a in (H, C, pulses, Mrx))
+    ref = np.array([[Mn[t].conj().T @ Hn[kk] @ Cn[kk] * Pn[kk, t] for kk in range(K)] for t in range(T)])
+    np.testing.assert_allclose(gains, ref, rtol=1e-10, atol=1e-12)
+    g = jax.random.normal(k[2], (F, T, K, I), jnp.float64)
+    r = aggregate_stream(k[3], g, gains, Mrx, 0.05)
+    noiseless = np.einsum("tkij,ftkj->fti", ref, np.asarray(g))
+    err = np.asarray(r) - noiseless                                       # receiver noise alone
+    assert np.all(np.abs(err.mean(0)) < 5 * err.std(0) / np.sqrt(F))      # zero mean: unbiased given g
+    target = np.einsum("kii,ftki->fti", np.asarray(W), np.asarray(g))
+    mc = np.mean(np.sum(np.abs(np.asarray(r) - target) ** 2, axis=-1))
+    closed = float(aggregation_mse(Mrx, H, C, W, pulses, 0.05))
+    assert abs(mc - closed) < 0.05 * closed                                # 32 000 samples: ~1 % std
+
+
+# ------------------------------------------------------------------------------------- sensing core
+
+def test_collabsensefed_local_loss_matches_the_reference_loss():
+    K, M, T = 4, 3, 16
+    dev, tgt = sample_paper_a_geometry(jax.random.PRNGKey(7), K)
+    C = random_precoders(jax.random.PRNGKey(8), K, M, 2, 1.0, dtype=jnp.float64)
+    phys = cs.SensingPhysics(echo_noise_var_w=1e-4)
+    g = jax.random.normal(jax.random.PRNGKey(9), (K, T, 2), jnp.float64)
+    from isac_jax.ota.aggregation import transmit_signals
+    x = transmit_signals(C, g, dft_pulses(K, T))
+    zeros = jnp.zeros((K, M, M), jnp.complex128)
+    sums = cs.accumulate((zeros, zeros, jnp.zeros(())), jax.random.PRNGKey(10), x, tgt, dev, phys)
+    st = cs.refresh(tgt, *sums, dev, phys, 0)
+    C_eff = cs.equivalent_precoders(st.corr_sum, st.n_samples, 1.0)
+    # C_eff reproduces the sample correlation; the fast loss equals localization.local_losses with it.
+    np.testing.assert_allclose(np.einsum("kmi,kni->kmn", C_eff, C_eff.conj()),
+                               np.einsum("ktm,ktn->kmn", np.asarray(x), np.asarray(x).conj()) / T, atol=1e-10)
+    v = tgt + jnp.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(cs.local_losses_from(v, st.Xi_hat, st.sqrt_corr, st.n_samples, dev, phys),
+                               local_losses(v, st.Xi_hat, dev, C_eff, 1e-4, T, 1.0), rtol=1e-8)
+
+
+def test_setup_i_converges_and_resume_reproduces_curves(tmp_path):
+    system = feel.FeelSystem(n_devices=4, n_ps_antennas=6, frame_length=8, grid_shape=(4, 4, 2), bcd_iter=2,
+                             coherence_rounds=2, acquisition_repeats=2)
+    kw = dict(n_trials=3, intervals_per_round=64)
+    full = feel.simulate("setup_i", system, 3, jax.random.PRNGKey(0), **kw)
+    assert np.mean(full["location_se"][-1]) < np.mean(full["location_se"][0])  # the estimate improves
+    assert np.all(np.diff(np.log(full["crb"][1:].mean(1))) < 0)               # more data, lower bound
+    ckpt = tmp_path / "run.ckpt"
+    part = feel.simulate("setup_i", system, 3, jax.random.PRNGKey(0), checkpoint=ckpt, stop_after=1, **kw)
+    assert np.isnan(part["location_se"][2:]).all()                            # interrupted after round 1
+    resumed = feel.simulate("setup_i", system, 3, jax.random.PRNGKey(0), checkpoint=ckpt, **kw)
+    for name in ("location_se", "crb", "location_se_frames", "estimates"):
+        np.testing.assert_allclose(resumed[name], full[name], rtol=1e-6, atol=0)
+    with pytest.raises(ValueError, match="another run"):
+        feel.simulate("setup_i", system, 3, jax.random.PRNGKey(1), checkpoint=ckpt, **kw)
+    with pytest.raises(ValueError, match="unknown scheme"):
+        feel.simulate("setup_iv", system, 1, jax.random.PRNGKey(0), **kw)
+    with pytest.raises(ValueError, match="frame_length"):
+        feel.FeelSystem(n_devices=16, frame_length=8)
+
+
+
+def test_feel_experiments_tiny_end_to_end(tmp_path):
+    """a-fig2 (learning schemes) and a-fig5 (runs a-fig4: Setup III and single-shot) at tiny sizes."""
+    from isac_jax.experiments import a_fig2, a_fig5, reproduce
+    from isac_jax.experiments._feel_common import FeelTask
+
+    system = feel.FeelSystem(n_devices=4, n_ps_antennas=6, frame_length=8, grid_shape=(3, 3, 2), bcd_iter=2,
+                             acquisition_repeats=1)
+    task = FeelTask(source="digits", model="mlp", hidden=4)
+    out = reproduce("a-fig2", out=tmp_path, progress=False,
+                    config=a_fig2.Config(system=system, task=task, n_rounds=1, n_trials=1))
+    res = out["results"]
+    assert set(res["final_accuracy"]) == {"collabsensefed", "perfect_feel", "ota_feel"}
+    assert all(0.0 <= a <= 1.0 for a in res["final_accuracy"].values())
+    assert out["paths"]["figure"].exists()
+    out = reproduce("a-fig5", out=tmp_path, progress=False,
+                    config=a_fig5.Config(system=system, task=task, n_rounds=1, n_trials=2))
+    assert np.asarray(out["results"]["estimates"]["single_shot"]).shape == (2, 3)
+    assert out["paths"]["figure"].exists()
