@@ -11,7 +11,8 @@ import pytest
 
 from isac_jax.ota import datasets, feel, models, partition
 from isac_jax.ota import collabsensefed as cs
-from isac_jax.ota.aggregation import aggregate_stream, aggregation_mse, effective_gains, optimal_receiver
+from isac_jax.ota.aggregation import (aggregate_stream, aggregation_mse, debias_receiver, effective_gains,
+                                      optimal_receiver)
 from isac_jax.ota.federated import FlData, LocalTraining, fedavg, make_federated, standardise, destandardise
 from isac_jax.ota.localization import local_losses
 from isac_jax.ota.scenario import random_precoders, rayleigh_channels, uniform_weights
@@ -155,6 +156,11 @@ def test_ota_stream_is_unbiased_and_its_error_matches_aggregation_mse():
     mc = np.mean(np.sum(np.abs(np.asarray(r) - target) ** 2, axis=-1))
     closed = float(aggregation_mse(Mrx, H, C, W, pulses, 0.05))
     assert abs(mc - closed) < 0.05 * closed                                # 32 000 samples: ~1 % std
+    # Debiased receiver: for every interval and task the device gains average to the weights.
+    Mu = debias_receiver(H, C, W, pulses, Mrx)
+    A = np.asarray(effective_gains(H, C, pulses, Mu))
+    np.testing.assert_allclose(np.einsum("tkii->ti", A.real), np.broadcast_to(np.asarray(W).trace(axis1=1, axis2=2)
+                                                                            .sum() / I, (T, I)), rtol=1e-9)
 
 
 # ------------------------------------------------------------------------------------- sensing core

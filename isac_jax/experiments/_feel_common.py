@@ -10,6 +10,7 @@ key (common random numbers: same geometry, channels, initialisation) and per-sch
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import numpy as np
@@ -37,8 +38,11 @@ class FeelTask:
     alpha: float = 0.4
 
 
+@functools.lru_cache(maxsize=8)
 def prepare(task: FeelTask, n_clients: int, seed: int):
-    """``(federated, data, dataset)`` for ``task`` split over ``n_clients`` clients."""
+    """``(federated, data, dataset)`` for ``task`` split over ``n_clients`` clients (memoised, so that
+    experiments sharing a task also share the compiled simulation functions). Call it under
+    :func:`float64` as :func:`run_schemes` does."""
     key = jax.random.PRNGKey(seed)
     ds = datasets.load_dataset(task.source, jax.random.fold_in(key, 1), data_dir=task.data_dir)
     split = partition.dirichlet_partition(jax.random.fold_in(key, 2), ds.y_train, n_clients, task.alpha)

@@ -115,3 +115,18 @@ def aggregate_stream(key, g, gains, Mrx, noise_var):
     """
     noise = receiver_noise(key, Mrx, noise_var, g.shape[0])
     return jnp.einsum("tkij,ftkj->fti", gains, g.astype(gains.dtype)) + noise
+
+
+def debias_receiver(H, C, W, pulses, Mrx, *, floor: float = 1e-3):
+    """Rescale each receive beamformer column so the aggregate is unbiased on average over devices.
+
+    The MMSE receiver (A.32) shrinks: for symbols common to all devices the output of task j at
+    interval t is ``beta_j[t] = sum_k Re A_k[t]_jj / sum_k W_k,jj`` times the target (about 0.5 with
+    K I > N). FEEL then trains with an effectively smaller learning rate and the sensing gradient is
+    scaled down; dividing column j of ``M[t]`` by ``beta_j[t]`` (clipped below at ``floor``) removes
+    that. Output ``Mrx[T, N, I]``.
+    """
+    gains = effective_gains(H, C, pulses, Mrx)                                   # [T, K, I, I]
+    beta = jnp.sum(jnp.real(jnp.diagonal(gains, axis1=2, axis2=3)), axis=1)      # [T, I]
+    beta = beta / jnp.sum(jnp.diagonal(W, axis1=1, axis2=2), axis=0)
+    return Mrx / jnp.maximum(beta, floor)[:, None, :].astype(Mrx.real.dtype)

@@ -22,11 +22,17 @@ Decisions (the paper leaves them open; documented in ``docs/collabsensefed.md``)
   ``1 / T_tot``; the single-shot baseline only has the first frame.
 * **A pilot frame** precedes the first round: with no statistics yet, task 1 sends i.i.d. N(0, 1)
   symbols for T intervals and the estimate is not updated (``T`` channel uses in a whole run).
-* **Coordinate-Newton steps.** ``v_i <- v_i - step * G_i / J_ii(v)`` with ``G_i`` the aggregated
-  global gradient entry and ``J_ii`` the diagonal of the global Fisher information at the current
-  estimate (which is the Gauss-Newton curvature of ``l``), refreshed once per frame and shared as side
-  information like the standardisation scales. Plain gradient steps with one step size cannot serve
-  range (m) and altitude (sub-metre) together. The estimate is projected onto the target region.
+* **Coordinate-Newton steps** (default): Algorithm 2's entry-wise update (line 15) scaled by the
+  curvature, ``v_i <- v_i - step * G_i / J_ii(v)``, with ``G_i`` the aggregated global gradient entry
+  and ``J`` the global Fisher matrix at the estimate (the Gauss-Newton curvature of ``l``), refreshed
+  once per frame and shared as side information like the standardisation scales.
+  ``SensingPhysics(newton=True)`` instead takes the full step ``J^{-1} G`` after each x, y, z cycle;
+  it converges faster along the narrow range-azimuth valleys of targets near the devices' ring on
+  clean gradients, but amplifies aggregation noise along weakly observed directions (measured: it
+  diverged on OTA links), so it is not the default. Plain gradient steps with one step size cannot serve
+  range (m) and altitude (sub-metre) together. ``step`` < 1 damps the noise of over-the-air
+  gradients (a stochastic-approximation step). The estimate is kept in the target region widened
+  by a margin (:func:`_search_region`).
 * **Standardisation of task 1.** Entry i is divided by ``s_i``, the RMS over devices of
   ``d_i l_k(v)`` at the start of the frame (side information), so the symbols have unit power;
   ``G_i = s_i r_1[t] / w`` with ``w = 1/K`` the sensing aggregation weight.
@@ -43,6 +49,7 @@ import jax.numpy as jnp
 from ..core.geometry import PAPER_A_TARGET_REGION, RingSector
 from ..core.linalg import hermitian_sqrt
 from .aggregation import aggregate_stream, receiver_noise, transmit_signals
+from ..core.fisher import crb_matrix
 from .bounds import crb, fisher_information
 from .federated import destandardise, standardise
 from .echo import round_trip, simulate_echoes, sufficient_statistics, whiten_statistics
@@ -54,13 +61,16 @@ LINKS = ("perfect", "ota")
 @dataclasses.dataclass(frozen=True)
 class SensingPhysics:
     """Sensing constants: power budget ``power_w`` (W), echo noise ``echo_noise_var_w`` (W), path-loss
-    ``alpha0``/``gamma`` of (A.9), the coordinate-Newton damping ``step`` and the target ``region``."""
+    ``alpha0``/``gamma`` of (A.9), the step damping ``step``, the update rule (``newton``: a Newton step
+    with the full Fisher matrix after every x, y, z cycle; else coordinate-Newton after every entry)
+    and the target ``region``."""
 
     power_w: float = 1.0
     echo_noise_var_w: float = 1e-5
     alpha0: float = 1.0
     gamma: float = 1.0
     step: float = 1.0
+    newton: bool = False
     region: RingSector = PAPER_A_TARGET_REGION
 
 
@@ -81,8 +91,9 @@ class SensingState(NamedTuple):
 
     ``v[3]`` estimate (m); running sums ``stat_sum[K,M,M] = sum_t u_k x_k^H / P`` and
     ``corr_sum[K,M,M] = sum_t x_k x_k^H / P`` over ``n_samples`` intervals; the statistics they give,
-    ``Xi_hat[K,M,M]`` and ``sqrt_corr[K,M,M]`` (``R_k^{1/2}``); side information ``curvature[3]``
-    (m^-2) and ``scale[3]``; the running interval counter ``interval`` (selects the coordinate).
+    ``Xi_hat[K,M,M]`` and ``sqrt_corr[K,M,M]`` (``R_k^{1/2}``); side information ``curvature[3, 3]``
+    (the global Fisher matrix at ``v``, m^-2) and ``scale[3]``; the latest aggregated global gradient
+    entries ``gradient[3]``; the running interval counter ``interval`` (selects the coordinate).
     """
 
     v: jax.Array
@@ -93,6 +104,7 @@ class SensingState(NamedTuple):
     sqrt_corr: jax.Array
     curvature: jax.Array
     scale: jax.Array
+    gradient: jax.Array
     interval: jax.Array
 
 
@@ -136,7 +148,7 @@ def accumulate(state_sums, key, x, target, devices, physics: SensingPhysics, *, 
             corr_sum + T * sufficient_statistics(x, x, physics.power_w), n + T)
 
 
-def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, interval) -> SensingState:
+def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, interval, gradient=None) -> SensingState:
     """Statistics from the sums, then the side information at ``v`` (diagonal of the global FIM and the
     RMS over devices of each local-gradient entry), all broadcast once per frame."""
     P, s2 = physics.power_w, physics.echo_noise_var_w
@@ -146,9 +158,9 @@ def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, 
     J = fisher_information(v, devices, C_eff, s2, n_samples, P, alpha0=physics.alpha0, gamma=physics.gamma)
     grads = jax.jacrev(local_losses_from)(v, Xi_hat, sqrt_corr, n_samples, devices, physics)   # [K, 3]
     scale = jnp.sqrt(jnp.mean(grads ** 2, axis=0))
-    curvature = jnp.maximum(jnp.diagonal(J), jnp.finfo(scale.dtype).tiny)
-    return SensingState(v, stat_sum, corr_sum, n_samples, Xi_hat, sqrt_corr, curvature,
-                        jnp.where(scale > 0, scale, 1.0), interval)
+    gradient = jnp.zeros(3, scale.dtype) if gradient is None else gradient
+    return SensingState(v, stat_sum, corr_sum, n_samples, Xi_hat, sqrt_corr, 0.5 * (J + J.T),
+                        jnp.where(scale > 0, scale, 1.0), gradient, interval)
 
 
 def pooled_crb(state: SensingState, target, devices, physics: SensingPhysics):
@@ -156,6 +168,17 @@ def pooled_crb(state: SensingState, target, devices, physics: SensingPhysics):
     C_eff = equivalent_precoders(state.corr_sum, state.n_samples, physics.power_w)
     return crb(target, devices, C_eff, physics.echo_noise_var_w, state.n_samples, physics.power_w,
                alpha0=physics.alpha0, gamma=physics.gamma)
+
+
+def _search_region(region: RingSector) -> RingSector:
+    """The target region widened by 5 m in range, 5 degrees each side in azimuth and 2 m in altitude.
+
+    Coordinate steps in x, y, z followed by a projection onto the (non-separable) sector boundary can
+    stall at boundary points that are not stationary; projecting only onto this wider set keeps the
+    iterate free near the true region and still away from the devices' ring.
+    """
+    return RingSector(region.r_min_m, region.r_max_m + 5.0, region.arc_start_deg - 5.0, region.arc_width_deg + 10.0,
+                      region.z_min_m - 2.0, region.z_max_m + 2.0)
 
 
 def _symbols(g1, learn, n_tasks):
@@ -201,8 +224,12 @@ def sensing_frame(state: SensingState, key, learn, link: Link, devices, target, 
     def loss_k(w):
         return local_losses_from(w, state.Xi_hat, state.sqrt_corr, state.n_samples, devices, physics)
 
+    region = _search_region(physics.region)
+    tiny = jnp.finfo(state.v.dtype).tiny
+    newton_matrix = crb_matrix(state.curvature)                       # J^{-1}, by scaled Cholesky solves
+
     def step(carry, inp):
-        v, n = carry
+        v, n, grad = carry
         t, g2 = inp
         i = n % 3
         _, dl = jax.jvp(loss_k, (v,), (eye[i],))                     # d_i l_k(v) for every k  [K]
@@ -213,14 +240,21 @@ def sensing_frame(state: SensingState, key, learn, link: Link, devices, target, 
         else:
             r = jnp.einsum("kij,kj->i", gains[t], g) + noise[t]
         G = state.scale[i] * r[0] / w_sense                           # global gradient entry
-        v = physics.region.project(v - physics.step * G / state.curvature[i] * eye[i])
-        return (v, n + 1), (g1, r)
+        grad = grad.at[i].set(G)
+        if physics.newton:   # full Newton step once the cycle x, y, z is complete
+            move = jnp.where(i == 2, newton_matrix @ grad, jnp.zeros_like(grad))
+        else:                # line 15 of Algorithm 2: update the entry just received
+            move = G / jnp.maximum(state.curvature[i, i], tiny) * eye[i]
+        # A Fisher matrix that is numerically singular at a poor estimate gives no step.
+        move = jnp.where(jnp.all(jnp.isfinite(move)), move, jnp.zeros_like(move))
+        v = region.project(v - physics.step * move)
+        return (v, n + 1, grad), (g1, r)
 
-    (v, n), (g1, r) = jax.lax.scan(step, (state.v, state.interval), (jnp.arange(T), learn))
+    (v, n, grad), (g1, r) = jax.lax.scan(step, (state.v, state.interval, state.gradient), (jnp.arange(T), learn))
     x = transmit_signals(link.C, _symbols(g1, learn, n_tasks), link.pulses)
     sums = accumulate((state.stat_sum, state.corr_sum, state.n_samples), k_echo, x, target, devices, physics,
                       orthogonal=link_kind == "perfect")
-    return refresh(v, *sums, devices, physics, n), r
+    return refresh(v, *sums, devices, physics, n, grad), r
 
 
 def sensing_frames(state: SensingState, key, learn_frames, link: Link, devices, target,
@@ -255,49 +289,80 @@ def single_shot(state: SensingState, devices, physics: SensingPhysics, *, grid_s
     return jnp.mean(jax.vmap(local)(state.Xi_hat, devices, C_eff), axis=0)
 
 
-def acquire(state: SensingState, key, link: Link, devices, physics: SensingPhysics, link_kind: str, *,
-            grid_shape=(10, 10, 4), repeats: int = 8) -> SensingState:
-    """Over-the-air grid search for the starting point (replaces Algorithm 2's random start).
+def _link_sum(key, values, link: Link, link_kind: str, repeats: int):
+    """``sum_k w_k values[k, j]`` for every j, carried by task 1 over the link. ``values[K, n]``.
 
-    Task 1 carries, for ``G = prod(grid_shape) + 1`` intervals, each device's local loss ``l_k(v_j)`` at grid
-    point j of the target region and at the current estimate, each relative to the latter and
-    standardised (std as side information), each value ``repeats`` times on an OTA link (the PS
-    averages the repeats); the PS aggregates them like any other stream, which gives
-    the change of the global loss for every candidate move. ``v`` moves to the best grid point only
-    if that change is below ``-3`` standard deviations of the aggregation error (known to the PS
-    from (A.6)); on a perfect link, whenever it is negative. Repeating the search as statistics
-    accumulate (once per round in :mod:`~isac_jax.ota.feel`) thus leaves wrong basins without
-    noise-driven jumps. Costs ``(G + 1) * repeats`` channel uses on an OTA link.
-    A random start often stalls in a local minimum of the non-convex ``l`` (range-azimuth ambiguities
-    of the amplitude-only azimuth information). Costs ``G`` channel uses once; returns the state at
-    the new start with its side information refreshed.
+    The values are standardised (mean and std as side information); on an OTA link every value is
+    sent ``repeats`` times and the PS averages the repeats. Returns the aggregate ``[n]`` and the
+    standard deviation of its error, which the PS knows from the worst interval's task-1 row of
+    (A.6) (zero on a perfect link).
     """
-    # The current estimate is a candidate too, so a later acquisition only moves it if it improves.
-    grid = jnp.concatenate([physics.region.grid(*grid_shape), state.v[None]])         # [G + 1, 3]
-    losses = jax.vmap(lambda v: local_losses_from(v, state.Xi_hat, state.sqrt_corr, state.n_samples, devices,
-                                                  physics))(grid).T                   # [K, G]
     w = link.W[:, 0, 0]
-    # Each device sends its losses relative to its loss at the current estimate (a per-device shift
-    # leaves the argmin of sum_k w_k l_k unchanged), so the aggregate is the global-loss change of a move.
-    z, mean, std = standardise(losses - losses[:, -1:], w)
+    z, mean, std = standardise(values, w)
     if link_kind == "perfect":
-        agg = jnp.einsum("k,kg->g", w, z)
-        noise_sd = 0.0
-    else:
-        K, G = z.shape
-        T, n_tasks = link.pulses.shape[1], link.C.shape[2]
-        n = G * repeats                                     # every value is sent `repeats` times
-        F = -(-n // T)
-        g = jnp.zeros((K, F * T, n_tasks), z.dtype).at[:, :n, 0].set(jnp.tile(z, (1, repeats)))
-        g = g.reshape(K, F, T, n_tasks).transpose(1, 2, 0, 3)                           # [F, T, K, I]
-        agg = jnp.real(aggregate_stream(key, g, link.gains, link.Mrx, link.noise_var))[..., 0].reshape(-1)[:n]
-        agg = jnp.mean(agg.reshape(repeats, G), axis=0)
-        # Worst-interval aggregation error of task 1, (A.6) restricted to its row: the PS knows it.
-        row_err = (jnp.sum(jnp.abs(link.gains[:, :, 0, :] - link.W[None, :, 0, :]) ** 2, axis=(1, 2))
-                   + link.noise_var * jnp.sum(jnp.abs(link.Mrx[:, :, 0]) ** 2, axis=1))
-        noise_sd = std * jnp.sqrt(jnp.max(row_err) / repeats)
-    change = destandardise(agg, mean, std, w)[:-1] - destandardise(agg, mean, std, w)[-1]
+        return destandardise(jnp.einsum("k,kj->j", w, z), mean, std, w), jnp.zeros((), z.dtype)
+    K, n = z.shape
+    T, n_tasks = link.pulses.shape[1], link.C.shape[2]
+    m = n * repeats
+    F = -(-m // T)
+    g = jnp.zeros((K, F * T, n_tasks), z.dtype).at[:, :m, 0].set(jnp.tile(z, (1, repeats)))
+    g = g.reshape(K, F, T, n_tasks).transpose(1, 2, 0, 3)                               # [F, T, K, I]
+    agg = jnp.real(aggregate_stream(key, g, link.gains, link.Mrx, link.noise_var))[..., 0].reshape(-1)[:m]
+    agg = jnp.mean(agg.reshape(repeats, n), axis=0)
+    row_err = (jnp.sum(jnp.abs(link.gains[:, :, 0, :] - link.W[None, :, 0, :]) ** 2, axis=(1, 2))
+               + link.noise_var * jnp.sum(jnp.abs(link.Mrx[:, :, 0]) ** 2, axis=1))
+    return destandardise(agg, mean, std, w), std * jnp.sqrt(jnp.max(row_err) / repeats)
+
+
+def acquire(state: SensingState, key, link: Link, devices, physics: SensingPhysics, link_kind: str, *,
+            grid_shape=(10, 10, 4), repeats: int = 8, n_candidates: int = 6, n_sweeps: int = 4) -> SensingState:
+    """Over-the-air search for a better basin (replaces Algorithm 2's random start; repeated per round).
+
+    A random start often stalls in a local minimum of the non-convex ``l`` (azimuth is seen only
+    through the echo amplitudes), and a grid point next to the truth can score worse than a wrong
+    local minimum once the statistics are sharp. So, all over task 1 of the link
+    (:func:`_link_sum`; costs ``(G + C (3 S + 1)) * repeats`` channel uses, ``G = prod(grid_shape)``):
+
+    1. every device sends its losses ``l_k`` at the grid points of the target region, relative to its
+       loss at the current estimate; the PS keeps the ``C = n_candidates`` best points;
+    2. ``S = n_sweeps`` coordinate-Newton sweeps polish all candidates in parallel (aggregated
+       gradient entries, the global Fisher diagonal at each candidate as side information);
+    3. the devices send their losses at the polished candidates, and the estimate moves to the best
+       one only if the aggregated loss change is below ``-3`` standard deviations of the aggregation
+       error (on a perfect link: whenever it is negative), so noise cannot make it jump.
+
+    Returns the state at the chosen point with its side information refreshed.
+    """
+    def losses(points):                                                                 # [n, 3] -> [K, n]
+        return jax.vmap(lambda v: local_losses_from(v, state.Xi_hat, state.sqrt_corr, state.n_samples, devices,
+                                                    physics))(points).T
+
+    k_grid, k_polish, k_final = jax.random.split(key, 3)
+    here = losses(state.v[None])                                                         # [K, 1]
+    grid = physics.region.grid(*grid_shape)
+    change, _ = _link_sum(k_grid, losses(grid) - here, link, link_kind, repeats)
+    cand = grid[jnp.argsort(change)[:n_candidates]]                                      # [C, 3]
+    C_eff = equivalent_precoders(state.corr_sum, state.n_samples, physics.power_w)
+    w_mean = jnp.mean(link.W[:, 0, 0])                        # G / w_mean: the sum of local gradients
+    region = _search_region(physics.region)
+
+    eye = jnp.eye(3, dtype=state.v.dtype)
+
+    def sweep(c, k):
+        curv = jax.vmap(lambda v: jnp.diagonal(fisher_information(
+            v, devices, C_eff, physics.echo_noise_var_w, state.n_samples, physics.power_w, alpha0=physics.alpha0,
+            gamma=physics.gamma)))(c)                                                    # [C, 3]
+        for i, ki in enumerate(jax.random.split(k, 3)):
+            grads = jax.vmap(lambda v: jax.jvp(lambda u: local_losses_from(u, state.Xi_hat, state.sqrt_corr,
+                                                                           state.n_samples, devices, physics),
+                                               (v,), (eye[i],))[1])(c).T                # [K, C]
+            G, _ = _link_sum(ki, grads, link, link_kind, repeats)
+            step = G / (w_mean * jnp.maximum(curv[:, i], jnp.finfo(G.dtype).tiny))
+            c = jax.vmap(region.project)(c - step[:, None] * eye[i])
+        return c, None
+
+    cand, _ = jax.lax.scan(sweep, cand, jax.random.split(k_polish, n_sweeps))
+    change, noise_sd = _link_sum(k_final, losses(cand) - here, link, link_kind, repeats)
     j = jnp.argmin(change)
-    # Move only when the aggregated improvement is significant against the aggregation noise.
-    v0 = jnp.where(change[j] < -3.0 * noise_sd, grid[j], state.v)
+    v0 = jnp.where(change[j] < -3.0 * noise_sd, cand[j], state.v)
     return refresh(v0, state.stat_sum, state.corr_sum, state.n_samples, devices, physics, state.interval)

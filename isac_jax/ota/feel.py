@@ -34,6 +34,7 @@ arguments resumes and gives the same curves as an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from pathlib import Path
 from typing import NamedTuple
@@ -46,7 +47,7 @@ from ..core.checkpoint import load_checkpoint, save_checkpoint
 from ..core.geometry import PAPER_A_DEVICE_REGION, PAPER_A_TARGET_REGION
 from ..core.pulses import dft_pulses
 from ..core.validate import check_int, check_positive
-from .aggregation import aggregate_stream, effective_gains
+from .aggregation import aggregate_stream, debias_receiver, effective_gains
 from .collabsensefed import (Link, SensingPhysics, acquire, pilot_frame, pooled_crb, sensing_frames,
                              single_shot)
 from .design import design_beamformers
@@ -58,7 +59,9 @@ from .scenario import rayleigh_channels
 class FeelSystem:
     """Physical settings (Sec. V.A defaults; powers in W). ``energy_fraction`` eta sets Algorithm 1's
     epsilon as ``1/(eta K P)``; ``init`` is ``"grid"`` (over-the-air acquisition) or ``"random"``
-    (Algorithm 2's literal random start)."""
+    (Algorithm 2's literal random start); ``debias`` rescales the receiver so that aggregates are
+    unbiased (:func:`~isac_jax.ota.aggregation.debias_receiver`); ``ota_step`` damps the location
+    steps taken from over-the-air gradients (1 on perfect links)."""
 
     n_devices: int = 15
     n_antennas: int = 4
@@ -73,6 +76,8 @@ class FeelSystem:
     grid_shape: tuple = (8, 8, 3)
     acquisition_repeats: int = 8
     init: str = "grid"
+    debias: bool = True
+    ota_step: float = 0.05
 
     def __post_init__(self):
         for name in ("n_devices", "n_antennas", "n_ps_antennas", "frame_length", "coherence_rounds", "bcd_iter"):
@@ -84,11 +89,14 @@ class FeelSystem:
         if self.frame_length < self.n_devices:
             raise ValueError(f"frame_length T={self.frame_length} must be >= n_devices K={self.n_devices} "
                              "(DFT pulses)")
+        if not 0.0 < self.ota_step <= 1.0:
+            raise ValueError(f"ota_step must be in (0, 1], got {self.ota_step}")
         if self.init not in ("grid", "random"):
             raise ValueError(f"init must be 'grid' or 'random', got {self.init!r}")
 
-    def physics(self) -> SensingPhysics:
-        return SensingPhysics(power_w=self.power_w, echo_noise_var_w=self.echo_noise_var_w,
+    def physics(self, link_kind: str | None = None) -> SensingPhysics:
+        step = self.ota_step if link_kind == "ota" else 1.0
+        return SensingPhysics(power_w=self.power_w, echo_noise_var_w=self.echo_noise_var_w, step=step,
                               region=PAPER_A_TARGET_REGION)
 
 
@@ -134,6 +142,8 @@ def design_link(key, scheme: Scheme, system: FeelSystem, learn_w, dtype) -> Link
     pulses = dft_pulses(K, T).astype(H.dtype)
     eps = 1.0 / (system.energy_fraction * K * system.power_w)
     Mrx, C, _ = design_beamformers(H, W, pulses, system.noise_var_w, system.power_w, eps, max_iter=system.bcd_iter)
+    if system.debias:
+        Mrx = debias_receiver(H, C, W, pulses, Mrx)
     return Link(C, W, pulses, Mrx, effective_gains(H, C, pulses, Mrx), jnp.asarray(system.noise_var_w, dtype))
 
 
@@ -173,53 +183,29 @@ def _signature(*parts) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
-def simulate(scheme_name: str, system: FeelSystem, n_rounds: int, key, *, n_trials: int = 1, federated=None,
-             data: FlData | None = None, intervals_per_round: int | None = None, checkpoint=None,
-             progress: bool = False, desc: str = "", stop_after: int | None = None) -> dict:
-    """Run ``scheme_name`` for ``n_rounds`` rounds on ``n_trials`` trials (vmapped).
+class _Compiled(NamedTuple):
+    links: object
+    start: object
+    round: object
+    metrics: object
 
-    ``federated`` (:func:`~isac_jax.ota.federated.make_federated`) and ``data`` are needed by the
-    learning schemes; sensing-only schemes need ``intervals_per_round`` (use the model size of the
-    learning run they are compared with, so channel uses match). Returns numpy arrays:
-    ``accuracy[R+1, S]`` (test accuracy after each round, entry 0 at initialisation; learning
-    schemes), ``location_se[R+1, S]`` (m^2, squared error of the estimate after each round; entry 0
-    after the acquisition), ``crb[R+1, S]`` (m^2, CRB(v) of the data gathered by then),
-    ``location_se_frames[F, S]`` (after each frame of round 1), ``estimates[S, 3]``, ``targets[S, 3]``,
-    ``devices[S, K, 3]`` and ``intervals_per_round``.
-    ``checkpoint``: file path; the run resumes from it when it exists (same arguments required).
-    ``stop_after``: return after this many rounds of this call (the rest stays NaN); with a
-    checkpoint, a later call continues (an interruption that loses nothing).
-    """
-    scheme = get_scheme(scheme_name)
-    n_rounds = check_int("n_rounds", n_rounds, minimum=0)
-    n_trials = check_int("n_trials", n_trials)
-    if scheme.learning and (federated is None or data is None):
-        raise ValueError(f"scheme {scheme_name!r} trains a model: pass federated= and data=")
+
+@functools.lru_cache(maxsize=32)
+def _compiled(scheme: Scheme, system: FeelSystem, federated, d: int, dtype_name: str) -> _Compiled:
+    """The jitted, trial-vmapped functions of one scheme, shared by every :func:`simulate` call with the
+    same settings (a resumed run, a benchmark or a test does not compile them again)."""
     K, T = system.n_devices, system.frame_length
-    if scheme.learning:
-        if data.indices.shape[0] != K:
-            raise ValueError(f"data has {data.indices.shape[0]} clients but system.n_devices is {K}")
-        d = federated.n_params
-    else:
-        if intervals_per_round is None:
-            raise ValueError(f"sensing-only scheme {scheme_name!r} needs intervals_per_round")
-        d = check_int("intervals_per_round", intervals_per_round)
     F = -(-d // T)
-    dtype = jnp.zeros(()).dtype
-    physics = system.physics()
-    trials = _trials(key, n_trials, K, dtype)
-    learn_w = data.weights if scheme.learning else jnp.full((K,), 1.0 / K)
+    dtype = jnp.dtype(dtype_name)
     sense_kind = {"perfect": "perfect", "ota": "ota", "single_shot": "ota", None: None}[scheme.sensing]
+    physics = system.physics(sense_kind)
 
-    links_fn = jax.jit(jax.vmap(lambda k: design_link(k, scheme, system, learn_w, dtype)))
-
-    def links_for(block):
-        return links_fn(jax.vmap(lambda k: jax.random.fold_in(k, 1000 + block))(trials.key))
+    links_fn = jax.jit(jax.vmap(lambda k, w: design_link(k, scheme, system, w, dtype), (0, None)))
 
     def start(trial: _Trial, link: Link, data):
         k_theta, k_v, k_pilot, k_acq = jax.random.split(jax.random.fold_in(trial.key, 1), 4)
         theta = federated.init(k_theta) if scheme.learning else jnp.zeros((1,), dtype)
-        state = jnp.zeros((), dtype)          # placeholder leaf for schemes without sensing
+        state = jnp.zeros((), dtype)          # schemes without sensing carry an empty (scalar) state
         if scheme.sensing:
             v0 = physics.region.sample(k_v, 1)[0].astype(dtype)
             state = pilot_frame(k_pilot, v0, jnp.zeros((T, K), dtype), link, trial.devices, trial.target,
@@ -268,9 +254,52 @@ def simulate(scheme_name: str, system: FeelSystem, n_rounds: int, key, *, n_tria
             se = bound = jnp.zeros((), dtype)
         return acc, se, bound
 
-    start_fn = jax.jit(jax.vmap(start, (0, 0, None)))
-    round_fn = jax.jit(jax.vmap(one_round, (0, 0, 0, 0, None, None)))
-    metrics_fn = jax.jit(jax.vmap(metrics, (0, 0, 0, None)))
+    return _Compiled(links_fn, jax.jit(jax.vmap(start, (0, 0, None))),
+                     jax.jit(jax.vmap(one_round, (0, 0, 0, 0, None, None))),
+                     jax.jit(jax.vmap(metrics, (0, 0, 0, None))))
+
+
+def simulate(scheme_name: str, system: FeelSystem, n_rounds: int, key, *, n_trials: int = 1, federated=None,
+             data: FlData | None = None, intervals_per_round: int | None = None, checkpoint=None,
+             progress: bool = False, desc: str = "", stop_after: int | None = None) -> dict:
+    """Run ``scheme_name`` for ``n_rounds`` rounds on ``n_trials`` trials (vmapped).
+
+    ``federated`` (:func:`~isac_jax.ota.federated.make_federated`) and ``data`` are needed by the
+    learning schemes; sensing-only schemes need ``intervals_per_round`` (use the model size of the
+    learning run they are compared with, so channel uses match). Returns numpy arrays:
+    ``accuracy[R+1, S]`` (test accuracy after each round, entry 0 at initialisation; learning
+    schemes), ``location_se[R+1, S]`` (m^2, squared error of the estimate after each round; entry 0
+    after the acquisition), ``crb[R+1, S]`` (m^2, CRB(v) of the data gathered by then),
+    ``location_se_frames[F, S]`` (after each frame of round 1), ``estimates[S, 3]``, ``targets[S, 3]``,
+    ``devices[S, K, 3]`` and ``intervals_per_round``.
+    ``checkpoint``: file path; the run resumes from it when it exists (same arguments required).
+    ``stop_after``: return after this many rounds of this call (the rest stays NaN); with a
+    checkpoint, a later call continues (an interruption that loses nothing).
+    """
+    scheme = get_scheme(scheme_name)
+    n_rounds = check_int("n_rounds", n_rounds, minimum=0)
+    n_trials = check_int("n_trials", n_trials)
+    if scheme.learning and (federated is None or data is None):
+        raise ValueError(f"scheme {scheme_name!r} trains a model: pass federated= and data=")
+    K, T = system.n_devices, system.frame_length
+    if scheme.learning:
+        if data.indices.shape[0] != K:
+            raise ValueError(f"data has {data.indices.shape[0]} clients but system.n_devices is {K}")
+        d = federated.n_params
+    else:
+        if intervals_per_round is None:
+            raise ValueError(f"sensing-only scheme {scheme_name!r} needs intervals_per_round")
+        d = check_int("intervals_per_round", intervals_per_round)
+    F = -(-d // T)
+    dtype = jnp.zeros(()).dtype
+    trials = _trials(key, n_trials, K, dtype)
+    learn_w = data.weights if scheme.learning else jnp.full((K,), 1.0 / K, dtype)
+    fns = _compiled(scheme, system, federated, d, jnp.dtype(dtype).name)
+
+    def links_for(block):
+        return fns.links(jax.vmap(lambda k: jax.random.fold_in(k, 1000 + block))(trials.key), learn_w)
+
+    start_fn, round_fn, metrics_fn = fns.start, fns.round, fns.metrics
 
     acc = np.full((n_rounds + 1, n_trials), np.nan)
     se = np.full((n_rounds + 1, n_trials), np.nan)
