@@ -14,6 +14,7 @@ from isac_jax.ota import collabsensefed as cs
 from isac_jax.ota.aggregation import (aggregate_stream, aggregation_mse, debias_receiver, effective_gains,
                                       optimal_receiver)
 from isac_jax.ota.federated import FlData, LocalTraining, fedavg, make_federated, standardise, destandardise
+from isac_jax.ota.bounds import fisher_information
 from isac_jax.ota.localization import local_losses
 from isac_jax.ota.scenario import random_precoders, rayleigh_channels, uniform_weights
 from isac_jax.core.pulses import dft_pulses
@@ -183,6 +184,62 @@ def test_collabsensefed_local_loss_matches_the_reference_loss():
     v = tgt + jnp.array([1.0, -2.0, 0.5])
     np.testing.assert_allclose(cs.local_losses_from(v, st.Xi_hat, st.sqrt_corr, st.n_samples, dev, phys),
                                local_losses(v, st.Xi_hat, dev, C_eff, 1e-4, T, 1.0), rtol=1e-8)
+
+
+def test_step_axes_are_the_fisher_eigenbasis():
+    """Against a float64 NumPy eigendecomposition of a random ill-conditioned SPD matrix (cond ~1e7)."""
+    rng = np.random.default_rng(11)
+    Q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    J = Q @ np.diag([3.0, 4e5, 2e7]) @ Q.T
+    axes, curv = cs.step_axes(jnp.asarray(J), "fisher")
+    np.testing.assert_allclose(np.asarray(axes).T @ np.asarray(axes), np.eye(3), atol=1e-12)
+    np.testing.assert_allclose(curv, np.linalg.eigvalsh(J), rtol=1e-8)
+    np.testing.assert_allclose(np.asarray(axes) @ np.diag(curv) @ np.asarray(axes).T, J, rtol=0, atol=1e-8 * 2e7)
+    axes, curv = cs.step_axes(jnp.asarray(J), "xyz")
+    np.testing.assert_array_equal(axes, np.eye(3))
+    np.testing.assert_allclose(curv, np.diag(J), rtol=1e-12)
+    with pytest.raises(ValueError, match="coordinates"):
+        cs.SensingPhysics(coordinates="polar")
+
+
+def _valley_setup(K=15, M=4, T=32):
+    """Trial 43 of a-fig4's quick geometry (a target whose x-y Fisher correlation is ~0.9999) with
+    random precoders, on a perfect link."""
+    trials = feel._trials(jax.random.PRNGKey(0), 50, K, jnp.float64)
+    dev, tgt = trials.devices[43], trials.target[43]
+    C = random_precoders(jax.random.PRNGKey(1), K, M, 2, 1.0, dtype=jnp.float64)
+    link = cs.Link(C, uniform_weights(K, 2, dtype=jnp.float64), dft_pulses(K, T).astype(C.dtype),
+                   jnp.zeros((T, 1, 2), C.dtype), jnp.zeros((T, K, 2, 2), C.dtype), jnp.asarray(0.0))
+    return dev, tgt, link
+
+
+@pytest.mark.parametrize("coordinates", ["fisher", "xyz"])
+def test_perfect_link_frames_reach_the_pooled_ml_point_and_clip_symbols(coordinates):
+    """Setup I frames from a start 1 m off along the weak Fisher axis (J's condition number ~1e5).
+
+    Every task-1 symbol stays within the clipping level (r_1 is the mean of K clipped symbols). With
+    the Fisher axes, 30 frames reach a point whose pooled loss is below the loss at the truth (an ML
+    point of the data) and whose error is within a few CRBs; x, y, z steps zig-zag in the valley and
+    are still at a point of higher loss than the truth (the reason the Fisher axes are the default).
+    """
+    dev, tgt, link = _valley_setup()
+    K, T = link.C.shape[0], link.pulses.shape[1]
+    phys = cs.SensingPhysics(echo_noise_var_w=1e-4, coordinates=coordinates)
+    weak = jnp.linalg.eigh(fisher_information(tgt, dev, link.C, 1e-4, T, 1.0))[1][:, 0]
+    st = cs.pilot_frame(jax.random.PRNGKey(13), tgt + weak, jnp.zeros((T, K)), link, dev, tgt, phys, "perfect")
+    frames = jax.jit(lambda s, k: cs.sensing_frames(s, k, jnp.zeros((30, T, K)), link, dev, tgt, phys, "perfect"))
+    st, r, _ = frames(st, jax.random.PRNGKey(14))
+    assert np.all(np.abs(np.asarray(r[..., 0])) <= phys.symbol_clip + 1e-12)
+
+    def loss(v):
+        return float(jnp.sum(cs.local_losses_from(v, st.Xi_hat, st.sqrt_corr, st.n_samples, dev, phys)))
+
+    se, bound = float(jnp.sum((st.v - tgt) ** 2)), float(cs.pooled_crb(st, tgt, dev, phys))
+    if coordinates == "fisher":
+        assert loss(st.v) <= loss(tgt)
+        assert se < 10 * bound
+    else:
+        assert loss(st.v) > loss(tgt) + 10.0 and se > 10 * bound
 
 
 def test_setup_i_converges_and_resume_reproduces_curves(tmp_path):

@@ -2,7 +2,8 @@
 
 Every symbol interval t, device k transmits ``g_k[t] = [g_k^1[t], g_k^2[t]]`` through its precoder
 and pulse, ``x_k[t] = C_k g_k[t] p_k[t]`` (A.1-A.2). Task 1 (sensing) carries one entry of its local
-localisation gradient ``grad l_k(v)`` (A.18), the coordinates cycling x, y, z, x, ... (Alg. 2 line 8);
+localisation gradient ``grad l_k(v)`` (A.18), the coordinates cycling x, y, z, x, ... (Alg. 2 line 8;
+here the axes are rotated, see below);
 task 2 (learning) carries entry t of the standardised model update (line 10). The PS forms
 ``r[t] = M[t]^H y[t]`` (line 14) and broadcasts it; every device updates the corresponding
 coordinate of its location estimate from ``r_1[t]`` (line 15). The same transmissions are the radar
@@ -22,19 +23,27 @@ Decisions (the paper leaves them open; documented in ``docs/collabsensefed.md``)
   ``1 / T_tot``; the single-shot baseline only has the first frame.
 * **A pilot frame** precedes the first round: with no statistics yet, task 1 sends i.i.d. N(0, 1)
   symbols for T intervals and the estimate is not updated (``T`` channel uses in a whole run).
-* **Coordinate-Newton steps** (default): Algorithm 2's entry-wise update (line 15) scaled by the
-  curvature, ``v_i <- v_i - step * G_i / J_ii(v)``, with ``G_i`` the aggregated global gradient entry
-  and ``J`` the global Fisher matrix at the estimate (the Gauss-Newton curvature of ``l``), refreshed
-  once per frame and shared as side information like the standardisation scales.
-  ``SensingPhysics(newton=True)`` instead takes the full step ``J^{-1} G`` after each x, y, z cycle;
-  it converges faster along the narrow range-azimuth valleys of targets near the devices' ring on
-  clean gradients, but amplifies aggregation noise along weakly observed directions (measured: it
-  diverged on OTA links), so it is not the default. Plain gradient steps with one step size cannot serve
-  range (m) and altitude (sub-metre) together. ``step`` < 1 damps the noise of over-the-air
-  gradients (a stochastic-approximation step). The estimate is kept in the target region widened
-  by a margin (:func:`_search_region`).
+* **Coordinate-Newton steps in the Fisher eigenbasis** (default). Algorithm 2 sends the gradient
+  entries in x, y, z and updates the entry just received (line 15). The global Fisher matrix ``J``
+  at the estimate (the Gauss-Newton curvature of ``l``) is shared once per frame as side
+  information, like the standardisation scales; its eigenvectors ``u_1, u_2, u_3`` replace the x,
+  y, z axes, so the stream carries ``u_i^T grad l_k(v)`` and the update is
+  ``v <- v - step * G_i / lambda_i * u_i``. Measured: ``J`` has condition numbers of 1e6-1e7 and x-y
+  correlations of 0.9999 for targets whose azimuth is seen only through echo amplitudes; x, y, z
+  coordinate steps then zig-zag down a narrow, curved valley and crawl (Setup I trials stuck 1-9 m^2
+  away for many rounds), while the eigen-direction steps make one Newton step per cycle with a fresh
+  gradient for every direction. Far from the truth the Fisher curvature along the weak axis can be
+  tiny, so every step is clipped to ``max_step_m`` (a trust region; measured: without it, estimates
+  flew to the region's corners). ``SensingPhysics(coordinates="xyz")`` keeps the literal x, y, z cycle
+  (with ``G_i / J_ii`` steps). Plain gradient steps with one step size cannot serve range (m) and
+  altitude (sub-metre) together. ``step`` < 1 damps the noise of over-the-air gradients (a
+  stochastic-approximation step). The estimate is kept in the target region widened by a margin
+  (:func:`_search_region`).
 * **Standardisation of task 1.** Entry i is divided by ``s_i``, the RMS over devices of
-  ``d_i l_k(v)`` at the start of the frame (side information), so the symbols have unit power;
+  ``u_i^T grad l_k(v)`` at the start of the frame (side information), so the symbols have unit power
+  there; they are clipped to ``+-symbol_clip`` (3) since the gradient can grow by orders of magnitude
+  as the estimate moves within a frame (measured: unclipped, symbols of 1e6-1e23 times the RMS were
+  sent, broke the power budget and, as the radar waveform, made the statistics overflow);
   ``G_i = s_i r_1[t] / w`` with ``w = 1/K`` the sensing aggregation weight.
 """
 
@@ -49,29 +58,36 @@ import jax.numpy as jnp
 from ..core.geometry import PAPER_A_TARGET_REGION, RingSector
 from ..core.linalg import hermitian_sqrt
 from .aggregation import aggregate_stream, receiver_noise, transmit_signals
-from ..core.fisher import crb_matrix
 from .bounds import crb, fisher_information
 from .federated import destandardise, standardise
 from .echo import round_trip, simulate_echoes, sufficient_statistics, whiten_statistics
 from .localization import ml_localize
 
 LINKS = ("perfect", "ota")
+COORDINATES = ("fisher", "xyz")
 
 
 @dataclasses.dataclass(frozen=True)
 class SensingPhysics:
     """Sensing constants: power budget ``power_w`` (W), echo noise ``echo_noise_var_w`` (W), path-loss
-    ``alpha0``/``gamma`` of (A.9), the step damping ``step``, the update rule (``newton``: a Newton step
-    with the full Fisher matrix after every x, y, z cycle; else coordinate-Newton after every entry)
-    and the target ``region``."""
+    ``alpha0``/``gamma`` of (A.9), the step damping ``step`` and trust radius ``max_step_m`` (m), the clipping level
+    ``symbol_clip`` of the standardised task-1 symbols, the axes of the coordinate steps
+    (``coordinates``: ``"fisher"``, the eigenvectors of the global Fisher matrix at the estimate, or
+    ``"xyz"``, Algorithm 2's literal x, y, z) and the target ``region``."""
 
     power_w: float = 1.0
     echo_noise_var_w: float = 1e-5
     alpha0: float = 1.0
     gamma: float = 1.0
     step: float = 1.0
-    newton: bool = False
+    max_step_m: float = 0.5
+    symbol_clip: float = 3.0
+    coordinates: str = "fisher"
     region: RingSector = PAPER_A_TARGET_REGION
+
+    def __post_init__(self):
+        if self.coordinates not in COORDINATES:
+            raise ValueError(f"coordinates must be one of {COORDINATES}, got {self.coordinates!r}")
 
 
 class Link(NamedTuple):
@@ -91,9 +107,10 @@ class SensingState(NamedTuple):
 
     ``v[3]`` estimate (m); running sums ``stat_sum[K,M,M] = sum_t u_k x_k^H / P`` and
     ``corr_sum[K,M,M] = sum_t x_k x_k^H / P`` over ``n_samples`` intervals; the statistics they give,
-    ``Xi_hat[K,M,M]`` and ``sqrt_corr[K,M,M]`` (``R_k^{1/2}``); side information ``curvature[3, 3]``
-    (the global Fisher matrix at ``v``, m^-2) and ``scale[3]``; the latest aggregated global gradient
-    entries ``gradient[3]``; the running interval counter ``interval`` (selects the coordinate).
+    ``Xi_hat[K,M,M]`` and ``sqrt_corr[K,M,M]`` (``R_k^{1/2}``); side information: the step axes
+    ``axes[3, 3]`` (columns), the curvature along them ``curvature[3]`` (m^-2; the eigenvalues of the
+    global Fisher matrix at ``v``, or its diagonal for x, y, z axes) and ``scale[3]``; the running
+    interval counter ``interval`` (selects the axis).
     """
 
     v: jax.Array
@@ -102,9 +119,9 @@ class SensingState(NamedTuple):
     n_samples: jax.Array
     Xi_hat: jax.Array
     sqrt_corr: jax.Array
+    axes: jax.Array
     curvature: jax.Array
     scale: jax.Array
-    gradient: jax.Array
     interval: jax.Array
 
 
@@ -148,19 +165,32 @@ def accumulate(state_sums, key, x, target, devices, physics: SensingPhysics, *, 
             corr_sum + T * sufficient_statistics(x, x, physics.power_w), n + T)
 
 
-def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, interval, gradient=None) -> SensingState:
-    """Statistics from the sums, then the side information at ``v`` (diagonal of the global FIM and the
-    RMS over devices of each local-gradient entry), all broadcast once per frame."""
+def step_axes(J, coordinates: str):
+    """Axes ``[3, 3]`` (columns) of the coordinate steps and the curvature ``[3]`` of ``J`` along them:
+    the eigenvectors and eigenvalues of the Fisher matrix ``J[3, 3]`` (``"fisher"``), or x, y, z and
+    ``diag(J)`` (``"xyz"``)."""
+    J = 0.5 * (J + J.T)
+    if coordinates == "xyz":
+        return jnp.eye(3, dtype=J.dtype), jnp.diagonal(J)
+    # Condition numbers reach 1e7 here: the weak eigenpair is resolved in float64, not in float32.
+    lam, axes = jnp.linalg.eigh(J)
+    return axes, lam
+
+
+def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, interval) -> SensingState:
+    """Statistics from the sums, then the side information at ``v`` (the step axes, the global Fisher
+    curvature along them and the RMS over devices of each local-gradient component), all broadcast
+    once per frame."""
     P, s2 = physics.power_w, physics.echo_noise_var_w
     C_eff = equivalent_precoders(corr_sum, n_samples, P)
     Xi_hat = whiten_statistics(stat_sum / n_samples, C_eff, s2, n_samples, P)
     sqrt_corr = C_eff / jnp.sqrt(P)
     J = fisher_information(v, devices, C_eff, s2, n_samples, P, alpha0=physics.alpha0, gamma=physics.gamma)
-    grads = jax.jacrev(local_losses_from)(v, Xi_hat, sqrt_corr, n_samples, devices, physics)   # [K, 3]
+    axes, curvature = step_axes(J, physics.coordinates)
+    grads = jax.jacrev(local_losses_from)(v, Xi_hat, sqrt_corr, n_samples, devices, physics) @ axes   # [K, 3]
     scale = jnp.sqrt(jnp.mean(grads ** 2, axis=0))
-    gradient = jnp.zeros(3, scale.dtype) if gradient is None else gradient
-    return SensingState(v, stat_sum, corr_sum, n_samples, Xi_hat, sqrt_corr, 0.5 * (J + J.T),
-                        jnp.where(scale > 0, scale, 1.0), gradient, interval)
+    return SensingState(v, stat_sum, corr_sum, n_samples, Xi_hat, sqrt_corr, axes, curvature,
+                        jnp.where(scale > 0, scale, 1.0), interval)
 
 
 def pooled_crb(state: SensingState, target, devices, physics: SensingPhysics):
@@ -179,6 +209,12 @@ def _search_region(region: RingSector) -> RingSector:
     """
     return RingSector(region.r_min_m, region.r_max_m + 5.0, region.arc_start_deg - 5.0, region.arc_width_deg + 10.0,
                       region.z_min_m - 2.0, region.z_max_m + 2.0)
+
+
+def _trust(length, max_step_m):
+    """A step length (m) clipped to ``+-max_step_m``; a non-finite one (a numerically singular Fisher
+    matrix at a poor estimate) gives no step."""
+    return jnp.where(jnp.isfinite(length), jnp.clip(length, -max_step_m, max_step_m), 0.0)
 
 
 def _symbols(g1, learn, n_tasks):
@@ -219,42 +255,36 @@ def sensing_frame(state: SensingState, key, learn, link: Link, devices, target, 
     noise = jnp.real(receiver_noise(k_noise, link.Mrx, link.noise_var, 1)[0])          # [T, I]
     gains = jnp.real(link.gains)                                                        # g is real (A.5)
     w_sense = link.W[0, 0, 0]
-    eye = jnp.eye(3, dtype=state.v.dtype)
 
     def loss_k(w):
         return local_losses_from(w, state.Xi_hat, state.sqrt_corr, state.n_samples, devices, physics)
 
     region = _search_region(physics.region)
     tiny = jnp.finfo(state.v.dtype).tiny
-    newton_matrix = crb_matrix(state.curvature)                       # J^{-1}, by scaled Cholesky solves
 
     def step(carry, inp):
-        v, n, grad = carry
+        v, n = carry
         t, g2 = inp
         i = n % 3
-        _, dl = jax.jvp(loss_k, (v,), (eye[i],))                     # d_i l_k(v) for every k  [K]
-        g1 = dl / state.scale[i]
+        axis = state.axes[:, i]
+        _, dl = jax.jvp(loss_k, (v,), (axis,))                       # u_i^T grad l_k(v) for every k  [K]
+        g1 = jnp.clip(dl / state.scale[i], -physics.symbol_clip, physics.symbol_clip)
         g = _symbols(g1[None], g2[None], n_tasks)[:, 0]              # [K, I]
         if link_kind == "perfect":
             r = jnp.einsum("kij,kj->i", link.W, g)
         else:
             r = jnp.einsum("kij,kj->i", gains[t], g) + noise[t]
-        G = state.scale[i] * r[0] / w_sense                           # global gradient entry
-        grad = grad.at[i].set(G)
-        if physics.newton:   # full Newton step once the cycle x, y, z is complete
-            move = jnp.where(i == 2, newton_matrix @ grad, jnp.zeros_like(grad))
-        else:                # line 15 of Algorithm 2: update the entry just received
-            move = G / jnp.maximum(state.curvature[i, i], tiny) * eye[i]
-        # A Fisher matrix that is numerically singular at a poor estimate gives no step.
-        move = jnp.where(jnp.all(jnp.isfinite(move)), move, jnp.zeros_like(move))
-        v = region.project(v - physics.step * move)
-        return (v, n + 1, grad), (g1, r)
+        G = state.scale[i] * r[0] / w_sense                           # global gradient component
+        # line 15 of Algorithm 2: update along the component just received, scaled by the curvature
+        length = _trust(physics.step * G / jnp.maximum(state.curvature[i], tiny), physics.max_step_m)
+        v = region.project(v - length * axis)
+        return (v, n + 1), (g1, r)
 
-    (v, n, grad), (g1, r) = jax.lax.scan(step, (state.v, state.interval, state.gradient), (jnp.arange(T), learn))
+    (v, n), (g1, r) = jax.lax.scan(step, (state.v, state.interval), (jnp.arange(T), learn))
     x = transmit_signals(link.C, _symbols(g1, learn, n_tasks), link.pulses)
     sums = accumulate((state.stat_sum, state.corr_sum, state.n_samples), k_echo, x, target, devices, physics,
                       orthogonal=link_kind == "perfect")
-    return refresh(v, *sums, devices, physics, n, grad), r
+    return refresh(v, *sums, devices, physics, n), r
 
 
 def sensing_frames(state: SensingState, key, learn_frames, link: Link, devices, target,
@@ -326,7 +356,8 @@ def acquire(state: SensingState, key, link: Link, devices, physics: SensingPhysi
     1. every device sends its losses ``l_k`` at the grid points of the target region, relative to its
        loss at the current estimate; the PS keeps the ``C = n_candidates`` best points;
     2. ``S = n_sweeps`` coordinate-Newton sweeps polish all candidates in parallel (aggregated
-       gradient entries, the global Fisher diagonal at each candidate as side information);
+       gradient components along :func:`step_axes` of the global Fisher matrix at each candidate,
+       axes and curvatures as side information);
     3. the devices send their losses at the polished candidates, and the estimate moves to the best
        one only if the aggregated loss change is below ``-3`` standard deviations of the aggregation
        error (on a perfect link: whenever it is negative), so noise cannot make it jump.
@@ -346,19 +377,17 @@ def acquire(state: SensingState, key, link: Link, devices, physics: SensingPhysi
     w_mean = jnp.mean(link.W[:, 0, 0])                        # G / w_mean: the sum of local gradients
     region = _search_region(physics.region)
 
-    eye = jnp.eye(3, dtype=state.v.dtype)
-
     def sweep(c, k):
-        curv = jax.vmap(lambda v: jnp.diagonal(fisher_information(
+        axes, curv = jax.vmap(lambda v: step_axes(fisher_information(
             v, devices, C_eff, physics.echo_noise_var_w, state.n_samples, physics.power_w, alpha0=physics.alpha0,
-            gamma=physics.gamma)))(c)                                                    # [C, 3]
+            gamma=physics.gamma), physics.coordinates))(c)                              # [C, 3, 3], [C, 3]
         for i, ki in enumerate(jax.random.split(k, 3)):
-            grads = jax.vmap(lambda v: jax.jvp(lambda u: local_losses_from(u, state.Xi_hat, state.sqrt_corr,
-                                                                           state.n_samples, devices, physics),
-                                               (v,), (eye[i],))[1])(c).T                # [K, C]
+            grads = jax.vmap(lambda v, u: jax.jvp(lambda w: local_losses_from(w, state.Xi_hat, state.sqrt_corr,
+                                                                              state.n_samples, devices, physics),
+                                                  (v,), (u,))[1])(c, axes[:, :, i]).T   # [K, C]
             G, _ = _link_sum(ki, grads, link, link_kind, repeats)
-            step = G / (w_mean * jnp.maximum(curv[:, i], jnp.finfo(G.dtype).tiny))
-            c = jax.vmap(region.project)(c - step[:, None] * eye[i])
+            length = _trust(G / (w_mean * jnp.maximum(curv[:, i], jnp.finfo(G.dtype).tiny)), physics.max_step_m)
+            c = jax.vmap(region.project)(c - length[:, None] * axes[:, :, i])
         return c, None
 
     cand, _ = jax.lax.scan(sweep, cand, jax.random.split(k_polish, n_sweeps))
