@@ -23,8 +23,8 @@ from ._design_common import float64
 @dataclasses.dataclass(frozen=True)
 class FeelTask:
     """Learning task: ``source`` (:data:`isac_jax.ota.datasets.SOURCES`), ``data_dir`` for the IDX /
-    CIFAR-10 directories, ``model`` ``"mlp"`` or ``"cnn"`` with its widths, local SGD settings and the
-    Dirichlet concentration ``alpha``."""
+    CIFAR-10 directories, ``model`` ``"mlp"`` or ``"cnn"`` with its widths, local SGD settings, the
+    Dirichlet concentration ``alpha`` and per-channel input standardisation (``standardise_inputs``)."""
 
     source: str = "mnist-5k"
     data_dir: str | None = None
@@ -36,6 +36,7 @@ class FeelTask:
     batch_size: int = 32
     learning_rate: float = 0.1
     alpha: float = 0.4
+    standardise_inputs: bool = False
 
 
 @functools.lru_cache(maxsize=8)
@@ -46,7 +47,7 @@ def prepare(task: FeelTask, n_clients: int, seed: int):
     key = jax.random.PRNGKey(seed)
     ds = datasets.load_dataset(task.source, jax.random.fold_in(key, 1), data_dir=task.data_dir)
     split = partition.dirichlet_partition(jax.random.fold_in(key, 2), ds.y_train, n_clients, task.alpha)
-    data = make_fl_data(ds, split)
+    data = make_fl_data(ds, split, standardise_inputs=task.standardise_inputs)
     model = models.build_model(task.model, hidden=task.hidden, conv_filters=task.conv_filters, fc=task.fc)
     fed = make_federated(model, data.x_train[:1], LocalTraining(task.local_steps, task.batch_size, task.learning_rate))
     return fed, data, ds

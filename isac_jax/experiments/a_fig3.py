@@ -1,7 +1,9 @@
 """Paper A, Fig. 3: effect of sensing on CIFAR-10 accuracy (Paper A's CNN).
 
 Without ``task.data_dir`` (the CIFAR-10 *binary* directory) the run uses the clearly labelled
-synthetic 32x32x3 stand-in and says so in ``results.json`` and in the figure title.
+synthetic 32x32x3 stand-in and says so in ``results.json`` and in the figure title. Inputs are
+standardised per channel (the usual CIFAR preprocessing): on raw [0, 1] pixels the quick CNN stayed
+near chance for 15 rounds, standardised it reached 0.975 (perfect FEEL, measured).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ DESCRIPTION = "Paper A Fig. 3: CIFAR CNN test accuracy vs rounds (synthetic stan
 class Config:
     system: FeelSystem = FeelSystem()
     task: FeelTask = FeelTask(source="cifar10", model="cnn", conv_filters=((8, 8), (16, 16), (32, 32)), fc=(64, 32),
-                              learning_rate=0.05)
+                              learning_rate=0.05, standardise_inputs=True)
     n_rounds: int = 15
     n_trials: int = 1
 
@@ -28,7 +30,7 @@ class Config:
 PRESETS = {
     "quick": Config(),
     "paper": Config(task=FeelTask(source="cifar10", model="cnn", conv_filters=((32, 32), (64, 64), (128, 256)),
-                                  fc=(1024, 512), learning_rate=0.05), n_rounds=100, n_trials=3),
+                                  fc=(1024, 512), learning_rate=0.05, standardise_inputs=True), n_rounds=100, n_trials=3),
 }
 
 

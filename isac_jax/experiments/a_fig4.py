@@ -41,7 +41,7 @@ class Config:
 PRESETS = {
     "quick": Config(),
     "paper": Config(task=FeelTask(source="cifar10", model="cnn", conv_filters=((32, 32), (64, 64), (128, 256)),
-                                  fc=(1024, 512), learning_rate=0.05), n_rounds=30, n_trials=100),
+                                  fc=(1024, 512), learning_rate=0.05, standardise_inputs=True), n_rounds=30, n_trials=100),
 }
 
 

@@ -116,9 +116,19 @@ def destandardise(aggregate, mean, std, weights):
     return std * aggregate + mean * jnp.sum(weights)
 
 
-def make_fl_data(dataset, split) -> FlData:
+def make_fl_data(dataset, split, *, standardise_inputs: bool = False) -> FlData:
     """Device arrays of an :class:`~isac_jax.ota.datasets.ImageDataset` and a
-    :class:`~isac_jax.ota.partition.ClientSplit`."""
-    return FlData(jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train), jnp.asarray(dataset.x_test),
-                  jnp.asarray(dataset.y_test), jnp.asarray(split.indices), jnp.asarray(split.counts),
-                  jnp.asarray(split.weights, jnp.float32))
+    :class:`~isac_jax.ota.partition.ClientSplit`.
+
+    ``standardise_inputs``: subtract the per-channel mean and divide by the per-channel std of the
+    training images (both sets), the usual CIFAR preprocessing; the statistics are those of the
+    pooled training set, a common preprocessing constant the clients are given.
+    """
+    x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
+    if standardise_inputs:
+        axes = tuple(range(x_train.ndim - 1))
+        mean, std = jnp.mean(x_train, axis=axes), jnp.std(x_train, axis=axes)
+        std = jnp.where(std > 0, std, 1.0)
+        x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    return FlData(x_train, jnp.asarray(dataset.y_train), x_test, jnp.asarray(dataset.y_test),
+                  jnp.asarray(split.indices), jnp.asarray(split.counts), jnp.asarray(split.weights, jnp.float32))
