@@ -24,9 +24,9 @@ demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce b-crlb --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce b-table3 --preset quick --out $(OUT)
 
-## The whole test suite (float64, tiny sizes).
+## The whole test suite (float64, tiny sizes), one test file per worker process, two workers.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 ## Benchmarks: print side-by-side ratios (not part of the tests).
 bench: $(STAMP)

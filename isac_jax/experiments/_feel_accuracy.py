@@ -37,5 +37,5 @@ def plot_accuracy(results: dict, path, title: str) -> None:
     ds = results["dataset"]
     name = ds["name"] + (" (SYNTHETIC stand-in, not CIFAR-10)" if ds["synthetic"] else "")
     ax.set_ylabel("Test accuracy (%)")
-    ax.set_title(f"{title}: {name}")
+    ax.set_title(f"{title}\n{name}", fontsize=10)
     finish_figure(fig, [ax], path, xlabel="Communication round")

@@ -187,6 +187,7 @@ class _Compiled(NamedTuple):
     links: object
     start: object
     round: object
+    acquire: object
     metrics: object
 
 
@@ -203,7 +204,7 @@ def _compiled(scheme: Scheme, system: FeelSystem, federated, d: int, dtype_name:
     links_fn = jax.jit(jax.vmap(lambda k, w: design_link(k, scheme, system, w, dtype), (0, None)))
 
     def start(trial: _Trial, link: Link, data):
-        k_theta, k_v, k_pilot, k_acq = jax.random.split(jax.random.fold_in(trial.key, 1), 4)
+        k_theta, k_v, k_pilot, _ = jax.random.split(jax.random.fold_in(trial.key, 1), 4)
         theta = federated.init(k_theta) if scheme.learning else jnp.zeros((1,), dtype)
         state = jnp.zeros((), dtype)          # schemes without sensing carry an empty (scalar) state
         if scheme.sensing:
@@ -212,14 +213,18 @@ def _compiled(scheme: Scheme, system: FeelSystem, federated, d: int, dtype_name:
                                 physics, sense_kind)
             if scheme.sensing == "single_shot":
                 state = state._replace(v=single_shot(state, trial.devices, physics, grid_shape=system.grid_shape))
-            elif system.init == "grid":
-                state = acquire(state, k_acq, link, trial.devices, physics, sense_kind, grid_shape=system.grid_shape,
-                                repeats=system.acquisition_repeats)
         return theta, state
+
+    def acquisition(trial: _Trial, link: Link, state, salt):
+        """:func:`acquire` with the key of the start (``salt = 1``) or of round r (``salt = 10_000 + r``);
+        compiled once and shared by both."""
+        k_acq = jax.random.split(jax.random.fold_in(trial.key, salt), 4)[3]
+        return acquire(state, k_acq, link, trial.devices, physics, sense_kind, grid_shape=system.grid_shape,
+                       repeats=system.acquisition_repeats)
 
     def one_round(trial: _Trial, link: Link, theta, state, rnd, data):
         k = jax.random.fold_in(trial.key, 10_000 + rnd)
-        k_clients, k_ota, k_sense, k_acq = jax.random.split(k, 4)
+        k_clients, k_ota, k_sense, _ = jax.random.split(k, 4)
         r_learn = None
         if scheme.learning:
             deltas = federated.client_updates(theta, k_clients, data)                    # [K, d]
@@ -231,8 +236,6 @@ def _compiled(scheme: Scheme, system: FeelSystem, federated, d: int, dtype_name:
                 learn = jnp.zeros((F, T, K), dtype)
             state, r, v_hist = sensing_frames(state, k_sense, learn, link, trial.devices, trial.target, physics,
                                               sense_kind)
-            state = acquire(state, k_acq, link, trial.devices, physics, sense_kind, grid_shape=system.grid_shape,
-                            repeats=system.acquisition_repeats)
             if scheme.learning:
                 r_learn = destandardise(r[..., 1].reshape(-1)[:d], mean, std, data.weights)
         else:
@@ -256,6 +259,7 @@ def _compiled(scheme: Scheme, system: FeelSystem, federated, d: int, dtype_name:
 
     return _Compiled(links_fn, jax.jit(jax.vmap(start, (0, 0, None))),
                      jax.jit(jax.vmap(one_round, (0, 0, 0, 0, None, None))),
+                     jax.jit(jax.vmap(acquisition, (0, 0, 0, None))),
                      jax.jit(jax.vmap(metrics, (0, 0, 0, None))))
 
 
@@ -305,6 +309,7 @@ def simulate(scheme_name: str, system: FeelSystem, n_rounds: int, key, *, n_tria
     se = np.full((n_rounds + 1, n_trials), np.nan)
     bound = np.full((n_rounds + 1, n_trials), np.nan)
     se_frames = np.full((F, n_trials), np.nan)
+    tracks = scheme.sensing in ("perfect", "ota")          # over-the-air acquisition before every round
     link = links_for(0)
     theta, state = start_fn(trials, link, data)
     done = 0
@@ -320,6 +325,8 @@ def simulate(scheme_name: str, system: FeelSystem, n_rounds: int, key, *, n_tria
         done, theta, state = int(saved["done"]), saved["theta"], saved["state"]
         acc, se, bound, se_frames = (np.array(saved[n]) for n in ("acc", "se", "bound", "se_frames"))
     else:
+        if tracks and system.init == "grid":
+            state = fns.acquire(trials, link, state, 1)
         acc[0], se[0], bound[0] = (np.asarray(a) for a in metrics_fn(trials, theta, state, data))
 
     bar = None
@@ -332,6 +339,8 @@ def simulate(scheme_name: str, system: FeelSystem, n_rounds: int, key, *, n_tria
         if rnd == done or rnd % system.coherence_rounds == 0:
             link = links_for(block)
         theta, state, v_hist = round_fn(trials, link, theta, state, rnd, data)
+        if tracks:
+            state = fns.acquire(trials, link, state, 10_000 + rnd)
         acc[rnd + 1], se[rnd + 1], bound[rnd + 1] = (np.asarray(a) for a in metrics_fn(trials, theta, state, data))
         if rnd == 0:
             se_frames = np.asarray(jnp.sum((v_hist - trials.target[:, None]) ** 2, axis=-1)).T
