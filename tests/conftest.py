@@ -1,10 +1,17 @@
 """Tests run in float64 (bounds and references are compared at tight tolerances)."""
 
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
 
 jax.config.update("jax_enable_x64", True)
+# Many tests build the same XLA programs (experiments, shared kernels): a persistent cache lets the
+# second build -- in this process or in the other pytest-xdist worker -- load the executable instead
+# of compiling it again. It lives under .pytest_cache (removed by `make clean`).
+jax.config.update("jax_compilation_cache_dir", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 @pytest.fixture

@@ -215,6 +215,10 @@ def test_step_axes_are_the_fisher_eigenbasis():
     np.testing.assert_allclose(curv, np.diag(J), rtol=1e-12)
     with pytest.raises(ValueError, match="coordinates"):
         cs.SensingPhysics(coordinates="polar")
+    with pytest.raises(ValueError, match="max_step_m"):
+        cs.SensingPhysics(max_step_m=0.0)
+    with pytest.raises(ValueError, match="symbol_clip"):
+        cs.SensingPhysics(symbol_clip=-1.0)
 
 
 def _valley_setup(K=15, M=4, T=32):

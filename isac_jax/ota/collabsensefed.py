@@ -57,6 +57,7 @@ import jax.numpy as jnp
 
 from ..core.geometry import PAPER_A_TARGET_REGION, RingSector
 from ..core.linalg import hermitian_sqrt
+from ..core.validate import check_positive
 from .aggregation import aggregate_stream, receiver_noise, transmit_signals
 from .bounds import crb, fisher_information
 from .federated import destandardise, standardise
@@ -86,6 +87,8 @@ class SensingPhysics:
     region: RingSector = PAPER_A_TARGET_REGION
 
     def __post_init__(self):
+        for name in ("power_w", "echo_noise_var_w", "step", "max_step_m", "symbol_clip"):
+            check_positive(name, getattr(self, name))
         if self.coordinates not in COORDINATES:
             raise ValueError(f"coordinates must be one of {COORDINATES}, got {self.coordinates!r}")
 
