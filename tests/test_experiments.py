@@ -156,11 +156,12 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig11", out=tmp_path, config=cfg, progress=False)["results"]
     assert [len(c["epoch_loss"]) for c in res["curves"].values()] == [2, 2]
 
-    cfg = experiments.resolve_config("b-fig12", "quick", setup=_tiny_learning_setup(), codebook_sizes=(2, 16))
+    # N_c = 8 is b-train's D-VQVAE: its compiled functions are reused.
+    cfg = experiments.resolve_config("b-fig12", "quick", setup=_tiny_learning_setup(), codebook_sizes=(2, 8))
     res = experiments.reproduce("b-fig12", out=tmp_path, config=cfg, progress=False)["results"]
-    np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4, 4 * 4])
+    np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4, 3 * 4])
 
-    cfg = experiments.resolve_config("b-table3", "quick", settings=((4, 8), (4, 16)), repeats=2, batch=4)
+    cfg = experiments.resolve_config("b-table3", "quick", settings=((4, 8),), repeats=2, batch=4)
     res = experiments.reproduce("b-table3", out=tmp_path, config=cfg, progress=False)["results"]
     for row in res["settings"].values():
         assert all(row[k] > 0 for k in ("encoder_ms", "quantisation_ms", "decoder_ms"))
