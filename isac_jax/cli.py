@@ -1,4 +1,5 @@
-"""Command-line interface ``isac-jax``: ``list`` and ``reproduce`` dispatch to :mod:`isac_jax.experiments`."""
+"""Command-line interface ``isac-jax``: ``list`` and ``reproduce`` dispatch to :mod:`isac_jax.experiments`,
+``report`` to :mod:`isac_jax.report`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,23 @@ def main(argv=None) -> int:
     rep.add_argument("--out", default="results", help="output directory (default: results)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-progress", action="store_true")
+    rpt = sub.add_parser("report", help="write report.md and report.html (figures, key numbers, the papers' claims)")
+    rpt.add_argument("results_dir", nargs="?", default="results")
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from .report import write_report
+        try:
+            out = write_report(args.results_dir)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"isac-jax: error: {err}", file=sys.stderr)
+            return 2
+        counts = {}
+        for r in out["records"]:
+            counts[r["claim"]["status"]] = counts.get(r["claim"]["status"], 0) + 1
+        print(f"{len(out['records'])} experiments: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+        print(f"markdown {out['markdown']}\nhtml     {out['html']}")
+        return 0
 
     from . import experiments
 

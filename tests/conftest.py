@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 jax.config.update("jax_enable_x64", True)
+# Implicit rank promotion (broadcasting a [n] against a [n, 1] by accident) is an error in the tests.
+jax.config.update("jax_numpy_rank_promotion", "raise")
 # Many tests build the same XLA programs (experiments, shared kernels): a persistent cache lets the
 # second build -- in this process or in the other pytest-xdist worker -- load the executable instead
 # of compiling it again. It lives under .pytest_cache (removed by `make clean`).

@@ -14,6 +14,8 @@ import jax
 import jax.numpy as jnp
 
 from ..core.arrays import ula_response
+from ..core.random import complex_normal
+from ..core.units import db_to_linear
 from ..core.validate import check_positive
 from .config import SPEED_OF_LIGHT
 
@@ -24,18 +26,14 @@ def comm_channels(key, tx, users, n_tx_antennas, n_subcarriers, *, scs_hz=240e3,
     diff = users[None, :, :] - tx[:, None, :]                               # [N,K,2]
     d = jnp.linalg.norm(diff, axis=-1)
     cos = -diff[..., 0] / d
-    pl = 10.0 ** (pathloss_ref_db / 10.0) * (d / ref_distance_m) ** (-pathloss_exp)
+    pl = db_to_linear(pathloss_ref_db) * (d / ref_distance_m) ** (-pathloss_exp)
     real = d.dtype
     i = jnp.arange(n_subcarriers, dtype=real)
     phase = jnp.exp(-2j * jnp.pi * scs_hz * i[:, None, None] * (d / SPEED_OF_LIGHT)[None])   # [Ns,N,K]
     a = ula_response(cos, n_tx_antennas, normalise=True)                    # [N,K,Nt]
     h = jnp.sqrt(pl)[None, :, :, None] * phase[..., None] * a[None]       # [Ns,N,K,Nt]
     if rician_k is not None:
-        k1, k2 = jax.random.split(key)
-        shape = h.shape
-        nlos = (jax.random.normal(k1, shape, real) + 1j * jax.random.normal(k2, shape, real)) / jnp.sqrt(
-            2.0 * n_tx_antennas)
-        nlos = jnp.sqrt(pl)[None, :, :, None] * nlos
+        nlos = jnp.sqrt(pl)[None, :, :, None] * complex_normal(key, h.shape, var=1.0 / n_tx_antennas, dtype=real)
         h = jnp.sqrt(rician_k / (rician_k + 1.0)) * h + jnp.sqrt(1.0 / (rician_k + 1.0)) * nlos
     Ns, N, K, Nt = h.shape
     return jnp.conj(jnp.transpose(h, (0, 2, 1, 3)).reshape(Ns, K, N * Nt))
@@ -69,7 +67,7 @@ def precoders(H, n_tx, power_w, noise_w, *, kind="mmse"):
     else:
         gram = H @ Hh                                                            # [Ns, K, K]
         lam = 0.0 if kind == "zf" else K * noise_w / (n_tx * power_w / Ns)
-        eye = jnp.eye(K, dtype=H.dtype)
+        eye = jnp.eye(K, dtype=H.dtype)[None]                                    # [1, K, K]
         # W = H^H (G + lam I)^{-1}  <=>  (G + lam I)^T W^T = H^*  (G Hermitian).
         W = jnp.swapaxes(jnp.linalg.solve(jnp.swapaxes(gram + lam * eye, -1, -2), jnp.conj(H)), -1, -2)
     per_ap = jnp.sum(jnp.abs(W.reshape(Ns, n_tx, NNt // n_tx, K)) ** 2, axis=(0, 2, 3))   # [N]

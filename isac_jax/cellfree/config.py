@@ -11,6 +11,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..core.random import complex_normal
+from ..core.units import dbm_to_watt
+from ..core.validate import is_concrete
+
 
 SPEED_OF_LIGHT = 299_792_458.0
 
@@ -65,23 +69,30 @@ class CellFreeConfig:
         if self.rician_k is not None and self.rician_k < 0:
             raise ValueError(f"rician_k must be >= 0 or None, got {self.rician_k!r}")
 
-    @property
-    def symbol_s(self) -> float:
-        """OFDM symbol duration with cyclic prefix, ``Delta T = 1/Delta f + T_p``."""
-        return 1.0 / self.scs_hz + self.cp_s
-
     # Python floats (not JAX arrays): they are static constants inside jitted code.
     @property
     def noise_w(self) -> float:
-        return 10.0 ** ((self.noise_dbm - 30.0) / 10.0)
+        return dbm_to_watt(self.noise_dbm)
 
     @property
     def comm_noise_w(self) -> float:
-        return 10.0 ** ((self.comm_noise_dbm - 30.0) / 10.0)
+        return dbm_to_watt(self.comm_noise_dbm)
 
     @property
     def power_w(self) -> float:
-        return 10.0 ** ((self.power_dbm - 30.0) / 10.0)
+        return dbm_to_watt(self.power_dbm)
+
+    @property
+    def echo_kwargs(self) -> dict:
+        """The keyword arguments of :func:`~isac_jax.cellfree.noiseless_echo` for this system."""
+        return dict(n_rx=self.n_rx_antennas, carrier_hz=self.carrier_hz, scs_hz=self.scs_hz, cp_s=self.cp_s,
+                    pathloss_ref_db=self.pathloss_ref_db, pathloss_exp=self.pathloss_exp,
+                    ref_distance_m=self.ref_distance_m)
+
+    @property
+    def crlb_kwargs(self) -> dict:
+        """The keyword arguments of :func:`~isac_jax.cellfree.crlb` for this system (echo + noise)."""
+        return {**self.echo_kwargs, "noise_dbm": self.noise_dbm}
 
     def tx_array(self):
         return jnp.asarray(self.tx_positions, dtype=float)
@@ -107,7 +118,6 @@ def check_in_area(name: str, points, cfg: CellFreeConfig) -> None:
     """Raise unless every point of ``points[n, 2]`` lies in ``[0, area_x] x [0, area_y]`` (concrete values only)."""
     import numpy as np
 
-    from ..core.validate import is_concrete
     if not is_concrete(points):
         return
     p = np.asarray(points)
@@ -132,7 +142,7 @@ def _uniform_in_area(key, n, cfg: CellFreeConfig, dtype):
     """Uniform points in the area, rejecting those within ``min_ap_distance_m`` of an AP
     (resampled by a fixed number of vectorised rounds, so the draw stays a pure function of the key)."""
     aps = jnp.concatenate([cfg.tx_array(), cfg.rx_array()]).astype(dtype)
-    size = jnp.asarray(cfg.area_m, dtype)
+    size = jnp.asarray(cfg.area_m, dtype)[None, :]                               # [1, 2] (m)
 
     def draw(k):
         return jax.random.uniform(k, (n, 2), dtype) * size
@@ -147,11 +157,6 @@ def _uniform_in_area(key, n, cfg: CellFreeConfig, dtype):
     return pts
 
 
-def _cn(key, shape, var, dtype):
-    k1, k2 = jax.random.split(key)
-    return jnp.sqrt(var / 2.0) * (jax.random.normal(k1, shape, dtype) + 1j * jax.random.normal(k2, shape, dtype))
-
-
 def sample_scenario(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> Scenario:
     """Users and targets uniform in the area, velocities ``U[-v_max, v_max]`` per axis,
     ``beta ~ CN(0, chi^2)``, clutter scatterers uniform in the area with ``CN(0, chi~^2)``."""
@@ -162,7 +167,7 @@ def sample_scenario(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> Scenario:
         users=_uniform_in_area(k_u, cfg.n_users, cfg, dtype),
         targets=_uniform_in_area(k_g, Q, cfg, dtype),
         velocities=jax.random.uniform(k_v, (Q, 2), dtype, -cfg.max_speed_mps, cfg.max_speed_mps),
-        beta=_cn(k_b, (N, M, Q), cfg.reflection_var, dtype),
+        beta=complex_normal(k_b, (N, M, Q), var=cfg.reflection_var, dtype=dtype),
         clutter=_uniform_in_area(k_c, S, cfg, dtype) if S else jnp.zeros((0, 2), dtype),
-        clutter_beta=_cn(k_cb, (N, M, S), cfg.clutter_var, dtype),
+        clutter_beta=complex_normal(k_cb, (N, M, S), var=cfg.clutter_var, dtype=dtype),
     )

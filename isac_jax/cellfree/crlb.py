@@ -15,6 +15,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..core.fisher import crb_matrix, fim_gram, fim_hessian, schur_fim
+from ..core.units import dbm_to_watt
 from .echo import noiseless_echo
 
 
@@ -42,7 +43,7 @@ def crlb(tx, rx, targets, velocities, beta, x, *, n_rx=16, carrier_hz=30e9, scs_
         return noiseless_echo(tx, rx, g, v, b, x, **kw)
 
     eta = _pack(jnp.asarray(targets, real), jnp.asarray(velocities, real), jnp.asarray(beta))
-    noise = jnp.asarray(10.0 ** ((noise_dbm - 30.0) / 10.0), real)
+    noise = jnp.asarray(dbm_to_watt(noise_dbm), real)
     fim = (fim_gram if method == "gram" else fim_hessian)(rho, eta, noise)
     return crb_matrix(schur_fim(fim, 4 * Q))
 

@@ -8,7 +8,6 @@ the batch size, the order or an interruption.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import jax
@@ -16,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..core.io import write_json_atomic, write_npz_atomic
 from ..core.validate import check_int
 from .config import CellFreeConfig
 from .sensing import sample_scenario_of, simulate_sample
@@ -95,13 +95,9 @@ def materialise(out_dir, seed: int, n_samples: int, cfg: CellFreeConfig, *, shar
             continue
         start, stop = s * shard_size, min((s + 1) * shard_size, n_samples)
         batch = next(iterate_batches(key, start, stop, shard_size, cfg, dtype=dtype))   # one compile for all shards
-        tmp = out / f"shard_{s:05d}.tmp.npz"
-        np.savez(tmp, index=np.arange(start, stop), **batch)
-        os.replace(tmp, path)
+        write_npz_atomic(path, {"index": np.arange(start, stop), **batch})
         man["completed"] = sorted(set(man["completed"]) | {s})
-        tmpm = out / "manifest.json.tmp"
-        tmpm.write_text(json.dumps(man, indent=1))
-        os.replace(tmpm, mpath)
+        write_json_atomic(mpath, man)
     return out
 
 

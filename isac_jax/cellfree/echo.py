@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.arrays import ula_response
+from ..core.units import db_to_linear
 from ..core.validate import check_positive, is_concrete
 from .config import SPEED_OF_LIGHT
 
@@ -80,13 +81,13 @@ def path_factors(tx, rx, points, velocities, beta, x, *, n_rx=16, carrier_hz=30e
     _check(tx, rx, points, velocities, beta, x, n_rx)
     N, Nt, Ns, Ts = x.shape
     geo = bistatic_geometry(tx, rx, points, velocities, carrier_hz=carrier_hz)
-    pl = 10.0 ** (pathloss_ref_db / 10.0) * (geo["range_m"] / ref_distance_m) ** (-pathloss_exp)
+    pl = db_to_linear(pathloss_ref_db) * (geo["range_m"] / ref_distance_m) ** (-pathloss_exp)
     amp = beta * jnp.sqrt(pl)                                                      # A_nmq
     real = jnp.real(amp).dtype
-    i = jnp.arange(Ns, dtype=real)
-    t = jnp.arange(1, Ts + 1, dtype=real)
-    delay = amp[..., None] * jnp.exp(-2j * jnp.pi * scs_hz * geo["delay_s"][..., None] * i)
-    doppler = jnp.exp(2j * jnp.pi * (1.0 / scs_hz + cp_s) * geo["doppler_hz"][..., None] * t)
+    i = jnp.arange(Ns, dtype=real)[None, None, None, :]                            # [1,1,1,Ns]
+    t = jnp.arange(1, Ts + 1, dtype=real)[None, None, None, :]                     # [1,1,1,Ts]
+    delay = amp[..., None] * jnp.exp(-2j * jnp.pi * scs_hz * geo["delay_s"][..., None] * i)   # (B.6) [N,M,Q,Ns]
+    doppler = jnp.exp(2j * jnp.pi * (1.0 / scs_hz + cp_s) * geo["doppler_hz"][..., None] * t)  # [N,M,Q,Ts]
     a_t = ula_response(geo["cos_tx"], Nt, normalise=True)                          # [N,Q,Nt]
     a_r = ula_response(geo["cos_rx"], n_rx, normalise=True)                        # [M,Q,Mr]
     return PathFactors(delay=delay, doppler=doppler, tx_beam=jnp.einsum("nqa,nait->nqit", jnp.conj(a_t), x),
@@ -132,8 +133,8 @@ def clock_offsets(key, n_tx, n_rx, n_symbols, *, timing_offset_std_s, cfo_std_hz
 def offset_phase(timing_offset_s, cfo_hz, n_subcarriers, *, scs_hz=240e3, cp_s=1.04e-6):
     """(B.30) factor ``exp(-j2pi i tau_o Df) exp(j2pi f_o t DT)`` as ``[N, M, N_s, T_s]``."""
     real = jnp.asarray(timing_offset_s).dtype
-    i = jnp.arange(n_subcarriers, dtype=real)
-    t = jnp.arange(1, timing_offset_s.shape[-1] + 1, dtype=real)
-    phase = (-2.0 * jnp.pi * scs_hz * i[:, None] * timing_offset_s[:, :, None, :]
+    i = jnp.arange(n_subcarriers, dtype=real)[None, None, :, None]                 # [1,1,Ns,1]
+    t = jnp.arange(1, timing_offset_s.shape[-1] + 1, dtype=real)[None, None, :]    # [1,1,Ts]
+    phase = (-2.0 * jnp.pi * scs_hz * i * timing_offset_s[:, :, None, :]
              + 2.0 * jnp.pi * (1.0 / scs_hz + cp_s) * (cfo_hz * t)[:, :, None, :])
     return jnp.exp(1j * phase)

@@ -6,15 +6,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..core.random import complex_normal
 from .comm import comm_channels, precoders, qam16, sinr, transmit_tensor
 from .config import CellFreeConfig, check_in_area, sample_scenario
 from .echo import clock_offsets, combine_paths, offset_phase, path_factors
-
-
-def _echo_kwargs(cfg: CellFreeConfig):
-    return dict(n_rx=cfg.n_rx_antennas, carrier_hz=cfg.carrier_hz, scs_hz=cfg.scs_hz, cp_s=cfg.cp_s,
-                pathloss_ref_db=cfg.pathloss_ref_db, pathloss_exp=cfg.pathloss_exp,
-                ref_distance_m=cfg.ref_distance_m)
 
 
 def received_echo(key, cfg: CellFreeConfig, scenario, x):
@@ -25,7 +20,7 @@ def received_echo(key, cfg: CellFreeConfig, scenario, x):
     check_in_area("targets", scenario.targets, cfg)
     check_in_area("clutter", scenario.clutter, cfg)
     tx, rx = cfg.tx_array().astype(jnp.real(x).dtype), cfg.rx_array().astype(jnp.real(x).dtype)
-    kw = _echo_kwargs(cfg)
+    kw = cfg.echo_kwargs
     k_off, k_noise = jax.random.split(key)
     N, M = tx.shape[0], rx.shape[0]
     Ns, Ts = x.shape[2], x.shape[3]
@@ -39,10 +34,7 @@ def received_echo(key, cfg: CellFreeConfig, scenario, x):
         # (B.29): static scatterers (zero Doppler); (B.30) multiplies LoS and clutter alike.
         y = y + combine_paths(path_factors(tx, rx, scenario.clutter, jnp.zeros_like(scenario.clutter),
                                            scenario.clutter_beta, x, **kw), offsets)
-    k1, k2 = jax.random.split(k_noise)
-    std = jnp.sqrt(cfg.noise_w / 2.0)
-    real = jnp.real(y).dtype
-    return y + std * (jax.random.normal(k1, y.shape, real) + 1j * jax.random.normal(k2, y.shape, real))
+    return y + complex_normal(k_noise, y.shape, var=cfg.noise_w, dtype=jnp.real(y).dtype)
 
 
 def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):

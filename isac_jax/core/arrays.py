@@ -20,7 +20,7 @@ def ula_response(direction_cosine, n_elements: int, *, spacing_wavelengths: floa
     Output: complex array ``[..., n_elements]``.
     """
     u = jnp.asarray(direction_cosine)
-    m = jnp.arange(n_elements, dtype=u.dtype)
+    m = jnp.arange(n_elements, dtype=u.dtype).reshape((1,) * u.ndim + (n_elements,))   # [1.., M]
     phase = -2.0 * jnp.pi * spacing_wavelengths * u[..., None] * m
     a = jnp.exp(1j * phase)
     if normalise:

@@ -10,24 +10,20 @@ raises ``ValueError`` naming the path instead of returning garbage.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import jax
 import numpy as np
 from flax import serialization
 
+from .io import write_bytes_atomic
+
 
 def save_checkpoint(path, tree) -> Path:
     """Write ``tree`` (any pytree of arrays / Python scalars) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = serialization.to_bytes(jax.device_get(tree))
     blob = serialization.msgpack_serialize({"digest": hashlib.sha256(payload).hexdigest(), "payload": payload})
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(blob)
-    os.replace(tmp, path)
-    return path
+    return write_bytes_atomic(path, blob)
 
 
 def load_checkpoint(path, template):

@@ -68,7 +68,7 @@ class RingSector:
         c = self.to_cylindrical(points)
         lo = jnp.array([self.r_min_m, self.arc_start_deg, self.z_min_m], dtype=c.dtype)
         hi = jnp.array([self.r_max_m, self.arc_start_deg + self.arc_width_deg, self.z_max_m], dtype=c.dtype)
-        return self.from_cylindrical(jnp.clip(c, lo, hi))
+        return self.from_cylindrical(jnp.clip(c, jnp.broadcast_to(lo, c.shape), jnp.broadcast_to(hi, c.shape)))
 
     def contains(self, points, *, tol: float = 1e-6):
         """Boolean ``[...]``: whether each point lies in the sector (up to ``tol``)."""

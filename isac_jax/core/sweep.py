@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from .io import write_json_atomic, write_npz_atomic
 from .validate import check_int
 
 
@@ -49,12 +50,6 @@ def _grid_points(grid: Mapping[str, Sequence]):
         if len(grid[name]) == 0:
             raise ValueError(f"grid[{name!r}] must hold at least one value")
     return names, [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))]
-
-
-def _save_npz_atomic(path: Path, arrays: Mapping[str, np.ndarray]):
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
 
 
 def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int, key,
@@ -137,11 +132,9 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
                 raise FloatingPointError(f"trial_fn output {k!r} holds NaN/inf at grid point {params}")
         results.append(stacked)
         if fpath is not None:
-            _save_npz_atomic(fpath, stacked)
+            write_npz_atomic(fpath, stacked)
             manifest["completed"] = sorted(set(manifest["completed"]) | {i})
-            tmp = out_dir / "manifest.json.tmp"
-            tmp.write_text(json.dumps(manifest, indent=1))
-            os.replace(tmp, out_dir / "manifest.json")
+            write_json_atomic(out_dir / "manifest.json", manifest)
     bar.close()
     out = {k: np.stack([r[k] for r in results]) for k in results[0]}
     out["grid"] = points

@@ -1,4 +1,7 @@
-"""Decibel and power-unit conversions (pure, jit-able, elementwise)."""
+"""Decibel and power-unit conversions (pure, jit-able, elementwise).
+
+``db_to_linear`` and ``dbm_to_watt`` keep the input's type: a Python float stays a float (config
+properties), an array stays an array of its dtype."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import jax.numpy as jnp
 
 def db_to_linear(db):
     """Power ratio in dB -> linear ratio: ``10**(db/10)``."""
-    return 10.0 ** (jnp.asarray(db) / 10.0)
+    return 10.0 ** (db / 10.0)
 
 
 def linear_to_db(x):
@@ -17,7 +20,7 @@ def linear_to_db(x):
 
 def dbm_to_watt(dbm):
     """Power in dBm -> watts: ``10**((dbm - 30)/10)``."""
-    return 10.0 ** ((jnp.asarray(dbm) - 30.0) / 10.0)
+    return 10.0 ** ((dbm - 30.0) / 10.0)
 
 
 def watt_to_dbm(watt):

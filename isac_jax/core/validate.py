@@ -48,8 +48,3 @@ def check_shape(name: str, arr, shape: Sequence[int | None]) -> None:
         want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
         raise ValueError(f"{name} must have shape {want}, got {list(got)}")
 
-
-def check_finite(name: str, value) -> None:
-    """Raise if a concrete array holds NaN or inf."""
-    if is_concrete(value) and not np.all(np.isfinite(np.asarray(value))):
-        raise ValueError(f"{name} must be finite (no NaN/inf)")

@@ -25,7 +25,6 @@ from .networks import ApEncoders, CentralisedCnn, Decoder
 from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
 
 SCHEMES = ("dvqvae", "dvae", "cnn")
-_init_cache: dict = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,10 +103,8 @@ class SensingModel:
 
     def init(self, key, Y, X):
         """Parameters (and, for ``dvqvae``, the codebooks initialised from this batch's latents);
-        one compiled function per model (eager Flax init would compile every op separately)."""
-        if self not in _init_cache:
-            _init_cache[self] = jax.jit(self._init)
-        return _init_cache[self](key, Y, X)
+        one compiled function per model value (eager Flax init would compile every op separately)."""
+        return _jit_init(self, key, Y, X)
 
     def _init(self, key, Y, X):
         k_enc, k_dec, k_cb = jax.random.split(key, 3)
@@ -154,6 +151,11 @@ class SensingModel:
     def _require_dvqvae(self):
         if self.scheme != "dvqvae":
             raise ValueError(f"index-only inference needs scheme 'dvqvae', this model is {self.scheme!r}")
+
+
+# The model is a frozen (hashable) dataclass: a static argument, so JAX's jit cache holds one
+# compilation per model value.
+_jit_init = jax.jit(SensingModel._init, static_argnums=0)
 
 
 def index_fronthaul_bits(indices, n_codewords: int) -> int:

@@ -64,7 +64,7 @@ class Conv3d(nn.Module):
         else:
             y = jax.lax.conv_general_dilated(x, kernel, (self.stride,) * 3, ((self.padding, self.padding),) * 3,
                                              dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
-        return y + bias
+        return y + bias.reshape((1,) * (y.ndim - 1) + (-1,))
 
 
 class Downsample(nn.Module):

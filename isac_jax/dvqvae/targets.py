@@ -43,11 +43,18 @@ class LabelScaler(NamedTuple):
                              f"(low={low.tolist()}, high={high.tolist()})")
         return cls(low=low.astype(np.float32), high=high.astype(np.float32))
 
+    def _stats(self, x):
+        """``low`` and ``high - low`` shaped ``[1, ..., 1, 4]`` to match ``x[..., 4]`` (no implicit rank promotion)."""
+        shape = (1,) * (np.ndim(x) - 1) + (4,)
+        return np.reshape(self.low, shape), np.reshape(self.high - self.low, shape)
+
     def normalise(self, features):
-        return (features - self.low) / (self.high - self.low)
+        low, span = self._stats(features)
+        return (features - low) / span
 
     def rescale(self, normalised):
-        return normalised * (self.high - self.low) + self.low
+        low, span = self._stats(normalised)
+        return normalised * span + low
 
 
 def assigned_mse(pred, true):

@@ -13,6 +13,7 @@ spent) replays exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -50,25 +51,22 @@ def labels_of(data):
     return np.asarray(target_features(jnp.asarray(lab["targets"]), jnp.asarray(lab["velocities"])))
 
 
-def make_optimizer(tc: TrainConfig):
-    clip = [optax.clip_by_global_norm(tc.grad_clip)] if tc.grad_clip else []
-    return optax.chain(*clip, optax.adam(tc.learning_rate))
-
-
-_step_cache: dict = {}
+def make_optimizer(grad_clip: float | None, learning_rate: float):
+    """Adam (optionally after global-norm clipping) with the learning rate held in the optimiser
+    *state* (``optax.inject_hyperparams``): runs at different learning rates share one compiled step."""
+    clip = [optax.clip_by_global_norm(grad_clip)] if grad_clip else []
+    return optax.chain(*clip, optax.inject_hyperparams(optax.adam, hyperparam_dtype=jnp.float32)(learning_rate=learning_rate))
 
 
 def make_train_step(model: SensingModel, tc: TrainConfig):
-    """``step(state, Y, X, labels_norm, key) -> (state, loss, perplexity)``, jitted; one compiled
-    function per (model, optimiser settings), shared by every ``fit`` call."""
-    cache_key = (model, tc.learning_rate, tc.grad_clip)
-    if cache_key not in _step_cache:
-        _step_cache[cache_key] = _build_train_step(model, tc)
-    return _step_cache[cache_key]
+    """``step(state, Y, X, labels_norm, key) -> (state, loss, perplexity)``, jitted; one compilation
+    per (model, gradient clipping) through JAX's cache, shared by every ``fit`` call and learning rate."""
+    return functools.partial(_train_step, model, tc.grad_clip)
 
 
-def _build_train_step(model: SensingModel, tc: TrainConfig):
-    opt = make_optimizer(tc)
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _train_step(model: SensingModel, grad_clip, state: TrainState, Y, X, labels, key):
+    opt = make_optimizer(grad_clip, 0.0)          # the learning rate itself comes from state.opt_state
     net = model.net
 
     def loss_fn(params, book, Y, X, labels):
@@ -76,28 +74,24 @@ def _build_train_step(model: SensingModel, tc: TrainConfig):
         est = assigned_mse(psi_to_features(pred), labels)
         return est + aux["commitment"], aux
 
-    @jax.jit
-    def step(state: TrainState, Y, X, labels, key):
-        (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state.book, Y, X, labels)
-        updates, opt_state = opt.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        book, ppl = state.book, jnp.full((), jnp.nan, loss.dtype)
-        if model.scheme == "dvqvae":
-            ppl = jnp.mean(perplexity(aux["indices"], net.n_codewords))
-            book = ema_update(book, aux["latents"], aux["indices"], decay=net.ema_decay, eps=net.laplace_eps)
-            if net.dead_code_restart:
-                book = restart_dead_codes(key, book, aux["latents"], net.dead_code_threshold)
-        s = state.step
-        return TrainState(params, opt_state, book, s + 1, state.loss.at[s].set(loss.astype(jnp.float32)),
-                          state.perplexity.at[s].set(ppl.astype(jnp.float32))), loss, ppl
-
-    return step
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state.book, Y, X, labels)
+    updates, opt_state = opt.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    book, ppl = state.book, jnp.full((), jnp.nan, loss.dtype)
+    if model.scheme == "dvqvae":
+        ppl = jnp.mean(perplexity(aux["indices"], net.n_codewords))
+        book = ema_update(book, aux["latents"], aux["indices"], decay=net.ema_decay, eps=net.laplace_eps)
+        if net.dead_code_restart:
+            book = restart_dead_codes(key, book, aux["latents"], net.dead_code_threshold)
+    s = state.step
+    return TrainState(params, opt_state, book, s + 1, state.loss.at[s].set(loss.astype(jnp.float32)),
+                      state.perplexity.at[s].set(ppl.astype(jnp.float32))), loss, ppl
 
 
 def init_state(model: SensingModel, tc: TrainConfig, key, first_batch: dict, total_steps: int) -> TrainState:
     params, book = model.init(key, jnp.asarray(first_batch["Y"]), jnp.asarray(first_batch["X"]))
     nan = jnp.full((total_steps,), jnp.nan, jnp.float32)
-    return TrainState(params, make_optimizer(tc).init(params), book, jnp.zeros((), jnp.int32), nan, nan)
+    return TrainState(params, make_optimizer(tc.grad_clip, tc.learning_rate).init(params), book, jnp.zeros((), jnp.int32), nan, nan)
 
 
 def _run_signature(model: SensingModel, tc: TrainConfig, train, seed: int) -> str:
@@ -195,7 +189,7 @@ def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 6
     """Normalised estimates ``[n, Q, 4]``. The D-VQVAE runs the online path of Algorithm B.2
     (indices at the APs, decoding from indices at the CPU), so what is evaluated is what the
     fronthaul carries."""
-    fn = _predict_fn(model)
+    fn = functools.partial(_predict, model)
     data = as_split(data)
     out = []
     for b0 in range(0, len(data), batch_size):
@@ -204,19 +198,13 @@ def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 6
     return np.concatenate(out)
 
 
-_predict_cache: dict = {}
-
-
-def _predict_fn(model: SensingModel):
-    if model not in _predict_cache:
-        def fn(params, book, Y, X):
-            if model.scheme == "dvqvae":
-                pred = model.estimate_from_indices(params, book, model.ap_indices(params, book, Y), X)
-            else:
-                pred, _ = model.forward(params, book, Y, X)
-            return psi_to_features(pred)
-        _predict_cache[model] = jax.jit(fn)
-    return _predict_cache[model]
+@functools.partial(jax.jit, static_argnums=0)
+def _predict(model: SensingModel, params, book, Y, X):
+    if model.scheme == "dvqvae":
+        pred = model.estimate_from_indices(params, book, model.ap_indices(params, book, Y), X)
+    else:
+        pred, _ = model.forward(params, book, Y, X)
+    return psi_to_features(pred)
 
 
 def evaluate(pred_norm, data, scaler: LabelScaler) -> dict:

@@ -1,5 +1,7 @@
-"""Reproduced figures and tables: one module per experiment, each with ``Config``, ``PRESETS``,
-``run(config, *, seed, work_dir, progress) -> results`` and ``plot(results, path)``.
+"""Reproduced figures and tables, one module per experiment under :mod:`.paper_a` and
+:mod:`.paper_b`, each exporting ``EXPERIMENT`` (an :class:`~.registry.Experiment`: name, paper,
+description, ``quick``/``paper`` presets, ``run(config, *, seed, work_dir, progress) -> results``,
+``plot(results, path)``).
 
 :func:`reproduce` resolves a preset, runs, and writes ``results.json``, ``arrays.npz``,
 ``config.json`` and ``figure.png`` under ``out/<experiment>/``.
@@ -11,20 +13,30 @@ import dataclasses
 import time
 from pathlib import Path
 
-from . import (a_fig2, a_fig3, a_fig4, a_fig5, a_fig6, a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb, b_crlb, b_design_aps, b_fig11,
-               b_fig12, b_overhead, b_table3, b_train)
-from ._io import write_outputs
+from .outputs import write_outputs
+from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, ml_vs_crb,
+                      pareto_crb)
+from .paper_b import crlb, design_aps, fig11 as b_fig11, fig12, overhead, table3, train
+from .registry import Experiment
 
-REGISTRY = {m.NAME: m for m in (a_fig2, a_fig3, a_fig4, a_fig5, a_fig6, a_fig7, a_fig8, a_fig9, a_fig10, a_fig11, a_ml_vs_crb, a_pareto_crb,
-                                          b_crlb, b_design_aps, b_overhead, b_train, b_fig11, b_fig12, b_table3)}
+#: Every experiment, in the order of the papers (Paper A, then Paper B); the CLI's ``list`` order.
+EXPERIMENTS: tuple[Experiment, ...] = (
+    fig2.EXPERIMENT, fig3.EXPERIMENT, fig4.EXPERIMENT, fig5.EXPERIMENT, fig6.EXPERIMENT, fig7.EXPERIMENT,
+    fig8.EXPERIMENT, fig9.EXPERIMENT, fig10.EXPERIMENT, fig11.EXPERIMENT, ml_vs_crb.EXPERIMENT,
+    pareto_crb.EXPERIMENT,
+    crlb.EXPERIMENT, design_aps.EXPERIMENT, overhead.EXPERIMENT, train.EXPERIMENT, b_fig11.EXPERIMENT,
+    fig12.EXPERIMENT, table3.EXPERIMENT,
+)
+REGISTRY: dict[str, Experiment] = {e.name: e for e in EXPERIMENTS}
+assert len(REGISTRY) == len(EXPERIMENTS), "experiment names must be unique"
 
 
 def list_experiments() -> dict:
     """``{name: one-line description}`` of every registered experiment."""
-    return {name: m.DESCRIPTION for name, m in REGISTRY.items()}
+    return {name: e.description for name, e in REGISTRY.items()}
 
 
-def get_experiment(name: str):
+def get_experiment(name: str) -> Experiment:
     if name not in REGISTRY:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]
@@ -33,9 +45,9 @@ def get_experiment(name: str):
 def resolve_config(name: str, preset: str = "quick", **overrides):
     """The named preset's config of experiment ``name``, with field ``overrides`` applied."""
     exp = get_experiment(name)
-    if preset not in exp.PRESETS:
-        raise ValueError(f"unknown preset {preset!r} for {name}; known: {', '.join(exp.PRESETS)}")
-    return dataclasses.replace(exp.PRESETS[preset], **overrides)
+    if preset not in exp.presets:
+        raise ValueError(f"unknown preset {preset!r} for {name}; known: {', '.join(exp.presets)}")
+    return dataclasses.replace(exp.presets[preset], **overrides)
 
 
 def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0, progress: bool = True,
@@ -50,7 +62,7 @@ def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0,
     out_dir = Path(out) / name
     t0 = time.perf_counter()
     results = exp.run(cfg, seed=seed, work_dir=str(out_dir / "work"), progress=progress)
-    meta = {"experiment": name, "preset": preset if config is None else "custom", "seed": seed,
+    meta = {"experiment": name, "paper": exp.paper, "preset": preset if config is None else "custom", "seed": seed,
             "wall_time_s": time.perf_counter() - t0}
     paths = write_outputs(out_dir, results, cfg, meta, exp.plot)
     return {"results": results, "paths": paths}

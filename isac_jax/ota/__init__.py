@@ -1,4 +1,8 @@
-"""Paper A: over-the-air federated edge learning with collaborative sensing (CollabSenseFed).
+"""Paper A physics and design: over-the-air multi-task aggregation, dual-purpose frames, echoes and
+sufficient statistics, ML localisation, Fisher information and bounds, beamformer design (Algorithm 1).
+
+Federated learning lives in :mod:`isac_jax.fl`, the CollabSenseFed simulation (Algorithm 2 and every
+FEEL scheme) in :mod:`isac_jax.collabsensefed`.
 
 Stable reference API (SPEC §13): :func:`dft_pulses`, :func:`walsh_hadamard_pulses`,
 :func:`optimal_receiver`, :func:`aggregation_mse`, :func:`fisher_information`, :func:`crb`.
@@ -7,6 +11,11 @@ Stable reference API (SPEC §13): :func:`dft_pulses`, :func:`walsh_hadamard_puls
 from ..core.pulses import dft_pulses as dft_pulses
 from ..core.pulses import walsh_hadamard_pulses as walsh_hadamard_pulses
 from .aggregation import OtaFrame as OtaFrame
+from .aggregation import receiver_noise as receiver_noise
+from .aggregation import effective_gains as effective_gains
+from .aggregation import debias_receiver as debias_receiver
+from .aggregation import aggregate_stream as aggregate_stream
+from .system import PaperASystem as PaperASystem
 from .aggregation import aggregation_mse as aggregation_mse
 from .aggregation import aggregation_mse_per_interval as aggregation_mse_per_interval
 from .aggregation import optimal_receiver as optimal_receiver
@@ -33,7 +42,6 @@ from .echo import whiten_statistics as whiten_statistics
 from .echo import whitened_mean as whitened_mean
 from .frame import IsacFrame as IsacFrame
 from .frame import simulate_isac_frame as simulate_isac_frame
-from .localization import global_loss as global_loss
 from .localization import local_gradients as local_gradients
 from .localization import local_losses as local_losses
 from .localization import ml_localize as ml_localize

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
 
+from ..core.random import complex_normal
 from ..core.validate import check_positive
 from ._checks import check_ota_shapes
 
@@ -47,8 +48,7 @@ def simulate_ota_frame(key, H, C, W, pulses, noise_var, Mrx, g=None) -> OtaFrame
     if g is None:
         g = jax.random.normal(k_g, (K, T, I), dtype=real)
     x = transmit_signals(C, g, pulses)
-    z = jnp.sqrt(noise_var / 2.0) * (jax.random.normal(k_z, (T, N), dtype=real)
-                                     + 1j * jax.random.normal(jax.random.fold_in(k_z, 1), (T, N), dtype=real))
+    z = complex_normal(k_z, (T, N), var=noise_var, dtype=real)
     y = jnp.einsum("knm,ktm->tn", H, x) + z                    # (A.3)   [T, N]
     r = jnp.einsum("tni,tn->ti", jnp.conj(Mrx), y)             # (A.5a)  [T, I]
     target = jnp.einsum("kii,kti->ti", W, g)                   # gbar[t] [T, I]
@@ -101,9 +101,7 @@ def receiver_noise(key, Mrx, noise_var, n_frames: int):
     """``M[t]^H z[t]`` for ``n_frames`` frames, ``z ~ CN(0, noise_var I_N)``. Output complex ``[F, T, I]``."""
     T, N, _ = Mrx.shape
     real = jnp.real(Mrx).dtype
-    k1, k2 = jax.random.split(key)
-    z = jnp.sqrt(noise_var / 2.0) * (jax.random.normal(k1, (n_frames, T, N), real)
-                                     + 1j * jax.random.normal(k2, (n_frames, T, N), real))
+    z = complex_normal(key, (n_frames, T, N), var=noise_var, dtype=real)
     return jnp.einsum("tni,ftn->fti", jnp.conj(Mrx), z)
 
 

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.projections import project_precoders
+from ..core.random import complex_normal
 from ..core.validate import check_int, check_positive, is_concrete
 from ._checks import check_ota_shapes
 from .aggregation import aggregation_mse, optimal_receiver
@@ -114,23 +115,27 @@ def default_precoders(K, M, I, power, dtype=jnp.complex64):
 
 
 def initial_precoders(K, M, I, power, *, dtype=jnp.complex64, key=None):
-    """BCD start: :func:`default_precoders` without ``key``, else i.i.d. ``CN(0, 1)`` entries (not yet
-    projected onto the feasible set)."""
+    """BCD start: :func:`default_precoders` without ``key``, else i.i.d. ``CN(0, 2)`` entries (unit-variance
+    real and imaginary parts; not yet projected onto the feasible set, which fixes the scale)."""
     if key is None:
         return default_precoders(K, M, I, power, dtype=dtype)
-    k1, k2 = jax.random.split(key)
     real = jnp.zeros((), dtype).real.dtype
-    return (jax.random.normal(k1, (K, M, I), real) + 1j * jax.random.normal(k2, (K, M, I), real)).astype(dtype)
+    return complex_normal(key, (K, M, I), var=2.0, dtype=real).astype(dtype)
 
 
 class BcdTrace(NamedTuple):
     """Result of :func:`bcd_trace`: receivers ``Mrx[T,N,I]``, precoders ``C[K,M,I]`` and per-iteration
-    histories ``mse[max_iter + 1]`` (MSE_bar, A.7) and ``energy[max_iter + 1]`` (``sum_k ||C_k||_F^2``)."""
+    histories ``mse[max_iter + 1]`` (MSE_bar, A.7, of the kept iterate) and ``energy[max_iter + 1]``
+    (``sum_k ||C_k||_F^2``). ``step_mse[max_iter + 1]`` is MSE_bar right after each C-step + M-step,
+    *before* the monotonicity guard, and ``guard_count`` how many iterations the guard rejected (an
+    iterate whose MSE_bar rose): with an exact C-step both stay at round-off level / zero."""
 
     Mrx: jax.Array
     C: jax.Array
     mse: jax.Array
     energy: jax.Array
+    step_mse: jax.Array
+    guard_count: jax.Array
 
 
 def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
@@ -176,30 +181,33 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
     ehist0 = jnp.full((max_iter + 1,), energy_of(C0))
 
     def cond(carry):
-        i, _, _, _, _, done = carry
+        i, *_, done = carry
         return (i < max_iter) & ~done
 
     def body(carry):
-        i, Mrx, C, hist, ehist, _ = carry
+        i, Mrx, C, hist, ehist, shist, guards, _ = carry
         C_new = c_step(Mrx, C)
         Mrx_new = optimal_receiver(H, C_new, W, pulses, noise_var)
         val = mse_of(Mrx_new, C_new)
         prev = hist[i]
+        later = jnp.arange(hist.shape[0]) > i
+        shist = jnp.where(later, val, shist)
         if not relaxed:
-            # Exact route is monotone by construction; guard against round-off anyway.
+            # The exact route cannot increase MSE_bar (the C-step decreases f at fixed M, the M-step
+            # is optimal); keep the previous iterate if round-off says otherwise, and count it.
             keep = val > prev
+            guards = guards + keep.astype(guards.dtype)
             C_new = jnp.where(keep, C, C_new)
             Mrx_new = jnp.where(keep, Mrx, Mrx_new)
             val = jnp.minimum(val, prev)
-        later = jnp.arange(hist.shape[0]) > i
         hist = jnp.where(later, val, hist)
         ehist = jnp.where(later, energy_of(C_new), ehist)
         done = (prev - val) <= tol * jnp.abs(prev)
-        return i + 1, Mrx_new, C_new, hist, ehist, done
+        return i + 1, Mrx_new, C_new, hist, ehist, shist, guards, done
 
-    _, Mrx, C, hist, ehist, _ = jax.lax.while_loop(
-        cond, body, (0, Mrx0, C0, hist0, ehist0, jnp.zeros((), bool)))
-    return BcdTrace(Mrx=Mrx, C=C, mse=hist, energy=ehist)
+    _, Mrx, C, hist, ehist, shist, guards, _ = jax.lax.while_loop(
+        cond, body, (0, Mrx0, C0, hist0, ehist0, hist0, jnp.zeros((), jnp.int32), jnp.zeros((), bool)))
+    return BcdTrace(Mrx=Mrx, C=C, mse=hist, energy=ehist, step_mse=shist, guard_count=guards)
 
 
 def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.linalg import gram_power
+from ..core.random import complex_normal
 
 
 def array_response(target, device, n_antennas: int, *, alpha0=1.0, gamma=1.0):
@@ -48,12 +49,6 @@ def round_trip(target, devices, n_antennas: int, *, alpha0=1.0, gamma=1.0):
     return a[:, :, None] * a[:, None, :]
 
 
-def _complex_noise(key, shape, var, dtype):
-    k1, k2 = jax.random.split(key)
-    std = jnp.sqrt(jnp.asarray(var) / 2.0)
-    return std * (jax.random.normal(k1, shape, dtype) + 1j * jax.random.normal(k2, shape, dtype))
-
-
 def simulate_echoes(key, target, devices, x, echo_noise_var, *, alpha0=1.0, gamma=1.0, orthogonal=False):
     """(A.8) echoes at every device for a whole frame.
 
@@ -68,7 +63,7 @@ def simulate_echoes(key, target, devices, x, echo_noise_var, *, alpha0=1.0, gamm
     else:
         b = jnp.broadcast_to(jnp.einsum("lm,ltm->t", a, x), (K, T))      # sum_l a_l^T x_l[t]
     var = jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,))[:, None, None]
-    noise = _complex_noise(key, (K, T, M), var, jnp.real(x).dtype)
+    noise = complex_normal(key, (K, T, M), var=var, dtype=jnp.real(x).dtype)
     return a[:, None, :] * b[:, :, None] + noise
 
 
@@ -117,7 +112,7 @@ def large_t_statistics(key, target, devices, C, echo_noise_var, T, P, *, alpha0=
     K, M, _ = C.shape
     aat = round_trip(target, devices, M, alpha0=alpha0, gamma=gamma)
     R = jnp.einsum("kmi,kni->kmn", C, jnp.conj(C)) / P
-    Z = _complex_noise(key, (K, M, M), 1.0, jnp.real(C).dtype)
+    Z = complex_normal(key, (K, M, M), dtype=jnp.real(C).dtype)
     std = 1.0 / _whitening_scale(echo_noise_var, T, P, K)
     return (jnp.einsum("kmn,knp->kmp", aat, R)
             + std[:, None, None] * jnp.einsum("kmn,knp->kmp", Z, gram_power(C, 0.5, scale=P)))

@@ -23,12 +23,6 @@ def local_losses(v, Xi_hat, devices, C, echo_noise_var, T, P, *, alpha0=1.0, gam
     return jnp.sum(jnp.real(d) ** 2 + jnp.imag(d) ** 2, axis=(1, 2))
 
 
-def global_loss(v, Xi_hat, devices, C, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0, correlation=None):
-    """``l(v) = sum_k l_k(v)`` (negative log-likelihood up to constants, (A.17b))."""
-    return jnp.sum(local_losses(v, Xi_hat, devices, C, echo_noise_var, T, P, alpha0=alpha0, gamma=gamma,
-                                correlation=correlation))
-
-
 def local_gradients(v, Xi_hat, devices, C, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0, correlation=None):
     """``grad_v l_k(v)`` for every device — what device k sends in CollabSenseFed. Output ``[K, 3]``."""
     return jax.jacrev(lambda w: local_losses(w, Xi_hat, devices, C, echo_noise_var, T, P, alpha0=alpha0,

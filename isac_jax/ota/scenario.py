@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 
-
-def _cn(key, shape, dtype):
-    k1, k2 = jax.random.split(key)
-    return (jax.random.normal(k1, shape, dtype) + 1j * jax.random.normal(k2, shape, dtype)) / jnp.sqrt(2.0)
+from ..core.random import complex_normal
 
 
 def rayleigh_channels(key, n_devices: int, n_ps_antennas: int, n_antennas: int, *, gain=1.0, dtype=jnp.float32):
     """i.i.d. Rayleigh ``H_k`` with ``CN(0, gain)`` entries (``gain`` scalar or ``[K]`` path loss). ``[K, N, M]``."""
-    H = _cn(key, (n_devices, n_ps_antennas, n_antennas), dtype)
+    H = complex_normal(key, (n_devices, n_ps_antennas, n_antennas), dtype=dtype)
     g = jnp.broadcast_to(jnp.asarray(gain, dtype), (n_devices,))
     return jnp.sqrt(g)[:, None, None] * H
 
 
 def random_precoders(key, n_devices: int, n_antennas: int, n_tasks: int, power, *, dtype=jnp.float32):
     """Isotropic random precoders at full power: ``||C_k||_F^2 = P`` for every k. ``[K, M, I]``."""
-    C = _cn(key, (n_devices, n_antennas, n_tasks), dtype)
+    C = complex_normal(key, (n_devices, n_antennas, n_tasks), dtype=dtype)
     return C * jnp.sqrt(power) / jnp.linalg.norm(C, axis=(1, 2), keepdims=True)
 
 

@@ -1,0 +1,407 @@
+"""Round-by-round simulation of FEEL, CollabSenseFed and their baselines (Paper A, Sec. V).
+
+:func:`simulate` runs one scheme of :data:`SCHEMES` for ``n_rounds`` communication rounds on
+``n_trials`` independent realisations at once (``vmap`` over trials; clients and intervals are
+vectorised / scanned inside). Every trial has its own geometry (Sec. V.A), model initialisation,
+minibatches, Rayleigh channels redrawn every ``coherence_rounds`` rounds with the beamformers
+redesigned by Algorithm 1 (:func:`~isac_jax.ota.design_beamformers`), receiver and echo noise.
+
+Schemes (names as in ``results.json``):
+
+======================  ===========  =========  ====  ==================================================
+name                    learning     sensing    I     meaning
+======================  ===========  =========  ====  ==================================================
+``perfect_feel``        perfect      --         1     FedAvg over ideal links, no target
+``ota_feel``            OTA          --         1     OTA-FEEL without sensing
+``collabsensefed``      OTA          OTA        2     Algorithm 2, joint (= Setup III)
+``setup_iii``           OTA          OTA        2     alias of ``collabsensefed`` (Fig. 4 naming)
+``setup_i``             --           perfect    2     sensing only, noiseless orthogonal links
+``setup_ii``            --           OTA        2     sensing only, OTA aggregation
+``ota_sensing_i1``      --           OTA        1     sensing only, precoders designed for I = 1
+``single_shot``         --           one-shot   2     local ML on the first frame, averaged once
+======================  ===========  =========  ====  ==================================================
+
+Every scheme uses the same number of channel uses per round (``d`` intervals, the model size, or
+``intervals_per_round`` for sensing-only runs) and the same power budget. Sensing-only schemes
+send zeros on an idle task 2. A pilot frame and an over-the-air grid acquisition precede round 1
+for the sensing schemes; the acquisition is repeated after every round (see
+:mod:`~isac_jax.collabsensefed.sensing`).
+
+A run is checkpointed after every round (msgpack + SHA-256, no pickle); rerunning with the same
+arguments resumes and gives the same curves as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core.checkpoint import load_checkpoint, save_checkpoint
+from ..core.geometry import PAPER_A_DEVICE_REGION, PAPER_A_TARGET_REGION
+from ..core.pulses import dft_pulses
+from ..core.validate import check_int
+from ..fl.clients import Federated, FlData, destandardise, fedavg, standardise
+from ..ota.aggregation import aggregate_stream, debias_receiver, effective_gains
+from ..ota.design import design_beamformers
+from ..ota.scenario import rayleigh_channels
+from ..ota.system import PaperASystem
+from .sensing import Link, SensingPhysics, acquire, pilot_frame, pooled_crb, sensing_frames, single_shot
+
+
+@dataclasses.dataclass(frozen=True)
+class FeelProtocol:
+    """How the devices run the FEEL / CollabSenseFed protocol on a :class:`~isac_jax.ota.PaperASystem`.
+
+    ``energy_fraction`` eta sets Algorithm 1's epsilon as ``1/(eta K P)``; channels are redrawn (and
+    the beamformers redesigned with ``bcd_iter`` BCD iterations) every ``coherence_rounds`` rounds;
+    ``grid_shape`` is the acquisition / single-shot grid over the target region, repeated
+    ``acquisition_repeats`` times over the air; ``init`` is ``"grid"`` (over-the-air acquisition) or
+    ``"random"`` (Algorithm 2's literal random start); ``debias`` rescales the receiver so that
+    aggregates are unbiased (:func:`~isac_jax.ota.debias_receiver`); ``ota_step`` damps the location
+    steps taken from over-the-air gradients (1 on perfect links)."""
+
+    energy_fraction: float = 0.9
+    coherence_rounds: int = 4
+    bcd_iter: int = 10
+    grid_shape: tuple = (8, 8, 3)
+    acquisition_repeats: int = 8
+    init: str = "grid"
+    debias: bool = True
+    ota_step: float = 0.05
+
+    def __post_init__(self):
+        for name in ("coherence_rounds", "bcd_iter", "acquisition_repeats"):
+            check_int(name, getattr(self, name))
+        if not 0.0 < self.energy_fraction <= 1.0:
+            raise ValueError(f"energy_fraction must be in (0, 1], got {self.energy_fraction}")
+        if not 0.0 < self.ota_step <= 1.0:
+            raise ValueError(f"ota_step must be in (0, 1], got {self.ota_step}")
+        if self.init not in ("grid", "random"):
+            raise ValueError(f"init must be 'grid' or 'random', got {self.init!r}")
+
+    def physics(self, system: PaperASystem, link_kind: str | None = None) -> SensingPhysics:
+        """The sensing constants of ``system`` with this protocol's step for links of ``link_kind``."""
+        step = self.ota_step if link_kind == "ota" else 1.0
+        return SensingPhysics(power_w=system.power_w, echo_noise_var_w=system.echo_noise_var_w,
+                              alpha0=system.alpha0, gamma=system.gamma, step=step, region=PAPER_A_TARGET_REGION)
+
+
+def check_feel_system(system: PaperASystem) -> None:
+    """The FEEL simulations use DFT pulses (A.2): ``frame_length`` T must be >= ``n_devices`` K."""
+    if system.frame_length < system.n_devices:
+        raise ValueError(f"frame_length T={system.frame_length} must be >= n_devices K={system.n_devices} "
+                         "(DFT pulses)")
+
+
+class Scheme(NamedTuple):
+    learning: str | None      # "perfect" | "ota" | None
+    sensing: str | None       # "perfect" | "ota" | "single_shot" | None
+    n_tasks: int
+
+
+SCHEMES = {
+    "perfect_feel": Scheme("perfect", None, 1),
+    "ota_feel": Scheme("ota", None, 1),
+    "collabsensefed": Scheme("ota", "ota", 2),
+    "setup_iii": Scheme("ota", "ota", 2),
+    "setup_i": Scheme(None, "perfect", 2),
+    "setup_ii": Scheme(None, "ota", 2),
+    "ota_sensing_i1": Scheme(None, "ota", 1),
+    "single_shot": Scheme(None, "single_shot", 2),
+}
+
+
+def get_scheme(name: str) -> Scheme:
+    if name not in SCHEMES:
+        raise ValueError(f"unknown scheme {name!r}; known: {', '.join(SCHEMES)}")
+    return SCHEMES[name]
+
+
+def _weights(scheme: Scheme, K: int, learn_w, dtype):
+    """Aggregation weights ``W[K, I, I]``: 1/K for sensing (a plain sum of gradients), n_k/n for learning."""
+    sense_w = jnp.full((K,), 1.0 / K, dtype)
+    if scheme.n_tasks == 2:
+        second = learn_w if scheme.learning else sense_w
+        return jax.vmap(jnp.diag)(jnp.stack([sense_w, second.astype(dtype)], axis=-1))
+    w = learn_w.astype(dtype) if scheme.learning else sense_w
+    return w[:, None, None]
+
+
+def design_link(key, scheme: Scheme, system: PaperASystem, protocol: FeelProtocol, learn_w, dtype) -> Link:
+    """Rayleigh channels for one coherence block and Algorithm 1's beamformers for them."""
+    K, N, M, T = system.n_devices, system.n_ps_antennas, system.n_antennas, system.frame_length
+    H = rayleigh_channels(key, K, N, M, dtype=dtype)
+    W = _weights(scheme, K, learn_w, dtype)
+    pulses = dft_pulses(K, T).astype(H.dtype)
+    eps = 1.0 / (protocol.energy_fraction * K * system.power_w)
+    Mrx, C, _ = design_beamformers(H, W, pulses, system.noise_var_w, system.power_w, eps, max_iter=protocol.bcd_iter)
+    if protocol.debias:
+        Mrx = debias_receiver(H, C, W, pulses, Mrx)
+    return Link(C, W, pulses, Mrx, effective_gains(H, C, pulses, Mrx), jnp.asarray(system.noise_var_w, dtype))
+
+
+def _frames(z, F: int, T: int):
+    """``z[K, d]`` -> ``[F, T, K]`` (zero-padded to ``F T`` intervals)."""
+    K, d = z.shape
+    return jnp.zeros((K, F * T), z.dtype).at[:, :d].set(z).reshape(K, F, T).transpose(1, 2, 0)
+
+
+def _ota_learning(key, deltas, link: Link, weights, F: int, T: int):
+    """OTA-FEEL aggregate of one round (I = 1): standardise, stream, de-standardise. Output ``[d]``."""
+    d = deltas.shape[1]
+    z, mean, std = standardise(deltas, weights)
+    g = _frames(z, F, T)[..., None]                                                 # [F, T, K, 1]
+    r = jnp.real(aggregate_stream(key, g, link.gains, link.Mrx, link.noise_var))[..., 0].reshape(-1)[:d]
+    return destandardise(r, mean, std, weights)
+
+
+class Trial(NamedTuple):
+    """One independent realisation: its ``key``, ``devices[K, 3]`` and ``target[3]`` (m), Sec. V.A."""
+
+    key: jax.Array
+    devices: jax.Array
+    target: jax.Array
+
+
+def draw_trials(key, n_trials: int, K: int, dtype) -> Trial:
+    """``n_trials`` trials (a :class:`Trial` with a leading trial axis): keys split from ``key``,
+    devices and target drawn in the Sec. V.A regions."""
+    keys = jax.random.split(key, n_trials)
+
+    def one(k):
+        k_dev, k_tgt = jax.random.split(jax.random.fold_in(k, 0))
+        return Trial(k, PAPER_A_DEVICE_REGION.sample(k_dev, K).astype(dtype),
+                      PAPER_A_TARGET_REGION.sample(k_tgt, 1)[0].astype(dtype))
+
+    return jax.vmap(one)(keys)
+
+
+def _signature(*parts) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+class _Setting(NamedTuple):
+    """Everything static about one simulation (hashable by value): the jitted functions below take it
+    as a static argument, so runs with equal settings share one compilation through JAX's cache."""
+
+    scheme: Scheme
+    system: PaperASystem
+    protocol: FeelProtocol
+    federated: Federated | None
+    d: int
+    dtype_name: str
+
+    @property
+    def sense_kind(self):
+        return {"perfect": "perfect", "ota": "ota", "single_shot": "ota", None: None}[self.scheme.sensing]
+
+    @property
+    def physics(self) -> SensingPhysics:
+        return self.protocol.physics(self.system, self.sense_kind)
+
+    @property
+    def n_frames(self) -> int:
+        return -(-self.d // self.system.frame_length)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _links(setting: _Setting, keys, learn_w):
+    dtype = jnp.dtype(setting.dtype_name)
+    return jax.vmap(lambda k: design_link(k, setting.scheme, setting.system, setting.protocol, learn_w, dtype))(keys)
+
+
+def _start_one(setting: _Setting, trial: Trial, link: Link, data):
+    scheme, K, T = setting.scheme, setting.system.n_devices, setting.system.frame_length
+    dtype, physics = jnp.dtype(setting.dtype_name), setting.physics
+    k_theta, k_v, k_pilot, _ = jax.random.split(jax.random.fold_in(trial.key, 1), 4)
+    theta = setting.federated.init(k_theta) if scheme.learning else jnp.zeros((1,), dtype)
+    state = jnp.zeros((), dtype)          # schemes without sensing carry an empty (scalar) state
+    if scheme.sensing:
+        v0 = physics.region.sample(k_v, 1)[0].astype(dtype)
+        state = pilot_frame(k_pilot, v0, jnp.zeros((T, K), dtype), link, trial.devices, trial.target,
+                            physics, setting.sense_kind)
+        if scheme.sensing == "single_shot":
+            state = state._replace(v=single_shot(state, trial.devices, physics,
+                                                 grid_shape=setting.protocol.grid_shape))
+    return theta, state
+
+
+def _acquire_one(setting: _Setting, trial: Trial, link: Link, state, salt):
+    """:func:`acquire` with the key of the start (``salt = 1``) or of round r (``salt = 10_000 + r``);
+    one compilation shared by both."""
+    k_acq = jax.random.split(jax.random.fold_in(trial.key, salt), 4)[3]
+    return acquire(state, k_acq, link, trial.devices, setting.physics, setting.sense_kind,
+                   grid_shape=setting.protocol.grid_shape, repeats=setting.protocol.acquisition_repeats)
+
+
+def _round_one(setting: _Setting, trial: Trial, link: Link, theta, state, rnd, data):
+    scheme, federated = setting.scheme, setting.federated
+    K, T, F, d = setting.system.n_devices, setting.system.frame_length, setting.n_frames, setting.d
+    dtype = jnp.dtype(setting.dtype_name)
+    k = jax.random.fold_in(trial.key, 10_000 + rnd)
+    k_clients, k_ota, k_sense, _ = jax.random.split(k, 4)
+    r_learn = None
+    if scheme.learning:
+        deltas = federated.client_updates(theta, k_clients, data)                    # [K, d]
+    if scheme.sensing in ("perfect", "ota"):
+        if scheme.learning:
+            z, mean, std = standardise(deltas, data.weights)
+            learn = _frames(z, F, T)
+        else:
+            learn = jnp.zeros((F, T, K), dtype)
+        state, r, v_hist = sensing_frames(state, k_sense, learn, link, trial.devices, trial.target, setting.physics,
+                                          setting.sense_kind)
+        if scheme.learning:
+            r_learn = destandardise(r[..., 1].reshape(-1)[:d], mean, std, data.weights)
+    else:
+        v_hist = jnp.broadcast_to(state.v, (F, 3)) if scheme.sensing else jnp.zeros((F, 3), dtype)
+    if scheme.learning == "perfect":
+        theta = theta + fedavg(deltas, data.weights)
+    elif scheme.learning == "ota":
+        if r_learn is None:
+            r_learn = _ota_learning(k_ota, deltas, link, data.weights, F, T)
+        theta = theta + r_learn.astype(theta.dtype)
+    return theta, state, v_hist
+
+
+def _metrics_one(setting: _Setting, trial: Trial, theta, state, data):
+    scheme, dtype = setting.scheme, jnp.dtype(setting.dtype_name)
+    acc = setting.federated.accuracy(theta, data.x_test, data.y_test) if scheme.learning else jnp.zeros(())
+    if scheme.sensing:
+        se = jnp.sum((state.v - trial.target) ** 2)
+        bound = pooled_crb(state, trial.target, trial.devices, setting.physics)
+    else:
+        se = bound = jnp.zeros((), dtype)
+    return acc, se, bound
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _start(setting, trials, link, data):
+    return jax.vmap(functools.partial(_start_one, setting), (0, 0, None))(trials, link, data)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _acquire(setting, trials, link, state, salt):
+    return jax.vmap(functools.partial(_acquire_one, setting), (0, 0, 0, None))(trials, link, state, salt)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _round(setting, trials, link, theta, state, rnd, data):
+    return jax.vmap(functools.partial(_round_one, setting), (0, 0, 0, 0, None, None))(trials, link, theta, state,
+                                                                                      rnd, data)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _metrics(setting, trials, theta, state, data):
+    return jax.vmap(functools.partial(_metrics_one, setting), (0, 0, 0, None))(trials, theta, state, data)
+
+
+def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, protocol: FeelProtocol = FeelProtocol(),
+             n_trials: int = 1, federated: Federated | None = None, data: FlData | None = None,
+             intervals_per_round: int | None = None, checkpoint=None, progress: bool = False, desc: str = "",
+             stop_after: int | None = None) -> dict:
+    """Run ``scheme_name`` for ``n_rounds`` rounds on ``n_trials`` trials (vmapped) of ``system`` under
+    ``protocol``.
+
+    ``federated`` (:func:`~isac_jax.fl.make_federated`) and ``data`` are needed by the
+    learning schemes; sensing-only schemes need ``intervals_per_round`` (use the model size of the
+    learning run they are compared with, so channel uses match). Returns numpy arrays:
+    ``accuracy[R+1, S]`` (test accuracy after each round, entry 0 at initialisation; learning
+    schemes), ``location_se[R+1, S]`` (m^2, squared error of the estimate after each round; entry 0
+    after the acquisition), ``crb[R+1, S]`` (m^2, CRB(v) of the data gathered by then),
+    ``location_se_frames[F, S]`` (after each frame of round 1), ``estimates[S, 3]``, ``targets[S, 3]``,
+    ``devices[S, K, 3]`` and ``intervals_per_round``.
+    ``checkpoint``: file path; the run resumes from it when it exists (same arguments required).
+    ``stop_after``: return after this many rounds of this call (the rest stays NaN); with a
+    checkpoint, a later call continues (an interruption that loses nothing).
+    """
+    scheme = get_scheme(scheme_name)
+    check_feel_system(system)
+    n_rounds = check_int("n_rounds", n_rounds, minimum=0)
+    n_trials = check_int("n_trials", n_trials)
+    if scheme.learning and (federated is None or data is None):
+        raise ValueError(f"scheme {scheme_name!r} trains a model: pass federated= and data=")
+    K, T = system.n_devices, system.frame_length
+    if scheme.learning:
+        if data.indices.shape[0] != K:
+            raise ValueError(f"data has {data.indices.shape[0]} clients but system.n_devices is {K}")
+        d = federated.n_params
+    else:
+        if intervals_per_round is None:
+            raise ValueError(f"sensing-only scheme {scheme_name!r} needs intervals_per_round")
+        d = check_int("intervals_per_round", intervals_per_round)
+    F = -(-d // T)
+    dtype = jnp.zeros(()).dtype
+    trials = draw_trials(key, n_trials, K, dtype)
+    learn_w = data.weights if scheme.learning else jnp.full((K,), 1.0 / K, dtype)
+    setting = _Setting(scheme, system, protocol, federated if scheme.learning else None, d, jnp.dtype(dtype).name)
+
+    def links_for(block):
+        return _links(setting, jax.vmap(lambda k: jax.random.fold_in(k, 1000 + block))(trials.key), learn_w)
+
+    acc = np.full((n_rounds + 1, n_trials), np.nan)
+    se = np.full((n_rounds + 1, n_trials), np.nan)
+    bound = np.full((n_rounds + 1, n_trials), np.nan)
+    se_frames = np.full((F, n_trials), np.nan)
+    tracks = scheme.sensing in ("perfect", "ota")          # over-the-air acquisition before every round
+    link = links_for(0)
+    theta, state = _start(setting, trials, link, data)
+    done = 0
+    key_bits = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
+    signature = _signature(scheme_name, system, protocol, n_rounds, n_trials, d, np.asarray(key_bits).tolist())
+    template = {"signature": "", "done": 0, "theta": theta, "state": state, "acc": acc, "se": se, "bound": bound,
+                "se_frames": se_frames}
+    ckpt = None if checkpoint is None else Path(checkpoint)
+    if ckpt is not None and ckpt.exists():
+        saved = load_checkpoint(ckpt, template)
+        if saved["signature"] != signature:
+            raise ValueError(f"checkpoint {str(ckpt)!r} was written by another run; use another path")
+        done, theta, state = int(saved["done"]), saved["theta"], saved["state"]
+        acc, se, bound, se_frames = (np.array(saved[n]) for n in ("acc", "se", "bound", "se_frames"))
+    else:
+        if tracks and protocol.init == "grid":
+            state = _acquire(setting, trials, link, state, 1)
+        acc[0], se[0], bound[0] = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n_rounds, initial=done, desc=desc or scheme_name, leave=False)
+    last = n_rounds if stop_after is None else min(n_rounds, done + check_int("stop_after", stop_after))
+    for rnd in range(done, last):
+        block = rnd // protocol.coherence_rounds
+        if rnd == done or rnd % protocol.coherence_rounds == 0:
+            link = links_for(block)
+        theta, state, v_hist = _round(setting, trials, link, theta, state, rnd, data)
+        if tracks:
+            state = _acquire(setting, trials, link, state, 10_000 + rnd)
+        acc[rnd + 1], se[rnd + 1], bound[rnd + 1] = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
+        if rnd == 0:
+            se_frames = np.asarray(jnp.sum((v_hist - trials.target[:, None]) ** 2, axis=-1)).T
+        if not np.all(np.isfinite(se[rnd + 1])) or (scheme.learning and not np.all(np.isfinite(np.asarray(theta)))):
+            raise FloatingPointError(f"{scheme_name}: non-finite state after round {rnd + 1}")
+        if ckpt is not None:
+            save_checkpoint(ckpt, {"signature": signature, "done": rnd + 1, "theta": theta, "state": state, "acc": acc,
+                                   "se": se, "bound": bound, "se_frames": se_frames})
+        if bar is not None:
+            bar.update(1)
+            post = {"acc": float(np.mean(acc[rnd + 1]))} if scheme.learning else {}
+            if scheme.sensing:
+                post["mse"] = float(np.mean(se[rnd + 1]))
+            bar.set_postfix(post)
+    if bar is not None:
+        bar.close()
+    out = {"intervals_per_round": d, "targets": np.asarray(trials.target), "devices": np.asarray(trials.devices)}
+    if scheme.learning:
+        out["accuracy"] = acc
+    if scheme.sensing:
+        out.update(location_se=se, crb=bound, location_se_frames=se_frames,
+                   estimates=np.asarray(state.v))
+    return out

@@ -1,0 +1,127 @@
+"""Pareto fronts of the Paper A design for several values of one system parameter (Figs. 8, 9 and
+``a-pareto-crb``).
+
+For every value and instance two fronts are computed:
+
+* the paper's **epsilon-constraint front** (Algorithm 1, exact projection) over energy fractions
+  ``eta`` — MSE_bar against CRB_L (Theorem 2), plus the exact worst-case CRB (A.21) of each design;
+* the **CRB-aware front** (:mod:`isac_jax.ota.crb_design`) over worst-case-CRB targets
+  ``beta = c CRB_ref`` — MSE_bar against the exact worst-case CRB, with a feasibility flag.
+
+Curves are means over instances (common random numbers across the varied parameter).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from ...core.precision import float64
+from ...core.sweep import run_sweep
+from ...ota.system import PaperASystem
+from ..plotting import finish_figure, subplots
+from ..registry import Experiment
+from .design import DesignSolver, crb_aware_front, draw_instance, eps_front
+
+#: the varied size -> its field of :class:`~isac_jax.ota.PaperASystem`
+_SIZE_FIELDS = {"T": "frame_length", "N": "n_ps_antennas", "K": "n_devices", "I": "n_tasks"}
+#: 20 energy fractions eta from 0.05 to 1 (paper presets).
+PAPER_ENERGY_FRACTIONS = tuple(0.05 + 0.95 * i / 19 for i in range(20))
+
+
+@dataclasses.dataclass(frozen=True)
+class FrontsConfig:
+    vary: str = "T"                                   # one of T, N, K, I
+    values: tuple = (16, 32, 64)
+    system: PaperASystem = PaperASystem()
+    solver: DesignSolver = DesignSolver()
+    energy_fractions: tuple = (0.05, 0.25, 0.5, 0.75, 1.0)
+    crb_fractions: tuple = (1.0, 0.7, 0.5, 0.4, 0.3)
+    n_instances: int = 3
+    chunk_size: int = 8
+
+
+def run_fronts(config: FrontsConfig, *, name: str, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
+    if config.vary not in _SIZE_FIELDS:
+        raise ValueError(f"vary must be one of {sorted(_SIZE_FIELDS)}, got {config.vary!r}")
+    solver = config.solver
+
+    def trial(key, **point):
+        system = config.system.replace(**{_SIZE_FIELDS[config.vary]: point[config.vary]})
+        inst = draw_instance(key, system)
+        eps = eps_front(inst, system, solver, config.energy_fractions)
+        aware = crb_aware_front(inst, system, solver, config.crb_fractions)
+        return {**{f"eps_{k}": v for k, v in eps.items()}, **{f"aware_{k}": v for k, v in aware.items()}}
+
+    with float64():
+        out = run_sweep(trial, {config.vary: list(config.values)}, n_trials=config.n_instances,
+                        key=jax.random.PRNGKey(seed), out_dir=None if work_dir is None else f"{work_dir}/sweep",
+                        chunk_size=config.chunk_size, progress=progress, desc=name)
+    curves = {}
+    for i, v in enumerate(config.values):
+        def mean(k):
+            return np.asarray(out[k][i]).mean(axis=0)
+
+        curves[f"{config.vary}={v}"] = {
+            "mse": mean("eps_mse"), "crb_l": mean("eps_crb_l"), "crb_worst": mean("eps_crb_worst"),
+            "energy": mean("eps_energy"),
+            "crb_aware": {"mse": mean("aware_mse"), "crb_worst": mean("aware_crb_worst"),
+                          "crb_l": mean("aware_crb_l"), "crb_target": mean("aware_crb_target"),
+                          "feasible_fraction": mean("aware_feasible")},
+        }
+    return {"vary": config.vary, "values": np.array(config.values),
+            "energy_fraction": np.array(config.energy_fractions), "crb_fraction": np.array(config.crb_fractions),
+            "n_instances": config.n_instances, "curves": curves}
+
+
+def plot_fronts(results: dict, path, *, title: str) -> None:
+    """Left: the paper's axes (MSE_bar vs CRB_L). Right: relative MSE_bar increase over the
+    epsilon-constraint optimum vs the exact worst-case CRB, both fronts."""
+    fig, (ax, ax2) = subplots(1, 2, figsize=(12, 4.8))
+    colors = [f"C{i}" for i in range(10)]
+    collapsed, all_mse = True, []
+    for i, (label, c) in enumerate(results["curves"].items()):
+        col = colors[i % len(colors)]
+        mse = np.asarray(c["mse"])
+        all_mse.append(mse)
+        collapsed &= bool(np.ptp(mse) <= 1e-6 * mse.max())
+        ax.plot(c["crb_l"], mse, "o-", color=col, label=f"{label}: epsilon-constraint (Alg. 1)")
+        base = mse.min()
+        ax2.plot(c["crb_worst"], 100 * (mse / base - 1), "o-", color=col, label=f"{label}: epsilon-constraint")
+        aw = c["crb_aware"]
+        rel = 100 * (np.asarray(aw["mse"]) / base - 1)
+        ok = np.asarray(aw["feasible_fraction"]) >= 1.0
+        ax2.plot(np.asarray(aw["crb_worst"])[ok], rel[ok], "s--", color=col, label=f"{label}: CRB-aware")
+        if np.any(~ok):
+            ax2.plot(np.asarray(aw["crb_worst"])[~ok], rel[~ok], "x", color=col, ms=9,
+                     label=f"{label}: CRB-aware, target missed on some instances")
+    if collapsed:
+        mid = float(np.mean(np.concatenate(all_mse)))
+        ax.set_ylim(0.99 * mid, 1.01 * mid)
+        ax.text(0.03, 0.03, "every epsilon gives the same design: the MSE optimum\nalready uses E = K P "
+                "(energy constraint inactive)", transform=ax.transAxes, fontsize=8)
+    ax.ticklabel_format(axis="y", useOffset=False)
+    ax.set_xscale("log")
+    ax.set_xlabel("CRB$_L$ (Theorem 2), m$^2$")
+    ax.set_ylabel("Aggregation error MSE$_{bar}$ (A.7)")
+    ax.set_title(f"{title}: paper's axes")
+    ax2.set_xscale("log")
+    ax2.set_yscale("symlog", linthresh=1e-3)
+    ax2.set_xlabel("Worst-case CRB over the target region (A.21), m$^2$")
+    ax2.set_ylabel("MSE$_{bar}$ increase over the epsilon-constraint optimum (%)")
+    ax2.set_title("Price of sensing on the exact worst-case CRB")
+    ax2.legend(fontsize=6, loc="lower left")
+    finish_figure(fig, [ax, ax2], path)
+
+
+def fronts_experiment(name: str, description: str, title: str, quick: FrontsConfig, paper: FrontsConfig) -> Experiment:
+    """The :class:`~isac_jax.experiments.registry.Experiment` record of one fronts experiment."""
+    def run(config: FrontsConfig, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
+        return run_fronts(config, name=name, seed=seed, work_dir=work_dir, progress=progress)
+
+    def plot(results: dict, path) -> None:
+        plot_fronts(results, path, title=title)
+
+    return Experiment(name, "A", description, {"quick": quick, "paper": paper}, run, plot)

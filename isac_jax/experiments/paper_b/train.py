@@ -1,0 +1,87 @@
+"""Paper B Secs. V.A-C: train the D-VQVAE, the D-VAE and the centralised CNN on the same streamed
+training set, evaluate them and the trivial predictor on the same test set.
+
+Per scheme (``dvqvae``, ``dvae``, ``cnn``, ``trivial``): ``location_rmse_m``, ``velocity_rmse_mps``
+(per-target Euclidean errors, best target assignment) and ``fronthaul_bits`` per receive AP and
+update. The trained models are the checkpoints in ``work/<scheme>.ckpt`` (msgpack, no pickle);
+rerunning resumes unfinished training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ...cellfree.overhead import centralised_bits, fully_distributed_bits
+from ...dvqvae.model import SensingModel
+from ...dvqvae.targets import LabelScaler
+from ...dvqvae.training import evaluate, labels_of, trivial_prediction
+from ..plotting import finish_figure, subplots
+from ..registry import Experiment
+from .learning import LearningSetup, train_and_evaluate
+
+NAME = "b-train"
+DESCRIPTION = "Paper B Secs. V.A-C: train/evaluate D-VQVAE, D-VAE, centralised CNN vs the trivial predictor"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    setup: LearningSetup = LearningSetup()
+    schemes: tuple = ("dvqvae", "dvae", "cnn")
+
+
+PRESETS = {
+    "quick": Config(),
+    "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
+                                  n_train=16000, n_test=4000,
+                                  batch_size=32, epochs=100, learning_rate=1e-4, time_budget_s=None)),
+}
+
+
+def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
+    setup = config.setup
+    work = Path(work_dir or ".")
+    train, test = setup.splits(seed)
+    sysc = setup.system()
+    out = {}
+    for scheme in config.schemes:
+        model = SensingModel(scheme, setup.net(), sysc)
+        out[scheme] = train_and_evaluate(model, setup.train_config(), train, test, seed=seed,
+                                         checkpoint=work / f"{scheme}.ckpt", progress=progress)
+    scaler = LabelScaler.fit(labels_of(train))
+    out["trivial"] = {**evaluate(trivial_prediction(train, len(test), scaler), test, scaler), "fronthaul_bits": 0}
+    out["centralised_bits"] = centralised_bits(sysc.n_rx_antennas, sysc.n_subcarriers, sysc.n_symbols)
+    out["fully_distributed_bits"] = fully_distributed_bits(sysc.n_targets)
+    out["test_truth"] = np.asarray(labels_of(test)[:100])
+    return out
+
+
+def plot(results: dict, path) -> None:
+    schemes = [s for s in ("dvqvae", "dvae", "cnn", "trivial") if s in results]
+    names = {"dvqvae": "D-VQVAE", "dvae": "D-VAE", "cnn": "CNN (centralised)", "trivial": "trivial (mean)"}
+    fig, ax = subplots(1, 3, figsize=(15, 4.2))
+    x = np.arange(len(schemes))
+    ax[0].bar(x - 0.2, [results[s]["location_rmse_m"] for s in schemes], 0.4, label="location (m)")
+    ax[0].bar(x + 0.2, [results[s]["velocity_rmse_mps"] for s in schemes], 0.4, label="velocity (m/s)")
+    ax[0].set_xticks(x, [names[s] for s in schemes], fontsize=8)
+    ax[0].set_ylabel("RMSE on the test set")
+    for s in schemes:
+        if s != "trivial":
+            loss = np.asarray(results[s]["step_loss"])
+            w = max(1, min(50, len(loss) // 5))
+            ax[1].semilogy(np.arange(w, len(loss) + 1), np.convolve(loss, np.ones(w) / w, "valid"), label=names[s])
+    ax[1].set_ylabel("Training loss (normalised labels, running mean)")
+    truth = np.asarray(results["test_truth"])
+    ax[2].plot(truth[..., 0].ravel(), truth[..., 1].ravel(), "k+", label="true")
+    if "dvqvae" in results:
+        est = np.asarray(results["dvqvae"]["estimates"])
+        ax[2].plot(est[..., 0].ravel(), est[..., 1].ravel(), "r.", ms=4, label="D-VQVAE")
+    ax[2].set_ylabel("y (m)")
+    ax[1].set_xlabel("Training step")
+    ax[2].set_xlabel("x (m)")
+    finish_figure(fig, ax, path, legend_size=8)
+
+
+EXPERIMENT = Experiment(NAME, "B", DESCRIPTION, PRESETS, run, plot)
