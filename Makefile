@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,reference,data]'
 	touch $(STAMP)
 
-## Quick versions of the key figures into results/ (CPU, a few minutes).
+## Quick versions of the key figures into results/ (CPU, a few minutes), then results/report.md and .html.
 demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce a-fig11 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce a-ml-vs-crb --preset quick --out $(OUT)
@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce b-overhead --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce b-crlb --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce b-table3 --preset quick --out $(OUT)
+	$(VENV)/bin/isac-jax report $(OUT)
 
 ## The whole test suite (float64, tiny sizes), one test file per worker process, two workers.
 test: $(STAMP)

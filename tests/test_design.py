@@ -78,7 +78,7 @@ def test_projected_gradient_matches_cvxpy_on_relaxed_problem(rng):
     P = 1.0
     for _ in range(3):
         H, W, p = _instance(rng)
-        C0 = ota.default_precoders(4, 3, 2, P, dtype=jnp.complex128)
+        C0 = ota.default_precoders(4, 3, 2, P, dtype=jnp.float64)
         Mrx = ota.optimal_receiver(H, C0, W, p, 0.1)
         prob = ota.cstep_problem(Mrx, H, W, p)
         C_pg, f_pg = ota.solve_cstep(prob, C0, lambda C: project_precoders(C, P, 0.0), n_iter=3000)
@@ -110,7 +110,7 @@ def test_bcd_steps_decrease_mse_without_the_guard_and_stay_feasible(rng):
         hist = np.asarray(hist)
         assert _feasible(C, P, 1.0 / eps, tol=1e-7)
         # One C-step from the BCD start at its optimal receiver: f (A.33a) decreases from the start.
-        C0 = project_precoders(ota.initial_precoders(4, 3, 2, P, dtype=H.dtype, key=jax.random.PRNGKey(seed)),
+        C0 = project_precoders(ota.initial_precoders(4, 3, 2, P, dtype=jnp.float64, key=jax.random.PRNGKey(seed)),
                                P, 1.0 / eps)
         prob = ota.cstep_problem(ota.optimal_receiver(H, C0, W, p, 0.1), H, W, p)
         C1, f1 = ota.solve_cstep(prob, C0, lambda c: project_precoders(c, P, 1.0 / eps), n_iter=50)

@@ -263,3 +263,23 @@ def test_streamed_split_matches_generator_and_labels(data):
         ArraySplit({k: data[k] for k in ("Y", "targets", "velocities")})
     with pytest.raises(ValueError, match="start < stop"):
         GeneratedSplit(SYSTEM, 0, 5, 5)
+
+
+def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
+    """The centralised CNN, trained for 12 epochs on 384 samples of a tiny one-target system at high
+    SNR, localises held-out targets with less than 0.8x the error of the trivial predictor (the
+    training-label mean, about 41 m here). A training loop that does not learn (a broken gradient,
+    label scaling or target assignment) stays at the trivial error."""
+    from isac_jax.dvqvae.data import ArraySplit
+
+    system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=8, n_symbols=8, n_targets=1,
+                        power_dbm=51.0)
+    net = get_net_config("quick", cnn_channels=(4, 4), cnn_fc=(32, 32, 32), conv_impl="native")
+    data = {k: np.asarray(v) for k, v in sample_batch(jax.random.PRNGKey(11), np.arange(512), system).items()}
+    train = ArraySplit({k: v[:384] for k, v in data.items()})
+    test = ArraySplit({k: v[384:] for k, v in data.items()})
+    model = SensingModel("cnn", net, system)
+    res = fit(model, TrainConfig(batch_size=32, epochs=12, learning_rate=3e-3), train, progress=False)
+    learned = evaluate(predict(model, res.state, test), test, res.scaler)
+    trivial = evaluate(trivial_prediction(train, len(test), res.scaler), test, res.scaler)
+    assert learned["location_rmse_m"] < 0.8 * trivial["location_rmse_m"], (learned, trivial)

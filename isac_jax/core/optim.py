@@ -1,6 +1,10 @@
-"""Accelerated projected gradient with backtracking for smooth objectives over real or complex arrays.
+"""Accelerated projected gradient (FISTA with monotone restart) for smooth objectives over real or
+complex arrays: the one solver behind every C-step.
 
-Used where no Lipschitz constant is known in closed form (e.g. the CRB-aware C-step). For a real
+With ``backtracking=True`` the step size is found by the sufficient-decrease test (used where no
+Lipschitz constant is known in closed form, e.g. the CRB-aware C-step); with ``backtracking=False``
+the given step (``1/L`` for an ``L``-smooth objective, e.g. Algorithm 1's quadratic C-step) is
+used as it is. For a real
 objective of a complex array, ``jax.grad`` returns the conjugate of the steepest-ascent direction
 (JAX convention), so the descent direction is ``conj(grad)`` and the first-order change along
 ``d`` is ``Re <conj(grad), d>``; for real arrays ``conj`` is the identity.
@@ -34,15 +38,25 @@ def pgb_init(fun: Callable, x0, step0) -> PGBState:
 
 
 def pgb_update(fun: Callable, project: Callable, state: PGBState, *, max_backtracks: int = 30,
-               grow: float = 1.25, max_step=jnp.inf) -> PGBState:
-    """One monotone accelerated (FISTA) projected-gradient step with backtracking on the step size.
+               grow: float = 1.25, max_step=jnp.inf, backtracking: bool = True) -> PGBState:
+    """One monotone accelerated (FISTA) projected-gradient step.
 
     From the extrapolation point ``y`` it accepts ``x+ = project(y - s d)`` once
     ``f(x+) <= f(y) + Re<d, x+ - y> + ||x+ - y||^2 / (2 s)`` (the sufficient-decrease test of
-    proximal gradient), halving ``s`` otherwise. If ``f(x+) > f(x)`` the step is rejected and the
-    momentum restarted, so ``f(x)`` never increases. The next step starts from
-``min(grow * s, max_step)`` (capped: near a constrained optimum every step passes the test).
+    proximal gradient), halving ``s`` otherwise; without ``backtracking`` the step ``s`` is fixed
+    (and the test skipped). If ``f(x+) > f(x)`` the step is rejected and the momentum restarted, so
+    ``f(x)`` never increases. With backtracking the next step starts from ``min(grow * s, max_step)``
+    (capped: near a constrained optimum every step passes the test).
     """
+    if not backtracking:
+        d = jnp.conj(jax.grad(fun)(state.y))
+        xp = project(state.y - state.step * d)
+        fp = fun(xp)
+        better = fp <= state.value
+        x = jnp.where(better, xp, state.x)
+        t_next = jnp.where(better, 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * state.t**2)), 1.0)
+        y = jnp.where(better, x + ((state.t - 1.0) / t_next) * (x - state.x), x)
+        return state._replace(x=x, y=y, t=t_next, value=jnp.where(better, fp, state.value))
     val, g = jax.value_and_grad(fun)(state.y)
     d = jnp.conj(g)
 
@@ -74,8 +88,9 @@ def pgb_update(fun: Callable, project: Callable, state: PGBState, *, max_backtra
 
 
 def projected_gradient(fun: Callable, x0, project: Callable, *, n_iter: int, step0=1.0,
-                       max_step=jnp.inf) -> PGBState:
-    """Run ``n_iter`` accelerated backtracking projected-gradient steps from feasible ``x0``
-    (first step ``step0``, never above ``max_step``)."""
+                       max_step=jnp.inf, backtracking: bool = True) -> PGBState:
+    """Run ``n_iter`` accelerated projected-gradient steps from feasible ``x0`` (first step ``step0``,
+    never above ``max_step``; a fixed step ``step0`` without ``backtracking``)."""
     state = pgb_init(fun, x0, step0)
-    return jax.lax.fori_loop(0, n_iter, lambda _, s: pgb_update(fun, project, s, max_step=max_step), state)
+    return jax.lax.fori_loop(0, n_iter, lambda _, s: pgb_update(fun, project, s, max_step=max_step,
+                                                                backtracking=backtracking), state)

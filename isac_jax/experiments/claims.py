@@ -74,6 +74,8 @@ def _fig4_numbers(r):
 def _fig4_verdict(r):
     fin = r["final"]
     ratios = {s: v["location_mse"] / v["crb_v"] for s, v in fin.items() if s != "single_shot" and v["crb_v"] > 0}
+    if not ratios:
+        return "not checked", "the run has no CollabSenseFed setup with a CRB"
     close = {s: q for s, q in ratios.items() if q <= 2.0}
     far = {s: q for s, q in ratios.items() if q > 2.0}
     shot = ""

@@ -145,7 +145,7 @@ def make_fl_data(dataset, split, *, standardise_inputs: bool = False) -> FlData:
     x_train, x_test = jnp.asarray(dataset.x_train), jnp.asarray(dataset.x_test)
     if standardise_inputs:
         axes = tuple(range(x_train.ndim - 1))
-        mean, std = jnp.mean(x_train, axis=axes), jnp.std(x_train, axis=axes)
+        mean, std = jnp.mean(x_train, axis=axes, keepdims=True), jnp.std(x_train, axis=axes, keepdims=True)
         std = jnp.where(std > 0, std, 1.0)
         x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     return FlData(x_train, jnp.asarray(dataset.y_train), x_test, jnp.asarray(dataset.y_test),

@@ -126,5 +126,5 @@ def debias_receiver(H, C, W, pulses, Mrx, *, floor: float = 1e-3):
     """
     gains = effective_gains(H, C, pulses, Mrx)                                   # [T, K, I, I]
     beta = jnp.sum(jnp.real(jnp.diagonal(gains, axis1=2, axis2=3)), axis=1)      # [T, I]
-    beta = beta / jnp.sum(jnp.diagonal(W, axis1=1, axis2=2), axis=0)
+    beta = beta / jnp.sum(jnp.diagonal(W, axis1=1, axis2=2), axis=0, keepdims=True)   # / sum_k W_k,jj
     return Mrx / jnp.maximum(beta, floor)[:, None, :].astype(Mrx.real.dtype)

@@ -102,7 +102,7 @@ def design_crb_aware(H, W, pulses, noise_var, P, crb_max, devices, echo_noise_va
         return smooth_max_crb(jac, C, echo_noise_var, T, temperature=temperature)
 
     log_beta = jnp.log(crb_max)
-    C0 = ball(initial_precoders(K, M, I, P, dtype=H.dtype, key=key))
+    C0 = ball(initial_precoders(K, M, I, P, dtype=jnp.real(H).dtype, key=key))
     Mrx0 = optimal_receiver(H, C0, W, pulses, noise_var)
     mse0 = aggregation_mse(Mrx0, H, C0, W, pulses, noise_var)
     r0 = penalty * mse0

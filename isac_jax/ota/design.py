@@ -28,6 +28,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ..core.optim import projected_gradient
 from ..core.projections import project_precoders
 from ..core.random import complex_normal
 from ..core.validate import check_int, check_positive, is_concrete
@@ -60,38 +61,14 @@ def cstep_objective(problem: CStepProblem, C):
     return quad - 2.0 * lin + problem.const
 
 
-class PGState(NamedTuple):
-    """Optax-style state of accelerated projected gradient: iterate, extrapolation point, momentum."""
-
-    C: jax.Array
-    Y: jax.Array
-    t: jax.Array
-    value: jax.Array
-
-
-def pg_init(problem: CStepProblem, C0) -> PGState:
-    return PGState(C=C0, Y=C0, t=jnp.ones((), jnp.real(C0).dtype), value=cstep_objective(problem, C0))
-
-
-def pg_update(problem: CStepProblem, state: PGState, project, step) -> PGState:
-    """One monotone FISTA step: gradient step from ``Y``, project, restart momentum on increase."""
-    grad = jnp.einsum("kmn,kni->kmi", problem.Q, state.Y) - problem.B
-    cand = project(state.Y - step * grad)
-    val = cstep_objective(problem, cand)
-    better = val <= state.value
-    C = jnp.where(better, cand, state.C)
-    value = jnp.where(better, val, state.value)
-    t_next = jnp.where(better, 0.5 * (1.0 + jnp.sqrt(1.0 + 4.0 * state.t**2)), 1.0)
-    Y = jnp.where(better, C + ((state.t - 1.0) / t_next) * (C - state.C), C)
-    return PGState(C=C, Y=Y, t=t_next, value=value)
-
-
 def solve_cstep(problem: CStepProblem, C0, project, *, n_iter: int = 200):
     """Run ``n_iter`` projected-gradient steps from ``C0`` (feasible). Returns ``(C, f(C))``."""
+    # f = Re tr(C^H Q C) - 2 Re tr(B^H C) + const has the real gradient 2 (Q C - B): L = 2 lambda_max(Q).
     lam = jnp.max(jnp.linalg.eigvalsh(problem.Q))
-    step = 1.0 / jnp.maximum(lam, 1e-30)
-    state = jax.lax.fori_loop(0, n_iter, lambda _, s: pg_update(problem, s, project, step), pg_init(problem, C0))
-    return state.C, state.value
+    step = 0.5 / jnp.maximum(lam, 1e-30)
+    state = projected_gradient(lambda C: cstep_objective(problem, C), C0, project, n_iter=n_iter, step0=step,
+                               backtracking=False)
+    return state.x, state.value
 
 
 def _check_eps(K, power, eps):
@@ -108,19 +85,21 @@ def normalise_relaxed(C, power, eps):
     return project_precoders(C, power, 1.0 / eps)
 
 
-def default_precoders(K, M, I, power, dtype=jnp.complex64):
-    """Deterministic feasible start: ``C_k = sqrt(P/I) [I_I; 0]`` (full power, orthogonal streams)."""
-    base = jnp.eye(M, I, dtype=dtype) * jnp.sqrt(power / I)
+def default_precoders(K, M, I, power, *, dtype=jnp.float32):
+    """Deterministic feasible start: ``C_k = sqrt(P/I) [I_I; 0]`` (full power, orthogonal streams).
+
+    ``dtype`` is the *real* dtype (as everywhere in the package); the output is the matching complex
+    dtype, ``[K, M, I]``."""
+    base = jnp.eye(M, I, dtype=jnp.result_type(dtype, jnp.complex64)) * jnp.sqrt(power / I)
     return jnp.broadcast_to(base, (K, M, I))
 
 
-def initial_precoders(K, M, I, power, *, dtype=jnp.complex64, key=None):
+def initial_precoders(K, M, I, power, *, dtype=jnp.float32, key=None):
     """BCD start: :func:`default_precoders` without ``key``, else i.i.d. ``CN(0, 2)`` entries (unit-variance
     real and imaginary parts; not yet projected onto the feasible set, which fixes the scale)."""
     if key is None:
         return default_precoders(K, M, I, power, dtype=dtype)
-    real = jnp.zeros((), dtype).real.dtype
-    return complex_normal(key, (K, M, I), var=2.0, dtype=real).astype(dtype)
+    return complex_normal(key, (K, M, I), var=2.0, dtype=dtype)
 
 
 class BcdTrace(NamedTuple):
@@ -154,7 +133,7 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
     _check_eps(K, P, eps)
     max_iter = check_int("max_iter", max_iter, minimum=1)
     min_energy = 1.0 / eps
-    C0 = project_precoders(initial_precoders(K, M, I, P, dtype=H.dtype, key=key), P, min_energy)
+    C0 = project_precoders(initial_precoders(K, M, I, P, dtype=jnp.real(H).dtype, key=key), P, min_energy)
 
     if relaxed:
         def ball(C):

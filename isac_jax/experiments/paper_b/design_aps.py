@@ -85,7 +85,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
             rx, state = carry
             val, g = jax.value_and_grad(objective)(rx)
             upd, state = opt.update(g, state)
-            rx = jnp.clip(optax.apply_updates(rx, upd), lo, hi)
+            rx = jnp.clip(optax.apply_updates(rx, upd), lo[None, :], hi[None, :])        # [M, 2] in the area
             return (rx, state), (val, rx)
 
         (rx, _), (hist, path) = jax.jit(lambda r: jax.lax.scan(step, (r, opt.init(r)), None,
