@@ -1,5 +1,6 @@
 """Tests run in float64 (bounds and references are compared at tight tolerances)."""
 
+import os
 from pathlib import Path
 
 import jax
@@ -12,7 +13,9 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # Many tests build the same XLA programs (experiments, shared kernels): a persistent cache lets the
 # second build -- in this process or in the other pytest-xdist worker -- load the executable instead
 # of compiling it again. It lives under .pytest_cache (removed by `make clean`).
-jax.config.update("jax_compilation_cache_dir", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax"))
+CACHE = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
+jax.config.update("jax_compilation_cache_dir", CACHE)
+os.environ["ISAC_JAX_CACHE"] = CACHE          # the CLI, run in-process by the tests, uses the same cache
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 

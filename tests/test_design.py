@@ -148,3 +148,56 @@ def test_pareto_front_is_monotone_and_matches_single_runs(rng):
     np.testing.assert_allclose(mse[-1], single, rtol=1e-6)
     with pytest.raises(ValueError, match="eps is infeasible"):
         ota.pareto_front(H, W, p, 0.1, P, [0.5, 0.2])
+
+
+def test_uniform_weight_identity_and_why_the_front_collapses(rng):
+    """With W_k = w I and orthogonal pulses, the MSE at the optimal receiver is
+    ``sum_k ||W_k||^2 - w^2 N + w^2 sigma^2 tr Sigma^-1`` with ``Sigma = sum_k H_k C_k C_k^H H_k^H +
+    sigma^2 I`` (independent float64 NumPy reference), which falls whenever any device adds power:
+    so under uniform weights Algorithm 1 spends ``E = K P`` at every epsilon and the front collapses."""
+    K, N, M, I, T, P, sig2 = 5, 6, 3, 2, 8, 1.0, 0.05
+    H = crandn(rng, K, N, M)
+    C = crandn(rng, K, M, I)
+    C *= np.sqrt(rng.uniform(0.2, 1.0, (K, 1, 1)) * P / np.sum(np.abs(C) ** 2, axis=(1, 2), keepdims=True))
+    W = np.broadcast_to(np.eye(I) / K, (K, I, I))
+    pulses = ota.dft_pulses(K, T)
+    got = float(ota.aggregation_mse(ota.optimal_receiver(jnp.asarray(H), jnp.asarray(C), jnp.asarray(W), pulses, sig2),
+                                    jnp.asarray(H), jnp.asarray(C), jnp.asarray(W), pulses, sig2))
+    sigma = sum(H[k] @ C[k] @ C[k].conj().T @ H[k].conj().T for k in range(K)) + sig2 * np.eye(N)
+    w = 1.0 / K
+    ref = np.sum(W ** 2) - w ** 2 * N + w ** 2 * sig2 * np.trace(np.linalg.inv(sigma)).real
+    assert abs(got - ref) < 1e-10 * ref
+    Hj = jnp.asarray(H)
+    mse, energy, _ = ota.pareto_front(Hj, jnp.asarray(W), pulses, sig2, P, 1.0 / (np.array([0.1, 0.6, 1.0]) * K * P),
+                                      max_iter=20)
+    np.testing.assert_allclose(energy, K * P, rtol=1e-6)                      # every epsilon: full power
+    np.testing.assert_allclose(mse, mse[0], rtol=1e-9)                        # one design: the front collapses
+
+
+def test_dirichlet_weights_make_the_energy_constraint_bind():
+    """With the data-share weights of a Dirichlet(0.4) split the MSE-optimal design spends less than
+    K P (devices with a small weight mostly add interference), so tightening epsilon costs MSE."""
+    K, N, M, I, T, P, sig2 = 8, 8, 4, 2, 8, 1.0, 1e-2
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    H = ota.rayleigh_channels(k1, K, N, M, dtype=jnp.float64)
+    W = ota.dirichlet_weights(k2, K, I, dtype=jnp.float64)
+    etas = np.array([0.05, 0.8, 1.0])
+    mse, energy, _ = ota.pareto_front(H, W, ota.dft_pulses(K, T), sig2, P, 1.0 / (etas * K * P), max_iter=30)
+    mse, energy = np.asarray(mse), np.asarray(energy)
+    assert energy[0] < 0.9 * K * P                      # loosest epsilon: the optimum is below full power
+    assert np.all(energy >= etas * K * P * (1 - 1e-6))   # (30b) holds
+    assert np.all(np.diff(mse) > 0) and mse[-1] > 1.05 * mse[0]
+
+
+def test_dirichlet_weights_statistics():
+    """Weights sum to one; each device's mean is 1/K and the variance (1/K)(1-1/K)/((K alpha + 1) C)
+    (Monte Carlo over 4000 draws, 4 standard errors)."""
+    K, I, alpha, C, n = 5, 2, 0.4, 10, 4000
+    W = np.asarray(jax.vmap(lambda k: ota.dirichlet_weights(k, K, I, alpha=alpha, n_classes=C, dtype=jnp.float64))(
+        jax.random.split(jax.random.PRNGKey(3), n)))
+    w = W[:, :, 0, 0]
+    np.testing.assert_allclose(W[:, :, 1, 1], w)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-12)
+    var = (1 / K) * (1 - 1 / K) / ((K * alpha + 1) * C)
+    assert np.all(np.abs(w.mean(axis=0) - 1 / K) < 4 * np.sqrt(var / n))
+    assert np.all(np.abs(w.var(axis=0) / var - 1) < 4 * np.sqrt(2 / n) + 0.05)

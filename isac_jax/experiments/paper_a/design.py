@@ -1,8 +1,12 @@
 """Shared pieces of the Paper A design experiments (Figs. 7-10, ``a-pareto-crb``).
 
 An *instance* is one draw of the Sec. V.A geometry (devices, Theorem 2's constant rho over the
-target region) and i.i.d. Rayleigh uplink channels of a :class:`~isac_jax.ota.PaperASystem`, with
-uniform aggregation weights and DFT pulses. The design experiments run in float64
+target region) and i.i.d. Rayleigh uplink channels of a :class:`~isac_jax.ota.PaperASystem`, with DFT
+pulses and aggregation weights ``W_k = w_k I`` taken by default from a Dirichlet(0.4) data split
+(``w_k = n_k / n``, the FedAvg rule of the FEEL experiments; :func:`~isac_jax.ota.dirichlet_weights`).
+``weights="uniform"`` gives ``W_k = I/K``, under which the MSE-optimal design already spends
+``E = K P`` and the epsilon-constraint front collapses to one point (an identity, see
+``tests/test_design.py::test_uniform_weight_identity_and_why_the_front_collapses``). The design experiments run in float64
 (:func:`~isac_jax.core.float64`): the FIM of a badly placed target is nearly singular (e.g. the
 range/azimuth block at zero altitude), and its CRB overflows the Cholesky factorisation in float32.
 The epsilon-constraint parameter is given as the *energy fraction* ``eta = 1 / (eps K P)`` in
@@ -20,8 +24,8 @@ from ...core.geometry import PAPER_A_TARGET_REGION, sample_paper_a_geometry
 from ...core.pulses import dft_pulses
 from ...ota.bounds import crb_lower_bound, universal_constant, worst_case_crb
 from ...ota.crb_design import design_crb_aware, smooth_worst_crb
-from ...ota.design import bcd_trace
-from ...ota.scenario import rayleigh_channels, uniform_weights
+from ...ota.design import bcd_trace, default_precoders
+from ...ota.scenario import dirichlet_weights, rayleigh_channels, uniform_weights
 from ...ota.system import PaperASystem
 
 
@@ -40,14 +44,28 @@ class DesignSolver:
     al_inner: int = 25                  # projected-gradient steps per CRB-aware C-step
 
 
-def draw_instance(key, system: PaperASystem):
-    """One instance of ``system``: ``dict(H, W, pulses, devices, rho)``."""
+WEIGHTS = ("dirichlet", "uniform")
+
+
+def check_weights(weights: str) -> str:
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, got {weights!r}")
+    return weights
+
+
+def draw_instance(key, system: PaperASystem, *, weights: str = "dirichlet", alpha: float = 0.4):
+    """One instance of ``system``: ``dict(H, W, pulses, devices, rho)``; ``W`` from a Dirichlet(alpha)
+    data split (default) or uniform."""
     K, N, M, I, T = (system.n_devices, system.n_ps_antennas, system.n_antennas, system.n_tasks,
                      system.frame_length)
     k_geo, k_h = jax.random.split(key)
     devices, _ = sample_paper_a_geometry(k_geo, K)
     H = rayleigh_channels(k_h, K, N, M, dtype=devices.dtype)
-    return {"H": H, "W": uniform_weights(K, I, dtype=devices.dtype), "pulses": dft_pulses(K, T).astype(H.dtype),
+    if check_weights(weights) == "dirichlet":
+        W = dirichlet_weights(jax.random.fold_in(key, 7), K, I, alpha=alpha, dtype=devices.dtype)
+    else:
+        W = uniform_weights(K, I, dtype=devices.dtype)
+    return {"H": H, "W": W, "pulses": dft_pulses(K, T).astype(H.dtype),
             "devices": devices, "rho": universal_constant(devices, M, PAPER_A_TARGET_REGION, **system.path_loss)}
 
 
@@ -59,24 +77,40 @@ def exact_worst_crb(inst, C, system: PaperASystem, solver: DesignSolver):
     return value
 
 
-def eps_design(inst, system: PaperASystem, solver: DesignSolver, energy_fraction, *, key=None):
-    """Algorithm 1 at ``eps = 1/(eta K P)``; returns the BCD trace plus ``crb_l`` of the result."""
+def eps_design(inst, system: PaperASystem, solver: DesignSolver, energy_fraction, *, key=None, C0=None):
+    """Algorithm 1 at ``eps = 1/(eta K P)`` (from ``C0`` when given); returns the BCD trace plus
+    ``crb_l`` of the result."""
     K = inst["H"].shape[0]
     eps = 1.0 / (energy_fraction * K * system.power_w)
     tr = bcd_trace(inst["H"], inst["W"], inst["pulses"], system.noise_var_w, system.power_w, eps,
-                   max_iter=solver.max_iter, tol=0.0, key=key, n_cstep_iter=solver.n_cstep_iter)
+                   max_iter=solver.max_iter, tol=0.0, key=key, n_cstep_iter=solver.n_cstep_iter, C0=C0)
     T = inst["pulses"].shape[1]
     return tr, crb_lower_bound(tr.C, system.echo_noise_var_w, T, inst["rho"])
 
 
 def eps_front(inst, system: PaperASystem, solver: DesignSolver, energy_fractions):
-    """epsilon-constraint front: ``dict(mse, energy, crb_l, crb_worst)``, each ``[E]``."""
-    def one(eta):
-        tr, crb_l = eps_design(inst, system, solver, eta)
-        return {"mse": tr.mse[-1], "energy": tr.energy[-1], "crb_l": crb_l,
-                "crb_worst": exact_worst_crb(inst, tr.C, system, solver)}
+    """epsilon-constraint front by continuation: ``dict(mse, energy, crb_l, crb_worst, restart_won)``,
+    each ``[E]`` in the order of ``energy_fractions`` (which must increase).
 
-    return jax.vmap(one)(jnp.asarray(energy_fractions))
+    BCD is a local method, so designs started independently at each epsilon can cross (a tighter
+    epsilon reaching a lower MSE than a looser one). The points are therefore solved in order of
+    increasing ``eta`` (a ``lax.scan``), each warm-started from its looser neighbour's design projected onto the
+    tighter constraint; a cold start from the default precoders is run as well and
+    the lower-MSE feasible design kept. ``restart_won`` flags the points where the cold start won."""
+    etas = jnp.asarray(energy_fractions)
+
+    def step(C_prev, eta):
+        warm, crb_warm = eps_design(inst, system, solver, eta, C0=C_prev)
+        cold, crb_cold = eps_design(inst, system, solver, eta)
+        won = cold.mse[-1] < warm.mse[-1]
+        tr = jax.tree_util.tree_map(lambda a, b: jnp.where(won, a, b), cold, warm)
+        out = {"mse": tr.mse[-1], "energy": tr.energy[-1], "crb_l": jnp.where(won, crb_cold, crb_warm),
+               "crb_worst": exact_worst_crb(inst, tr.C, system, solver), "restart_won": won.astype(tr.mse.dtype)}
+        return tr.C, out
+
+    start = default_precoders(*inst["H"].shape[:1], inst["H"].shape[2], inst["W"].shape[-1], system.power_w,
+                              dtype=jnp.real(inst["H"]).dtype)
+    return jax.lax.scan(step, start, etas)[1]
 
 
 def crb_aware_front(inst, system: PaperASystem, solver: DesignSolver, crb_fractions):

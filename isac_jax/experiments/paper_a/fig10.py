@@ -19,7 +19,7 @@ from ..plotting import finish_figure, subplots
 from ..registry import Experiment
 from ...core.precision import float64
 from ...ota.system import PaperASystem
-from .design import DesignSolver, draw_instance, eps_design
+from .design import DesignSolver, check_weights, draw_instance, eps_design
 
 NAME = "a-fig10"
 DESCRIPTION = "Paper A Fig. 10: BCD convergence (MSE, CRB_L, overall error vs iteration) for several N"
@@ -31,6 +31,7 @@ class Config:
     energy_fraction: float = 0.5
     system: PaperASystem = PaperASystem()
     solver: DesignSolver = DesignSolver(max_iter=20)
+    weights: str = "dirichlet"
     n_instances: int = 3
     chunk_size: int = 8
 
@@ -42,12 +43,12 @@ PRESETS = {
 
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
-    solver = config.solver
+    solver, weights = config.solver, check_weights(config.weights)
 
     def trial(key, N):
         k_inst, k_start = jax.random.split(key)
         system = config.system.replace(n_ps_antennas=N)
-        inst = draw_instance(k_inst, system)
+        inst = draw_instance(k_inst, system, weights=weights)
         tr, crb_l = eps_design(inst, system, solver, config.energy_fraction, key=k_start)
         # CRB_L = rho varsigma_bar^2 / (T E) is proportional to 1/E (Theorem 2).
         return {"mse": tr.mse, "crb_l": crb_l * tr.energy[-1] / tr.energy, "step_mse": tr.step_mse,

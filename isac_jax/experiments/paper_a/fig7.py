@@ -18,7 +18,7 @@ from ..plotting import finish_figure, subplots
 from ..registry import Experiment
 from ...core.precision import float64
 from ...ota.system import PaperASystem
-from .design import DesignSolver, draw_instance, eps_design, exact_worst_crb
+from .design import DesignSolver, check_weights, draw_instance, eps_design, exact_worst_crb
 
 NAME = "a-fig7"
 DESCRIPTION = "Paper A Fig. 7: CRB_L and aggregation error vs K for I = 1..4 (Algorithm 1)"
@@ -31,6 +31,7 @@ class Config:
     energy_fraction: float = 0.5
     system: PaperASystem = PaperASystem()
     solver: DesignSolver = DesignSolver()
+    weights: str = "dirichlet"
     n_instances: int = 3
     chunk_size: int = 8
 
@@ -43,13 +44,13 @@ PRESETS = {
 
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
-    base, solver = config.system, config.solver
+    base, solver, weights = config.system, config.solver, check_weights(config.weights)
     if max(config.tasks) > base.n_antennas:
         raise ValueError(f"tasks must not exceed n_antennas = {base.n_antennas} (C_k is M x I), got {config.tasks}")
 
     def trial(key, K, I):
         system = base.replace(n_devices=K, n_tasks=I, frame_length=max(base.frame_length, K))
-        inst = draw_instance(key, system)
+        inst = draw_instance(key, system, weights=weights)
         tr, crb_l = eps_design(inst, system, solver, config.energy_fraction)
         return {"mse": tr.mse[-1], "crb_l": crb_l, "energy": tr.energy[-1],
                 "crb_worst": exact_worst_crb(inst, tr.C, system, solver)}
