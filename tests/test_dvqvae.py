@@ -283,3 +283,32 @@ def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
     learned = evaluate(predict(model, res.state, test), test, res.scaler)
     trivial = evaluate(trivial_prediction(train, len(test), res.scaler), test, res.scaler)
     assert learned["location_rmse_m"] < 0.8 * trivial["location_rmse_m"], (learned, trivial)
+
+
+def test_learning_rates_share_one_compiled_training_step(data):
+    """The learning rate lives in the optimiser state: a second run at another learning rate compiles
+    no new training step (its log shows none, while the first run's does)."""
+    import logging
+
+    messages = []
+
+    class Grab(logging.Handler):
+        def emit(self, record):
+            if "Compiling" in record.getMessage() and "_train_step" in record.getMessage():
+                messages.append(record.getMessage())
+
+    model = SensingModel("dvae", get_net_config("quick", hidden=3, latent_dim=4, tx_hidden=4, proj_dim=8, fc_dim=8,
+                                                conv_impl="native"), SYSTEM)
+    handler, logger = Grab(), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            a = fit(model, TrainConfig(batch_size=8, epochs=1, learning_rate=1e-3), data, progress=False, max_steps=2)
+            first = len(messages)
+            b = fit(model, TrainConfig(batch_size=8, epochs=1, learning_rate=1e-2), data, progress=False, max_steps=2)
+    finally:
+        logger.removeHandler(handler)
+    assert first >= 1 and len(messages) == first, messages
+    # ... and the learning rate is used: after the same two steps from the same start the runs differ.
+    la, lb = (np.asarray(jax.tree_util.tree_leaves(r.state.params)[0]) for r in (a, b))
+    assert not np.allclose(la, lb)

@@ -71,9 +71,8 @@ def test_fronts_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("a-fig8", out=tmp_path, config=cfg, progress=False)["results"]
     assert list(res["curves"]) == ["T=4", "T=8"]
     for c in res["curves"].values():
-        assert np.all(np.diff(c["energy"]) >= -1e-9)             # more energy demanded, never less delivered
-        assert np.all(np.diff(c["mse"]) >= -1e-9 * c["mse"].max())   # ... and never a lower MSE (front monotone)
-        assert np.all(np.diff(c["crb_l"]) <= 1e-12)
+        assert np.all(c["energy"] >= res["energy_fraction"] * 3 * 1.0 * (1 - 1e-6))   # (30b): E >= eta K P
+        assert np.all(np.diff(c["mse"]) >= -1e-9 * c["mse"].max())   # more energy demanded, never a lower MSE
         assert np.all(c["crb_l"] <= c["crb_worst"])               # Theorem 2 below the exact worst case
         assert set(c["crb_aware"]) >= {"mse", "crb_worst", "crb_l", "feasible_fraction"}
     # Twice the frame, half the bound (CRB_L and the exact CRB both scale as 1/T).

@@ -92,11 +92,13 @@ def eps_front(inst, system: PaperASystem, solver: DesignSolver, energy_fractions
     """epsilon-constraint front by continuation: ``dict(mse, energy, crb_l, crb_worst, restart_won)``,
     each ``[E]`` in the order of ``energy_fractions`` (which must increase).
 
-    BCD is a local method, so designs started independently at each epsilon can cross (a tighter
-    epsilon reaching a lower MSE than a looser one). The points are therefore solved in order of
-    increasing ``eta`` (a ``lax.scan``), each warm-started from its looser neighbour's design projected onto the
-    tighter constraint; a cold start from the default precoders is run as well and
-    the lower-MSE feasible design kept. ``restart_won`` flags the points where the cold start won."""
+    BCD is a local method, so designs started independently at each epsilon can cross (a looser
+    epsilon ending at a higher MSE than a tighter one). But the feasible sets are nested: a design
+    that spends ``eta_2 K P`` is feasible for every ``eta_1 <= eta_2``. The points are therefore solved
+    from the tightest to the loosest (a ``lax.scan``), each BCD warm-started from its tighter
+    neighbour's design (feasible as it is, and BCD never increases MSE_bar from its start), and a cold
+    start from the default precoders is run as well; the lower-MSE design is kept. The front is thus
+    non-decreasing in ``eta`` by construction; ``restart_won`` flags the points the cold start won."""
     etas = jnp.asarray(energy_fractions)
 
     def step(C_prev, eta):
@@ -108,9 +110,10 @@ def eps_front(inst, system: PaperASystem, solver: DesignSolver, energy_fractions
                "crb_worst": exact_worst_crb(inst, tr.C, system, solver), "restart_won": won.astype(tr.mse.dtype)}
         return tr.C, out
 
-    start = default_precoders(*inst["H"].shape[:1], inst["H"].shape[2], inst["W"].shape[-1], system.power_w,
-                              dtype=jnp.real(inst["H"]).dtype)
-    return jax.lax.scan(step, start, etas)[1]
+    K, _, M = inst["H"].shape
+    start = default_precoders(K, M, inst["W"].shape[-1], system.power_w, dtype=jnp.real(inst["H"]).dtype)
+    out = jax.lax.scan(step, start, etas[::-1])[1]            # tightest first
+    return jax.tree_util.tree_map(lambda a: a[::-1], out)
 
 
 def crb_aware_front(inst, system: PaperASystem, solver: DesignSolver, crb_fractions):

@@ -5,8 +5,9 @@ For every value and instance two fronts are computed:
 
 * the paper's **epsilon-constraint front** (Algorithm 1, exact projection) over energy fractions
   ``eta`` — MSE_bar against CRB_L (Theorem 2), plus the exact worst-case CRB (A.21) of each design,
-  solved by continuation along ``eta`` with a cold-start restart per point (so the front is a
-  Pareto front; ``restart_won_fraction`` reports how often the restart changed the answer);
+  solved by continuation along ``eta`` from the tightest point (nested feasible sets: each point
+  warm-starts from its tighter neighbour) with a cold-start restart per point, so the front is a
+  Pareto front; ``restart_won_fraction`` reports how often the restart changed the answer;
 * the **CRB-aware front** (:mod:`isac_jax.ota.crb_design`) over worst-case-CRB targets
   ``beta = c CRB_ref`` — MSE_bar against the exact worst-case CRB, with a feasibility flag.
 
