@@ -115,10 +115,11 @@ def _fronts(cfg):
     t_first, t_min, t_med = _first_and_compiled(jax.jit(lambda inst: eps_front(inst, system, setup, fractions)), inst)
     a_first, a_min, a_med = _first_and_compiled(
         jax.jit(lambda inst: crb_aware_front(inst, system, setup, crb_fracs)), inst)
-    print(f"## (b) whole fronts, one compiled vmapped call each (K={K}, M={M}, N={N}, I={I}, T={T}, float64)")
+    print(f"## (b) whole fronts, one compiled call each (K={K}, M={M}, N={N}, I={I}, T={T}, float64; epsilon-front: "
+          "a scan along epsilon of a warm-started and a cold-started BCD per point; CRB-aware: vmapped over targets)")
     print("| front | points | first call incl. compile (s) | compiled (min / median of 3) (s) |")
     print("|---|---|---|---|")
-    print(f"| epsilon-constraint (Alg. 1, {setup.max_iter} BCD it. x {setup.n_cstep_iter} PG it.) + exact "
+    print(f"| epsilon-constraint (Alg. 1, 2 x {setup.max_iter} BCD it. x {setup.n_cstep_iter} PG it.) + exact "
           f"worst-case CRB per point | {len(fractions)} | {t_first:.2f} | {t_min:.3f} / {t_med:.3f} |")
     print(f"| CRB-aware (AL-BCD, {setup.al_iter} it. x {setup.al_inner} PG it.) + exact worst-case CRB per point "
           f"| {len(crb_fracs)} | {a_first:.2f} | {a_min:.3f} / {a_med:.3f} |")
