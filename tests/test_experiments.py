@@ -131,6 +131,16 @@ def test_paper_b_experiments_tiny_end_to_end(tmp_path):
     # exactly a 10x lower root CRLB.
     for name in ("root_crlb_location_m", "root_crlb_velocity_mps"):
         np.testing.assert_allclose(res[name][0] / res[name][1], 10.0, rtol=1e-6)
+    cfg = experiments.resolve_config("b-fig6", powers_dbm=(30.0, 50.0), n_samples=2, chunk_size=2,
+                                     system=dataclasses.replace(_tiny_cellfree(), n_subcarriers=8, n_symbols=8,
+                                                                precoder="mrt"))
+    res = experiments.reproduce("b-fig6", out=tmp_path, config=cfg, progress=False)["results"]
+    # Same samples at both powers, MRT: the bound falls exactly 10x for 20 dB (as b-crlb).
+    np.testing.assert_allclose(res["root_crlb_location_m"][0] / res["root_crlb_location_m"][1], 10.0, rtol=1e-6)
+    for scheme in ("monostatic", "music", "cs", "ml_refined"):
+        assert res[scheme]["location_rmse_m"].shape == (2,) and np.all(np.isfinite(res[scheme]["location_rmse_m"]))
+    assert "velocity_rmse_mps" not in res["monostatic"] and res["music"]["fronthaul_bits"] == 96
+    assert res["ml_refined"]["fronthaul_bits"] == 64 * 2 * 8 * 8
     cfg = experiments.resolve_config("b-design-aps", system=_tiny_cellfree(), n_scenarios=2, n_test_scenarios=2,
                                      n_steps=4)
     res = experiments.reproduce("b-design-aps", out=tmp_path, config=cfg, progress=False)["results"]

@@ -1,6 +1,6 @@
 """Paper B: cooperative ISAC in cell-free MIMO (multistatic OFDM sensing, CRLB, fronthaul).
 
-Stable reference API (SPEC §13): :func:`noiseless_echo`, :func:`crlb`.
+Stable reference API (SPEC §13): :func:`noiseless_echo`, :func:`crlb`, :func:`estimate`.
 """
 
 from .comm import ap_powers as ap_powers
@@ -22,6 +22,8 @@ from .dataset import load_split as load_split
 from .dataset import materialise as materialise
 from .dataset import sample_batch as sample_batch
 from .dataset import sample_labels as sample_labels
+from .estimators import EstimatorSettings as EstimatorSettings
+from .estimators import estimate as estimate
 from .echo import bistatic_geometry as bistatic_geometry
 from .echo import clock_offsets as clock_offsets
 from .echo import noiseless_echo as noiseless_echo

@@ -1,0 +1,162 @@
+"""Paper B classical estimators, refined ML and the evaluation harness.
+
+Sizes are tiny (N_t = M_r = 4, N_s = T_s = 32) and compiled functions are shared by the tests.
+"""
+
+import dataclasses
+import functools
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import crandn
+from isac_jax import cellfree as cf
+from isac_jax.core.random import complex_normal
+from isac_jax.cellfree import estimators as est
+from isac_jax.cellfree.evaluation import assigned_squared_errors, summarise
+
+CFG = cf.get_config("quick", n_subcarriers=32, n_symbols=32, n_tx_antennas=4, n_rx_antennas=4, n_targets=1,
+                    power_dbm=30.0)
+TX, RX = np.asarray(CFG.tx_positions), np.asarray(CFG.rx_positions)
+TARGET = np.array([[40.0, 60.0]])
+VELOCITY = np.array([[6.0, -9.0]])
+
+
+@functools.lru_cache(maxsize=None)
+def _transmit():
+    _, _, _, x = cf.draw_transmission(jax.random.PRNGKey(3), CFG, dtype=jnp.float64)
+    return x
+
+
+def _echo(tx, rx, g, v, beta, x):
+    return cf.noiseless_echo(jnp.asarray(tx), jnp.asarray(rx), jnp.asarray(g), jnp.asarray(v), beta, x,
+                             **CFG.echo_kwargs)
+
+
+@functools.lru_cache(maxsize=None)
+def _estimator(scheme, n_targets=1):
+    return jax.jit(lambda Y, x, tx, rx: est.estimate(scheme, Y, x, tx, rx, n_targets=n_targets, **CFG.echo_kwargs))
+
+
+@pytest.mark.parametrize("scheme", ["music", "cs"])
+def test_distributed_estimators_recover_a_noiseless_single_target(scheme):
+    x = _transmit()
+    beta = jnp.asarray([[[1.0 + 0.5j], [0.7 - 0.2j]], [[-0.4 + 0.9j], [0.8 + 0.1j]]])
+    Y = _echo(TX, RX, TARGET, VELOCITY, beta, x)
+    g, v = map(np.asarray, _estimator(scheme)(Y, x, TX, RX))
+    res = est.resolution(32, 32)
+    # Location: the rays of two APs intersect at the target up to the angle grid (0.004 in cos).
+    assert np.linalg.norm(g - TARGET) < 0.5
+    # Velocity from 4 bistatic Dopplers on a 4x zero-padded DFT: well inside one velocity cell.
+    assert np.linalg.norm(v - VELOCITY) < 0.5 * res["velocity_mps"]
+
+
+def test_monostatic_recovers_location_and_returns_no_velocity():
+    x = _transmit()[:1]
+    bs = np.array([[50.0, 0.0]])
+    Y = _echo(bs, bs, TARGET, VELOCITY, jnp.ones((1, 1, 1), complex), x)
+    g, v = map(np.asarray, _estimator("monostatic")(Y, x, bs, bs))
+    assert np.linalg.norm(g - TARGET) < 0.125 * est.resolution(32, 32)["range_m"] / 2 + 0.5
+    assert np.all(np.isnan(v))
+
+
+def test_two_resolved_targets_are_both_found():
+    x = _transmit()
+    g_true = np.array([[30.0, 45.0], [70.0, 65.0]])
+    v_true = np.array([[5.0, -3.0], [-8.0, 10.0]])
+    Y = _echo(TX, RX, g_true, v_true, jnp.ones((2, 2, 2), complex), x)
+    g, _ = map(np.asarray, _estimator("music", 2)(Y, x, TX, RX))
+    err = min(np.linalg.norm(g - g_true[list(p)], axis=-1).max() for p in itertools.permutations(range(2)))
+    assert err < 1.0
+
+
+def test_concentrated_cost_matches_numpy_least_squares():
+    rng = np.random.default_rng(0)
+    x = _transmit()
+    g = rng.uniform(10, 90, (2, 2))
+    v = rng.uniform(-20, 20, (2, 2))
+    beta = crandn(rng, 2, 2, 2)
+    Y = np.asarray(_echo(TX, RX, g, v, jnp.asarray(beta), x)) + 1e-6 * crandn(rng, 2, 4, 32, 32)
+    psi = np.concatenate([g.ravel(), v.ravel()]) + rng.normal(0, 0.3, 8)
+    cost = float(est.concentrated_cost(jnp.asarray(psi), jnp.asarray(Y), x, jnp.asarray(TX), jnp.asarray(RX), 2,
+                                       CFG.echo_kwargs))
+    # Reference: explicit per-AP basis of unit-beta echoes of every (n, q), NumPy lstsq.
+    ref = 0.0
+    gp, vp = psi[:4].reshape(2, 2), psi[4:].reshape(2, 2)
+    for m in range(2):
+        cols = []
+        for n, q in itertools.product(range(2), range(2)):
+            b = np.zeros((2, 2, 2), complex)
+            b[n, m, q] = 1.0
+            cols.append(np.asarray(_echo(TX, RX, gp, vp, jnp.asarray(b), x))[m].ravel())
+        A = np.stack(cols, axis=1)
+        coef = np.linalg.lstsq(A, Y[m].ravel(), rcond=None)[0]
+        ref += np.sum(np.abs(Y[m].ravel() - A @ coef) ** 2)
+    assert abs(cost - ref) <= 1e-7 * np.sum(np.abs(Y) ** 2)
+
+
+def test_refined_ml_attains_the_crlb_at_high_snr():
+    """Monte Carlo over noise (fixed geometry and beta): RMSE within 1.5x the root CRLB and not below
+    it beyond Monte Carlo error (the RMSE of n draws has relative standard error ~ 1/sqrt(2 n q)
+    with q = 2 coordinates)."""
+    x = _transmit()
+    beta = jnp.asarray([[[1.0 + 0.5j], [0.7 - 0.2j]], [[-0.4 + 0.9j], [0.8 + 0.1j]]])
+    Y0 = _echo(TX, RX, TARGET, VELOCITY, beta, x)
+    noise_w = CFG.noise_w * 1e-4                                   # 40 dB above the nominal SNR
+    n = 24
+
+    @jax.jit
+    def errors(keys):
+        def one(k):
+            Y = Y0 + complex_normal(k, Y0.shape, var=noise_w, dtype=jnp.float64)
+            g, v = est.estimate("ml_refined", Y, x, TX, RX, n_targets=1, **CFG.echo_kwargs)
+            return jnp.sum((g - TARGET) ** 2), jnp.sum((v - VELOCITY) ** 2)
+        return jax.vmap(one)(keys)
+
+    loc_sq, vel_sq = map(np.asarray, errors(jax.random.split(jax.random.PRNGKey(5), n)))
+    kw = {**CFG.crlb_kwargs, "noise_dbm": CFG.noise_dbm - 40.0}
+    bound = np.diag(np.asarray(cf.crlb(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray(TARGET), jnp.asarray(VELOCITY),
+                                       beta, x, **kw)))
+    rel_se = 1.0 / np.sqrt(2 * n * 2)
+    for sq, var in ((loc_sq, bound[:2].sum()), (vel_sq, bound[2:].sum())):
+        ratio = np.sqrt(sq.mean() / var)
+        assert 1.0 - 3.0 * rel_se < ratio < 1.5, ratio
+
+
+def test_bad_input_is_refused():
+    x = _transmit()
+    Y = jnp.zeros((2, 4, 32, 32), complex)
+    with pytest.raises(ValueError, match="scheme"):
+        est.estimate("fft", Y, x, TX, RX, n_targets=1, **CFG.echo_kwargs)
+    with pytest.raises(ValueError, match="n_targets=4 must be < n_rx=4"):
+        est.estimate("music", Y, x, TX, RX, n_targets=4, **CFG.echo_kwargs)
+    with pytest.raises(ValueError, match="grids must match"):
+        est.estimate("music", Y[..., :16], x, TX, RX, n_targets=1, **CFG.echo_kwargs)
+    with pytest.raises(ValueError, match="n_rx"):
+        est.estimate("music", Y, x, TX, RX, n_targets=1, **{**CFG.echo_kwargs, "n_rx": 8})
+    with pytest.raises(ValueError, match="range_step_cells"):
+        est.EstimatorSettings(range_step_cells=2.0)
+
+
+def test_assignment_and_summary_against_numpy():
+    rng = np.random.default_rng(1)
+    cfg = dataclasses.replace(CFG, n_targets=3)
+    g, v = rng.uniform(0, 100, (3, 2)), rng.uniform(-20, 20, (3, 2))
+    g_hat, v_hat = g[[2, 0, 1]] + rng.normal(0, 1, (3, 2)), v[[2, 0, 1]] + rng.normal(0, 1, (3, 2))
+    loc_sq, vel_sq = map(np.asarray, assigned_squared_errors(jnp.asarray(g_hat), jnp.asarray(v_hat), jnp.asarray(g),
+                                                             jnp.asarray(v), cfg))
+    scale = np.array([0.01, 0.01, 1 / 40, 1 / 40])
+    f_hat, f = np.hstack([g_hat, v_hat]) * scale, np.hstack([g, v]) * scale
+    best = min(itertools.permutations(range(3)), key=lambda p: np.sum((f_hat - f[list(p)]) ** 2))
+    np.testing.assert_allclose(loc_sq, np.sum((g_hat - g[list(best)]) ** 2, -1), rtol=1e-12)
+    np.testing.assert_allclose(vel_sq, np.sum((v_hat - v[list(best)]) ** 2, -1), rtol=1e-12)
+    sq = rng.exponential(size=(50, 3))
+    s = summarise({"music_loc_sq": sq, "music_vel_sq": 2 * sq, "crlb_loc": sq / 4, "crlb_vel": sq}, cfg, ("music",))
+    assert np.isclose(s["music"]["location_rmse_m"], np.sqrt(sq.mean()))
+    per = sq.mean(-1)
+    assert np.isclose(s["music"]["location_se_m"], per.std(ddof=1) / np.sqrt(50) / (2 * np.sqrt(sq.mean())))
+    assert np.isclose(s["root_crlb_location_m"], np.sqrt(sq.mean() / 4))
+    assert s["music"]["fronthaul_bits"] == 96 * 3
