@@ -116,14 +116,17 @@ def _angle_spectrum(R, cos_grid, n_targets, method):
 
 
 def _pick_peaks(spectrum, n_peaks):
-    """Indices ``[n_peaks]`` of the largest local maxima (topped up by the largest other points) and
-    their sub-grid offsets in ``[-0.5, 0.5]`` from a parabola through the log spectrum."""
+    """Indices ``[n_peaks]`` of the largest interior local maxima and their sub-grid offsets in
+    ``[-0.5, 0.5]`` (parabola through the log spectrum). When fewer than ``n_peaks`` local maxima
+    exist (targets merged in one beam), the strongest peak is repeated: a merged detection."""
     logp = jnp.log(jnp.maximum(spectrum, jnp.finfo(spectrum.dtype).tiny))
     left = jnp.concatenate([logp[:1], logp[:-1]])
     right = jnp.concatenate([logp[1:], logp[-1:]])
-    local = (logp >= left) & (logp >= right)
-    span = jnp.max(logp) - jnp.min(logp) + 1.0
-    _, idx = jax.lax.top_k(jnp.where(local, logp, logp - 2.0 * span), n_peaks)
+    interior = (jnp.arange(logp.shape[0]) > 0) & (jnp.arange(logp.shape[0]) < logp.shape[0] - 1)
+    local = (logp > left) & (logp >= right) & interior
+    vals, idx = jax.lax.top_k(jnp.where(local, logp, -jnp.inf), n_peaks)
+    strongest = jnp.where(jnp.isfinite(vals[0]), idx[0], jnp.argmax(logp))
+    idx = jnp.where(jnp.isfinite(vals), idx, strongest)
     return idx, _parabolic(logp, idx)
 
 
@@ -203,9 +206,17 @@ def _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings) -> _Rays:
     n_d = int(math.ceil(math.hypot(*settings.area_m) / step)) + 1
     dists = (jnp.arange(n_d, dtype=real) + 0.5) * step
 
-    def one_ray(c):
+    # Receive combining that nulls the AP's other detected directions (regularised zero forcing):
+    # w_q^H a_r(cos_p) ~ delta_qp, so a strong target's sidelobe leakage cannot raise a false range
+    # peak on another target's ray.
+    steer = ula_response(cos, Mr, normalise=True).T                                        # [Mr, Q]
+    gram = jnp.conj(steer.T) @ steer
+    combiners = steer @ jnp.linalg.solve(gram + 1e-2 * jnp.eye(n_targets, dtype=gram.dtype), jnp.eye(
+        n_targets, dtype=gram.dtype))                                                       # [Mr, Q]
+
+    def one_ray(c, w):
         u = _ray_direction(ap, c, area)
-        r = jnp.einsum("a,ait->it", jnp.conj(ula_response(c, Mr, normalise=True)), y_m)
+        r = jnp.einsum("a,ait->it", jnp.conj(w), y_m)
         z, inside = _ray_scan(r, x, tx, ap, u, dists, kw, settings)
         spec_d = _doppler_spectrum(z, settings.doppler_oversample)                         # [N, D, L]
         if method == "music":
@@ -215,7 +226,16 @@ def _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings) -> _Rays:
         power = jnp.where(inside, power, 0.0)
         return u, power / jnp.maximum(jnp.max(power), jnp.finfo(real).tiny), spec_d
 
-    u, profile, doppler = jax.vmap(one_ray)(cos)
+    u, profile, doppler = jax.vmap(one_ray)(cos, combiners.T)
+    # A merged detection (a repeated angle) takes the next range peak of the same ray: the earlier
+    # copies' peaks are masked within one range cell.
+    cell = step / settings.range_step_cells
+    for q in range(1, n_targets):
+        for p in range(q):
+            peak = dists[jnp.argmax(profile[p])]
+            near = (idx[p] == idx[q]) & (jnp.abs(dists - peak) < cell)
+            profile = profile.at[q].set(jnp.where(near, 0.0, profile[q]))
+    profile = profile / jnp.maximum(jnp.max(profile, axis=1, keepdims=True), jnp.finfo(real).tiny)
     return _Rays(ap, u, dists, profile, doppler)
 
 
@@ -249,12 +269,11 @@ def _intersect(origins, directions, prior, weight=1e-3):
     return jnp.linalg.solve(lhs, rhs)
 
 
-def _fuse(scans: _Rays, tx, rx, kw):
-    """CPU fusion of ``M`` APs' rays (stacked ``_Rays``): for every association of AP ``m``'s rays
-    with AP 0's, the targets are the least-squares intersections of the associated rays; the
-    association whose intersections carry the most normalised matched-filter power along the rays
-    wins. Returns positions ``[Q, 2]`` and bistatic Dopplers ``[M, Q, N]`` (Hz) read from each ray's
-    Doppler spectrum at the fused position."""
+def _associations(scans: _Rays):
+    """Every association of AP ``m``'s rays with AP 0's (``assoc[C, M, Q]``, ray of AP m for target q),
+    the least-squares intersections of the associated rays ``g[C, Q, 2]`` (pulled weakly towards the
+    rays' own range peaks, so nearly parallel rays stay well posed) and a score ``[C]``: the
+    normalised matched-filter power along the rays at the intersections."""
     M, Q = scans.direction.shape[0], scans.direction.shape[1]
     perms = permutation_table(Q)
     combos = jnp.asarray(np.array(list(itertools.product(range(len(perms)), repeat=M - 1)), dtype=np.int32)
@@ -276,12 +295,26 @@ def _fuse(scans: _Rays, tx, rx, kw):
         return g, jnp.sum(score)
 
     g_all, scores = jax.vmap(candidate)(assoc)
-    best = jnp.argmax(scores)
-    g, a = g_all[best], assoc[best]
+    return assoc, g_all, scores
+
+
+def _fuse(scans: _Rays, tx, rx, kw, n_symbols: int):
+    """CPU fusion of ``M`` APs' rays (stacked ``_Rays``). For every association of
+    :func:`_associations` the bistatic Dopplers ``[M, Q, N]`` are read from each ray's Doppler
+    spectrum at the candidate positions and fitted by one velocity per target
+    (:func:`_velocity_ls`); the association with the highest range score minus the Doppler misfit
+    (in squared Doppler cells ``1/(T_s DeltaT)``) wins. In the forward-scatter geometry of
+    Fig. B.2 the bistatic range changes little along a receive ray, so range alone associates
+    poorly, while a wrong association leaves Dopplers that no single velocity explains.
+    Returns positions ``[Q, 2]`` and velocities ``[Q, 2]``."""
+    M, Q = scans.direction.shape[0], scans.direction.shape[1]
+    ap_idx = jnp.arange(M)
+    assoc, g_all, scores = _associations(scans)
     symbol_s = 1.0 / kw["scs_hz"] + kw["cp_s"]
     L = scans.doppler.shape[-1]
+    lam = SPEED_OF_LIGHT / kw["carrier_hz"]
 
-    def doppler(m, q):
+    def doppler(a, g, m, q):
         scan = jax.tree_util.tree_map(lambda t: t[m], scans)
         j, _ = _profile_at(scan, a[m, q], g[q])
         spec = scan.doppler[a[m, q], :, j, :]                                               # [N, L]
@@ -289,22 +322,32 @@ def _fuse(scans: _Rays, tx, rx, kw):
         k_off = jax.vmap(lambda row, kk: _parabolic(jnp.log(jnp.maximum(row, 1e-300)), kk))(spec, k)
         return _bin_to_doppler(k + k_off, L, symbol_s)
 
-    dop = jax.vmap(lambda m: jax.vmap(lambda q: doppler(m, q))(jnp.arange(Q)))(ap_idx)   # [M, Q, N]
-    return g, dop
+    def fit(a, g):
+        dop = jax.vmap(lambda m: jax.vmap(lambda q: doppler(a, g, m, q))(jnp.arange(Q)))(ap_idx)   # [M, Q, N]
+        v = _velocity_ls(g, dop, tx, rx, kw["carrier_hz"])
+        pred = jnp.einsum("nmqc,qc->mqn", _pair_directions(g, tx, rx), v) / lam
+        return v, jnp.sum(((dop - pred) * symbol_s * n_symbols) ** 2)
+
+    v_all, misfit = jax.vmap(fit)(assoc, g_all)
+    best = jnp.argmax(scores - misfit)
+    return g_all[best], v_all[best]
+
+
+def _pair_directions(g, tx, rx):
+    """``u_tn + u_rm`` for every pair and target, ``[N, M, Q, 2]`` (unit vectors from the APs)."""
+    def unit(aps):
+        d = g[None] - aps[:, None, :]                                        # [A, Q, 2]
+        return d / jnp.linalg.norm(d, axis=-1, keepdims=True)
+
+    return unit(tx)[:, None] + unit(rx)[None, :]
 
 
 def _velocity_ls(g, dopplers, tx, rx, carrier_hz):
     """Velocities ``[Q, 2]`` from ``dopplers[M, Q, N]`` (Hz) at positions ``g[Q, 2]``: least squares
     of ``lambda f_D,nm = v . (u_tn + u_rm)`` over all pairs."""
     lam = SPEED_OF_LIGHT / carrier_hz
-
-    def unit(aps):
-        d = g[None] - aps[:, None, :]                                        # [A, Q, 2]
-        return d / jnp.linalg.norm(d, axis=-1, keepdims=True)
-
-    rows = unit(tx)[:, None] + unit(rx)[None, :]                             # [N, M, Q, 2]
-    A = jnp.moveaxis(rows, 2, 0).reshape(g.shape[0], -1, 2)                  # [Q, N*M, 2]
-    b = lam * jnp.transpose(dopplers, (1, 2, 0)).reshape(g.shape[0], -1)     # [Q, N*M] in (n, m) order
+    A = jnp.moveaxis(_pair_directions(g, tx, rx), 2, 0).reshape(g.shape[0], -1, 2)   # [Q, N*M, 2]
+    b = lam * jnp.transpose(dopplers, (1, 2, 0)).reshape(g.shape[0], -1)             # [Q, N*M] in (n, m) order
     gram = jnp.einsum("qpa,qpb->qab", A, A) + 1e-9 * jnp.eye(2)[None]
     rhs = jnp.einsum("qpa,qp->qa", A, b)
     return jnp.linalg.solve(gram, rhs[..., None])[..., 0]
@@ -314,8 +357,7 @@ def _distributed(Y, x, tx, rx, n_targets, method, kw, settings):
     """Positions clipped to the area and velocities to ``[-v_max, v_max]`` per axis (the prior the
     scenario states), so one failed detection costs a bounded error."""
     scans = jax.vmap(lambda y_m, ap: _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings))(Y, rx)
-    g, dop = _fuse(scans, tx, rx, kw)
-    v = _velocity_ls(g, dop, tx, rx, kw["carrier_hz"])
+    g, v = _fuse(scans, tx, rx, kw, Y.shape[-1])
     area = jnp.asarray(settings.area_m, g.dtype)
     return jnp.clip(g, 0.0, area[None, :]), jnp.clip(v, -settings.max_speed_mps, settings.max_speed_mps)
 
@@ -383,6 +425,48 @@ def concentrated_cost(psi, Y, x, tx, rx, n_targets, kw):
     ridge = 1e-12 * jnp.real(jnp.trace(gram, axis1=-2, axis2=-1))[:, None, None] / (N * Q)
     fit = jnp.real(jnp.sum(jnp.conj(b) * jnp.linalg.solve(gram + ridge * eye, b[..., None])[..., 0]))
     return jnp.sum(jnp.abs(Y) ** 2) - fit
+
+
+def _candidate_pool(scans: _Rays):
+    """Candidate target positions from one scheme's rays: the intersection of every tuple of rays
+    (one per AP, ``Q^M`` of them, so two targets merged in one AP's beam but resolved by another
+    both appear) and every ray's own range peak (``M Q``). ``[Q^M + M Q, 2]``."""
+    M, Q = scans.direction.shape[0], scans.direction.shape[1]
+    tuples = jnp.asarray(np.array(list(itertools.product(range(Q), repeat=M)), dtype=np.int32))   # [Q^M, M]
+    ranged = jax.vmap(_range_positions)(scans)                                             # [M, Q, 2]
+    ap_idx = jnp.arange(M)
+
+    def point(rays):
+        prior = jnp.mean(ranged[ap_idx, rays], axis=0)
+        return _intersect(scans.origin, scans.direction[ap_idx, rays], prior)
+
+    return jnp.concatenate([jax.vmap(point)(tuples), ranged.reshape(-1, 2)])
+
+
+def _greedy_start(Y, x, tx, rx, n_targets, kw, settings):
+    """Start of ``ml_refined``: candidate positions from the ``music`` and ``cs`` scans
+    (:func:`_candidate_pool`, clipped to the area), each with a velocity from the coherent
+    multi-pair Doppler search; targets are then chosen one at a time, each the candidate that most
+    lowers the joint concentrated cost given those already chosen (a duplicate of a chosen target
+    explains no new energy, so it is not chosen twice). Returns ``psi[4Q]``."""
+    real = Y.real.dtype
+    area = jnp.asarray(settings.area_m, real)
+    pool = []
+    for method in ("music", "cs"):
+        scans = jax.vmap(lambda y_m, ap: _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings))(Y, rx)
+        pool.append(_candidate_pool(scans))
+    g_pool = jnp.clip(jnp.concatenate(pool), 0.0, area[None, :])                          # [P, 2]
+    v_pool = _velocity_search(Y, x, tx, rx, g_pool, kw, settings)                          # [P, 2]
+    g_sel = jnp.zeros((0, 2), real)
+    v_sel = jnp.zeros((0, 2), real)
+    for q in range(n_targets):
+        def cost(g, v):
+            gg, vv = jnp.concatenate([g_sel, g[None]]), jnp.concatenate([v_sel, v[None]])
+            return concentrated_cost(_pack(gg, vv), Y, x, tx, rx, q + 1, kw)
+        best = jnp.argmin(jax.vmap(cost)(g_pool, v_pool))
+        g_sel = jnp.concatenate([g_sel, g_pool[best][None]])
+        v_sel = jnp.concatenate([v_sel, v_pool[best][None]])
+    return _pack(g_sel, v_sel)
 
 
 def refine_ml(psi0, Y, x, tx, rx, n_targets, kw, n_iter: int):
@@ -462,9 +546,7 @@ def estimate(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=30e9, scs_h
         return pos, jnp.full_like(pos, jnp.nan)
     if scheme in ("music", "cs"):
         return _distributed(Y, x, tx, rx, n_targets, scheme, kw, settings)
-    starts = [_distributed(Y, x, tx, rx, n_targets, m, kw, settings)[0] for m in ("music", "cs")]
-    psis = jnp.stack([_pack(g, _velocity_search(Y, x, tx, rx, g, kw, settings)) for g in starts])
-    costs = jax.vmap(lambda p: concentrated_cost(p, Y, x, tx, rx, n_targets, kw))(psis)
-    psi = refine_ml(psis[jnp.argmin(costs)], Y, x, tx, rx, n_targets, kw, settings.ml_iterations)
+    psi0 = _greedy_start(Y, x, tx, rx, n_targets, kw, settings)
+    psi = refine_ml(psi0, Y, x, tx, rx, n_targets, kw, settings.ml_iterations)
     Q = n_targets
     return psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2)
