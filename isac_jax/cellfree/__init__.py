@@ -16,6 +16,7 @@ from .config import check_in_area as check_in_area
 from .config import get_config as get_config
 from .config import sample_scenario as sample_scenario
 from .crlb import crlb as crlb
+from .crlb import crlb_closed_form as crlb_closed_form
 from .crlb import root_crlb as root_crlb
 from .dataset import iterate_batches as iterate_batches
 from .dataset import load_split as load_split

@@ -76,11 +76,19 @@ class PathFactors(NamedTuple):
 
 
 def path_factors(tx, rx, points, velocities, beta, x, *, n_rx=16, carrier_hz=30e9, scs_hz=240e3,
-                 cp_s=1.04e-6, pathloss_ref_db=-60.0, pathloss_exp=2.0, ref_distance_m=1.0) -> PathFactors:
-    """The separable factors of every (n, m, q) path of (B.6) (see :class:`PathFactors`)."""
+                 cp_s=1.04e-6, pathloss_ref_db=-60.0, pathloss_exp=2.0, ref_distance_m=1.0,
+                 doppler_points=None) -> PathFactors:
+    """The separable factors of every (n, m, q) path of (B.6) (see :class:`PathFactors`).
+
+    ``doppler_points`` (default ``points``): the positions whose direction cosines enter the
+    Doppler shift (B.9)-(B.11). Passing ``jax.lax.stop_gradient(points)`` drops the position
+    dependence of the Doppler from derivatives, as Appendix B.A's (35) does.
+    """
     _check(tx, rx, points, velocities, beta, x, n_rx)
     N, Nt, Ns, Ts = x.shape
     geo = bistatic_geometry(tx, rx, points, velocities, carrier_hz=carrier_hz)
+    if doppler_points is not None:
+        geo["doppler_hz"] = bistatic_geometry(tx, rx, doppler_points, velocities, carrier_hz=carrier_hz)["doppler_hz"]
     pl = db_to_linear(pathloss_ref_db) * (geo["range_m"] / ref_distance_m) ** (-pathloss_exp)
     amp = beta * jnp.sqrt(pl)                                                      # A_nmq
     real = jnp.real(amp).dtype

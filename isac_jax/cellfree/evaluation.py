@@ -68,15 +68,21 @@ def _features(g, v, cfg: CellFreeConfig, with_velocity: bool):
     return jnp.concatenate([g * scale[None, :], vel], axis=-1)
 
 
+def matched_truth(g_hat, v_hat, g, v, cfg: CellFreeConfig, *, with_velocity: bool = True):
+    """The true locations and velocities ``([Q, 2], [Q, 2])`` matched to each estimate by the best
+    assignment (``g_hat[q]`` estimates ``g_matched[q]``)."""
+    perm = best_permutation(_features(g_hat, v_hat, cfg, with_velocity), _features(g, v, cfg, with_velocity))
+    return reorder_true(g, perm), reorder_true(v, perm)
+
+
 def assigned_squared_errors(g_hat, v_hat, g, v, cfg: CellFreeConfig, *, with_velocity: bool = True):
     """``(||g_hat - g_perm||^2 [Q], ||v_hat - v_perm||^2 [Q])`` after the best assignment."""
-    perm = best_permutation(_features(g_hat, v_hat, cfg, with_velocity), _features(g, v, cfg, with_velocity))
-    g_t, v_t = reorder_true(g, perm), reorder_true(v, perm)
+    g_t, v_t = matched_truth(g_hat, v_hat, g, v, cfg, with_velocity=with_velocity)
     return jnp.sum((g_hat - g_t) ** 2, axis=-1), jnp.sum((v_hat - v_t) ** 2, axis=-1)
 
 
 def evaluate_trial(key, cfg: CellFreeConfig, schemes=SCHEMES, settings: EstimatorSettings = EstimatorSettings(),
-                   *, clutter_scale=1.0, with_crlb: bool = True) -> dict:
+                   *, clutter_scale=1.0, with_crlb: bool = True, with_estimates: bool = False) -> dict:
     """One sample, every scheme: ``{scheme}_loc_sq[Q]``, ``{scheme}_vel_sq[Q]`` (no velocity for
     ``monostatic``), ``crlb_loc[Q]``, ``crlb_vel[Q]`` (variances). Pure and jit-able (``cfg``,
     ``schemes`` and ``settings`` static). ``clutter_scale`` multiplies the clutter amplitudes (a
@@ -108,8 +114,12 @@ def evaluate_trial(key, cfg: CellFreeConfig, schemes=SCHEMES, settings: Estimato
                                                                   sc.velocities, cfg, with_velocity=False)
             continue
         g_hat, v_hat = estimate(scheme, y, x, tx, rx, **kw)
-        out[f"{scheme}_loc_sq"], out[f"{scheme}_vel_sq"] = assigned_squared_errors(
-            g_hat, v_hat, sc.targets, sc.velocities, cfg)
+        g_t, v_t = matched_truth(g_hat, v_hat, sc.targets, sc.velocities, cfg)
+        out[f"{scheme}_loc_sq"] = jnp.sum((g_hat - g_t) ** 2, axis=-1)
+        out[f"{scheme}_vel_sq"] = jnp.sum((v_hat - v_t) ** 2, axis=-1)
+        if with_estimates:
+            out.update({f"{scheme}_locations": g_hat, f"{scheme}_velocities": v_hat,
+                        f"{scheme}_true_locations": g_t, f"{scheme}_true_velocities": v_t})
     if with_crlb:
         d = jnp.diagonal(crlb(tx, rx, sc.targets, sc.velocities, sc.beta, x, **cfg.crlb_kwargs))
         out["crlb_loc"] = d[:2 * Q].reshape(Q, 2).sum(-1)

@@ -16,7 +16,8 @@ from pathlib import Path
 from .outputs import write_outputs
 from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, ml_vs_crb,
                       pareto_crb)
-from .paper_b import crlb, design_aps, fig6 as b_fig6, fig11 as b_fig11, fig12, overhead, table3, train
+from .paper_b import crlb, design_aps, fig6 as b_fig6, fig10 as b_fig10, fig11 as b_fig11, fig12, overhead, sweeps, \
+    table3, train
 from .registry import Experiment
 
 #: Every experiment, in the order of the papers (Paper A, then Paper B); the CLI's ``list`` order.
@@ -24,7 +25,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     fig2.EXPERIMENT, fig3.EXPERIMENT, fig4.EXPERIMENT, fig5.EXPERIMENT, fig6.EXPERIMENT, fig7.EXPERIMENT,
     fig8.EXPERIMENT, fig9.EXPERIMENT, fig10.EXPERIMENT, fig11.EXPERIMENT, ml_vs_crb.EXPERIMENT,
     pareto_crb.EXPERIMENT,
-    crlb.EXPERIMENT, b_fig6.EXPERIMENT, design_aps.EXPERIMENT, overhead.EXPERIMENT, train.EXPERIMENT, b_fig11.EXPERIMENT,
+    crlb.EXPERIMENT, b_fig6.EXPERIMENT, sweeps.FIG7, sweeps.FIG8, sweeps.FIG9, b_fig10.EXPERIMENT, sweeps.FIG13,
+    sweeps.FIG14, design_aps.EXPERIMENT, overhead.EXPERIMENT, train.EXPERIMENT, b_fig11.EXPERIMENT,
     fig12.EXPERIMENT, table3.EXPERIMENT,
 )
 REGISTRY: dict[str, Experiment] = {e.name: e for e in EXPERIMENTS}
