@@ -83,8 +83,10 @@ def _define(name: str, fig: str, what: str, axis: str, apply: Callable, xlabel: 
 
         def trial(key, clutter_var=1.0, **kw):
             cfg = apply(base, kw[axis])
-            return evaluate_trial(key, cfg, config.schemes, config.settings,
-                                  clutter_scale=jax.numpy.sqrt(clutter_var))
+            out = evaluate_trial(key, cfg, config.schemes, config.settings, clutter_scale=jax.numpy.sqrt(clutter_var))
+            # Mean over the targets (their number may be the swept axis): the RMSE over samples
+            # and targets and the per-sample standard error are unchanged.
+            return {k: jax.numpy.mean(v, axis=-1, keepdims=True) for k, v in out.items()}
 
         with float64():
             out = run_sweep(trial, grid, n_trials=config.n_samples, key=jax.random.PRNGKey(seed),
