@@ -63,7 +63,14 @@ def angular_delay_doppler_spectrum(h_dd, rx_steering, tx_steering, *, mode: str 
     rx = jnp.conj(jnp.broadcast_to(rx_steering, (R,) + rx_steering.shape[-2:]))
     tx = jnp.conj(jnp.broadcast_to(tx_steering, (T,) + tx_steering.shape[-2:]))
     if mode == "cartesian":
-        return jnp.abs(jnp.einsum("rim,...rmtnql,tjn->...ritjql", rx, h_dd, tx)) ** 2
+        # The output (D_r D_t per pair) dwarfs the input, so the run time is the output's memory
+        # traffic: contract the receive side by einsum, then the (few) transmit antennas as an
+        # unrolled sum that XLA fuses with |.|^2, so the complex output is never stored.
+        projected = jnp.einsum("rim,...rmtnql->...ritnql", rx, h_dd)[..., None, :, :, :]   # [..., R, Di, T, 1, Mt, S, L]
+        lead = (1,) * (projected.ndim - 5)                                                    # [..., R, Di]
+        z = sum(projected[..., n, :, :] * tx[:, :, n].reshape(lead + (T, tx.shape[1], 1, 1))
+                for n in range(tx.shape[-1]))                                                 # [..., R, Di, T, Dj, S, L]
+        return jnp.real(z) ** 2 + jnp.imag(z) ** 2
     d_r, d_t = rx.shape[1], tx.shape[1]
     if d_r != d_t and 1 not in (d_r, d_t):
         raise ValueError(f"paired mode needs equal direction counts or one of them 1, got {d_r} and {d_t}")
@@ -74,25 +81,3 @@ def angular_delay_doppler_spectrum(h_dd, rx_steering, tx_steering, *, mode: str 
     pairs = jnp.einsum("rdm,tdn->rtdmn", rx, tx)
     return jnp.abs(jnp.einsum("rtdmn,...rmtnql->...rtdql", pairs, h_dd)) ** 2
 
-
-def ofdm_angular_delay_doppler_spectrum(h_f, rx_steering, tx_steering, *, mode: str = "paired"):
-    """``angular_delay_doppler_spectrum(delay_doppler_channel(h_f), ...)`` computed beam first: the
-    steering contraction and the two DFTs are linear and commute, and beamforming first shrinks the
-    tensor the FFTs run over (from ``M_r M_t`` to the number of directions per (r, t) pair, or to
-    ``D_r D_t`` in Cartesian mode). ``h_f[..., R, M_r, T, M_t, S, N]``, subcarriers in natural order."""
-    if mode not in ("paired", "cartesian"):
-        raise ValueError(f"mode must be 'paired' or 'cartesian', got {mode!r}")
-    R, T = h_f.shape[-6], h_f.shape[-4]
-    rx = jnp.conj(jnp.broadcast_to(rx_steering, (R,) + rx_steering.shape[-2:]))
-    tx = jnp.conj(jnp.broadcast_to(tx_steering, (T,) + tx_steering.shape[-2:]))
-    if mode == "cartesian":
-        beams = jnp.einsum("rim,...rmtnql,tjn->...ritjql", rx, h_f, tx)
-    else:
-        d_r, d_t = rx.shape[1], tx.shape[1]
-        if d_r != d_t and 1 not in (d_r, d_t):
-            raise ValueError(f"paired mode needs equal direction counts or one of them 1, got {d_r} and {d_t}")
-        D = max(d_r, d_t)
-        pairs = jnp.einsum("rdm,tdn->rtdmn", jnp.broadcast_to(rx, (R, D, rx.shape[-1])),
-                           jnp.broadcast_to(tx, (T, D, tx.shape[-1])))
-        beams = jnp.einsum("rtdmn,...rmtnql->...rtdql", pairs, h_f)
-    return jnp.abs(delay_doppler_channel(beams)) ** 2
