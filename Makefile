@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce a-ml-vs-crb --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce a-fig10 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce b-overhead --preset quick --out $(OUT)
-	$(VENV)/bin/isac-jax reproduce b-crlb --preset quick --out $(OUT)
+	$(VENV)/bin/isac-jax reproduce b-fig6 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce b-table3 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax report $(OUT)
 
@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_ota.py
 	$(PY) benchmarks/bench_design.py
 	$(PY) benchmarks/bench_echo.py
+	$(PY) benchmarks/bench_estimators.py
 	$(PY) benchmarks/bench_dvqvae.py
 	$(PY) benchmarks/bench_feel.py
 

@@ -89,6 +89,10 @@ class EstimatorSettings:
             raise ValueError(f"doppler_oversample must be a positive integer, got {self.doppler_oversample!r}")
         if int(self.ml_iterations) != self.ml_iterations or self.ml_iterations < 0:
             raise ValueError(f"ml_iterations must be an integer >= 0, got {self.ml_iterations!r}")
+        if len(self.area_m) != 2 or not all(a > 0 for a in self.area_m):
+            raise ValueError(f"area_m must be two positive lengths (m), got {self.area_m!r}")
+        if not self.max_speed_mps > 0:
+            raise ValueError(f"max_speed_mps must be > 0, got {self.max_speed_mps!r}")
 
 
 def resolution(n_subcarriers, n_symbols, *, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6) -> dict:

@@ -98,6 +98,8 @@ def evaluate_trial(key, cfg: CellFreeConfig, schemes=SCHEMES, settings: Estimato
     tx, rx = cfg.tx_array().astype(real), cfg.rx_array().astype(real)
     Q = cfg.n_targets
     out = {}
+    # The estimators' priors (area, velocity box) are the scenario's.
+    settings = dataclasses.replace(settings, area_m=tuple(cfg.area_m), max_speed_mps=cfg.max_speed_mps)
     kw = dict(n_targets=Q, settings=settings, **cfg.echo_kwargs)
     for scheme in schemes:
         if scheme == "monostatic":

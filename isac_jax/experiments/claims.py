@@ -233,6 +233,12 @@ def _trend_verdict(r, axis, *, increasing: bool, metric: str):
             f"{metric} {where} from the first to the last {axis} beyond 2 standard errors — {text}")
 
 
+def _sweep_claim(paper_says: str, axis: str, *, increasing: bool, metric: str) -> Claim:
+    """A classical-sweep figure (b-fig7/8/9/13/14): its numbers along ``axis`` and the trend verdict."""
+    return Claim(paper_says, lambda r: _sweep_numbers(r, axis),
+                 lambda r: _trend_verdict(r, axis, increasing=increasing, metric=metric))
+
+
 def _overhead_verdict(r):
     ok = (r["fully_distributed_bits"] == 192 and round(r["centralised_bits"] / 1e6) == 67
           and round(r["dvqvae_bits_paper_codebook"] / 1e3) == 82 and r["reduction_vs_centralised"] > 0.99)
@@ -326,27 +332,22 @@ CLAIMS: dict[str, Claim] = {
                     _crlb_numbers, _crlb_verdict),
     "b-fig6": Claim("Fig. 6: every scheme's RMSE falls with P; the cooperative schemes beat monostatic sensing "
                     "and approach the root CRLB.", _fig6_b_numbers, _fig6_b_verdict),
-    "b-fig7": Claim("Fig. 7: as Q grows the conventional schemes degrade markedly (the learned ones less).",
-                    lambda r: _sweep_numbers(r, "n_targets"),
-                    lambda r: _trend_verdict(r, "n_targets", increasing=True, metric="location_rmse_m")),
-    "b-fig8": Claim("Fig. 8: T_s barely changes location RMSE; fewer symbols degrade velocity RMSE.",
-                    lambda r: _sweep_numbers(r, "n_symbols"),
-                    lambda r: _trend_verdict(r, "n_symbols", increasing=False, metric="velocity_rmse_mps")),
-    "b-fig9": Claim("Fig. 9: more receive antennas improve localisation; velocity barely changes.",
-                    lambda r: _sweep_numbers(r, "n_rx_antennas"),
-                    lambda r: _trend_verdict(r, "n_rx_antennas", increasing=False, metric="location_rmse_m")),
+    "b-fig7": _sweep_claim("Fig. 7: as Q grows the conventional schemes degrade markedly (the learned ones less).",
+                           "n_targets", increasing=True, metric="location_rmse_m"),
+    "b-fig8": _sweep_claim("Fig. 8: T_s barely changes location RMSE; fewer symbols degrade velocity RMSE.",
+                           "n_symbols", increasing=False, metric="velocity_rmse_mps"),
+    "b-fig9": _sweep_claim("Fig. 9: more receive antennas improve localisation; velocity barely changes.",
+                           "n_rx_antennas", increasing=False, metric="location_rmse_m"),
     "b-fig10": Claim("Fig. 10: estimated locations and velocity arrows lie on the true ones.",
                      lambda r: {s: f"location {_f(r[s]['location_rmse_m'])} m, velocity {_f(r[s]['velocity_rmse_mps'])} m/s"
                                 for s in ("music", "cs", "ml_refined") if s in r},
                      lambda r: ("matches" if float(r.get("ml_refined", {}).get("location_rmse_m", np.inf)) < 1.0
                                 else "differs", "refined ML location RMSE "
                                 f"{_f(r.get('ml_refined', {}).get('location_rmse_m', np.nan))} m at 30 dBm")),
-    "b-fig13": Claim("Fig. 13: the RMSE grows with the number of scatterers S and the clutter variance.",
-                     lambda r: _sweep_numbers(r, "n_clutter"),
-                     lambda r: _trend_verdict(r, "n_clutter", increasing=True, metric="location_rmse_m")),
-    "b-fig14": Claim("Fig. 14: the D-VQVAE stays robust to clock offsets (no sigma values given).",
-                     lambda r: _sweep_numbers(r, "offset_level"),
-                     lambda r: _trend_verdict(r, "offset_level", increasing=True, metric="location_rmse_m")),
+    "b-fig13": _sweep_claim("Fig. 13: the RMSE grows with the number of scatterers S and the clutter variance.",
+                           "n_clutter", increasing=True, metric="location_rmse_m"),
+    "b-fig14": _sweep_claim("Fig. 14: the D-VQVAE stays robust to clock offsets (no sigma values given).",
+                           "offset_level", increasing=True, metric="location_rmse_m"),
     "b-design-aps": Claim("(Not in the paper.) Receive-AP placement by gradient descent through the CRLB.",
                           lambda r: {"test location bound, start -> final (m)":
                                      f"{_f(r['test_location_bound_m_start'])} -> {_f(r['test_location_bound_m_final'])}"},
