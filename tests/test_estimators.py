@@ -16,7 +16,7 @@ from conftest import crandn
 from isac_jax import cellfree as cf
 from isac_jax.core.random import complex_normal
 from isac_jax.cellfree import estimators as est
-from isac_jax.cellfree.evaluation import assigned_squared_errors, summarise
+from isac_jax.cellfree.evaluation import angles_found, assigned_squared_errors, summarise
 
 CFG = cf.get_config("quick", n_subcarriers=32, n_symbols=32, n_tx_antennas=4, n_rx_antennas=4, n_targets=1,
                     power_dbm=30.0)
@@ -160,3 +160,19 @@ def test_assignment_and_summary_against_numpy():
     assert np.isclose(s["music"]["location_se_m"], per.std(ddof=1) / np.sqrt(50) / (2 * np.sqrt(sq.mean())))
     assert np.isclose(s["root_crlb_location_m"], np.sqrt(sq.mean() / 4))
     assert s["music"]["fronthaul_bits"] == 96 * 3
+
+
+def test_angle_detection_flag_and_the_conditioned_rmse():
+    g = jnp.asarray([[30.0, 45.0], [70.0, 65.0]])
+    tx, rx = jnp.asarray(TX), jnp.asarray(RX)
+    cos = (np.asarray(g)[None, :, 0] - RX[:, None, 0]) / np.linalg.norm(np.asarray(g)[None] - RX[:, None], axis=-1)
+    swapped = jnp.asarray(cos[:, ::-1])                       # detections in another order still count
+    assert float(angles_found(swapped, tx, rx, g, 8)[0]) == 1.0
+    off = cos.copy()
+    off[1, 0] += 0.07                                         # beyond a quarter beamwidth (0.0625) at one AP
+    assert float(angles_found(jnp.asarray(off), tx, rx, g, 8)[0]) == 0.0
+    sq = np.array([[1.0, 3.0], [100.0, 100.0], [4.0, 0.0]])
+    found = np.array([[1.0], [0.0], [1.0]])
+    s = summarise({"music_loc_sq": sq, "music_vel_sq": sq, "music_angles_found": found}, CFG, ("music",))
+    assert np.isclose(s["music"]["angles_found_fraction"], 2 / 3)
+    assert np.isclose(s["music"]["location_rmse_angles_found_m"], np.sqrt((2.0 + 2.0) / 2))

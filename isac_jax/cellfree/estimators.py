@@ -197,14 +197,27 @@ class _Rays(NamedTuple):
     doppler: jax.Array
 
 
-def _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings) -> _Rays:
-    """Angles of one AP, then the matched filter along each of its ``Q`` rays."""
-    Mr = y_m.shape[0]
+def _detect_angles(y_m, n_targets, method, settings):
+    """``Q`` direction cosines ``[Q]`` of one AP's echo ``y_m[M_r, N_s, T_s]`` and their grid indices."""
     real = y_m.real.dtype
     cos_grid = jnp.linspace(-1.0, 1.0, settings.n_angles, dtype=real)
     spec = _angle_spectrum(_spatial_covariance(y_m), cos_grid, n_targets, "music" if method == "music" else "bartlett")
     idx, off = _pick_peaks(spec, n_targets)
-    cos = jnp.clip(cos_grid[idx] + off * (cos_grid[1] - cos_grid[0]), -1.0, 1.0)          # [Q]
+    return jnp.clip(cos_grid[idx] + off * (cos_grid[1] - cos_grid[0]), -1.0, 1.0), idx
+
+
+def detected_angles(scheme, Y, *, n_targets, settings: EstimatorSettings = EstimatorSettings()):
+    """The direction cosines ``[M, Q]`` that ``scheme``'s first stage detects at every receive AP
+    (MUSIC for ``music``, the Bartlett scan otherwise): the per-AP parameters whose misses and
+    merges set the distributed schemes' error floors."""
+    return jax.vmap(lambda y_m: _detect_angles(y_m, n_targets, scheme, settings)[0])(Y)
+
+
+def _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings) -> _Rays:
+    """Angles of one AP, then the matched filter along each of its ``Q`` rays."""
+    Mr = y_m.shape[0]
+    real = y_m.real.dtype
+    cos, idx = _detect_angles(y_m, n_targets, method, settings)                            # [Q]
     area = jnp.asarray(settings.area_m, real)
     step = settings.range_step_cells * SPEED_OF_LIGHT / (y_m.shape[1] * kw["scs_hz"])
     n_d = int(math.ceil(math.hypot(*settings.area_m) / step)) + 1

@@ -37,7 +37,9 @@ from ..core.random import complex_normal
 from .assignment import best_permutation, reorder_true
 from .config import CellFreeConfig
 from .crlb import crlb
-from .estimators import SCHEMES, EstimatorSettings, estimate
+from .echo import bistatic_geometry
+from .assignment import permutation_table
+from .estimators import SCHEMES, EstimatorSettings, detected_angles, estimate
 from .overhead import centralised_bits, fully_distributed_bits
 from .sensing import draw_transmission, received_echo
 
@@ -81,10 +83,21 @@ def assigned_squared_errors(g_hat, v_hat, g, v, cfg: CellFreeConfig, *, with_vel
     return jnp.sum((g_hat - g_t) ** 2, axis=-1), jnp.sum((v_hat - v_t) ** 2, axis=-1)
 
 
+def angles_found(cos_hat, tx, rx, targets, n_rx_antennas):
+    """``[1]``: 1.0 when every receive AP detected every target's direction cosine to within a
+    quarter of the array's null-to-null beamwidth ``2 / M_r`` (best matching of detections to
+    targets), else 0.0. ``cos_hat[M, Q]``."""
+    cos_true = bistatic_geometry(tx, rx, targets, jnp.zeros_like(targets))["cos_rx"]          # [M, Q]
+    perms = jnp.asarray(permutation_table(targets.shape[0]))                                   # [P, Q]
+    err = jnp.min(jnp.max(jnp.abs(cos_hat[:, None, :] - cos_true[:, perms]), axis=-1), axis=-1)   # [M]
+    return jnp.all(err < 0.5 / n_rx_antennas)[None].astype(cos_hat.dtype)
+
+
 def evaluate_trial(key, cfg: CellFreeConfig, schemes=SCHEMES, settings: EstimatorSettings = EstimatorSettings(),
                    *, clutter_scale=1.0, with_crlb: bool = True, with_estimates: bool = False) -> dict:
     """One sample, every scheme: ``{scheme}_loc_sq[Q]``, ``{scheme}_vel_sq[Q]`` (no velocity for
-    ``monostatic``), ``crlb_loc[Q]``, ``crlb_vel[Q]`` (variances). Pure and jit-able (``cfg``,
+    ``monostatic``), ``{scheme}_angles_found[1]`` (``music``, ``cs``: see :func:`angles_found`),
+    ``crlb_loc[Q]``, ``crlb_vel[Q]`` (variances). Pure and jit-able (``cfg``,
     ``schemes`` and ``settings`` static). ``clutter_scale`` multiplies the clutter amplitudes (a
     traced way to sweep the clutter variance: ``chi~^2 scale^2``)."""
     unknown = [s for s in schemes if s not in SCHEMES]
@@ -116,6 +129,9 @@ def evaluate_trial(key, cfg: CellFreeConfig, schemes=SCHEMES, settings: Estimato
                                                                   sc.velocities, cfg, with_velocity=False)
             continue
         g_hat, v_hat = estimate(scheme, y, x, tx, rx, **kw)
+        if scheme in ("music", "cs"):
+            out[f"{scheme}_angles_found"] = angles_found(detected_angles(scheme, y, n_targets=Q, settings=settings),
+                                                          tx, rx, sc.targets, cfg.n_rx_antennas)
         g_t, v_t = matched_truth(g_hat, v_hat, sc.targets, sc.velocities, cfg)
         out[f"{scheme}_loc_sq"] = jnp.sum((g_hat - g_t) ** 2, axis=-1)
         out[f"{scheme}_vel_sq"] = jnp.sum((v_hat - v_t) ** 2, axis=-1)
@@ -145,6 +161,15 @@ def summarise(trials: dict, cfg: CellFreeConfig, schemes=SCHEMES) -> dict:
     for scheme in schemes:
         rmse, se = _rmse_and_se(np.asarray(trials[f"{scheme}_loc_sq"]))
         res[scheme] = {"location_rmse_m": rmse, "location_se_m": se, "fronthaul_bits": fronthaul_bits(scheme, cfg)}
+        if f"{scheme}_angles_found" in trials:
+            # The distributed schemes' floor mechanism: samples where an AP missed or merged a
+            # target's angle, and the error of the others.
+            found = np.asarray(trials[f"{scheme}_angles_found"])[..., 0] > 0.5          # [..., trials]
+            sq = np.asarray(trials[f"{scheme}_loc_sq"]).mean(axis=-1)
+            res[scheme]["angles_found_fraction"] = found.mean(axis=-1)
+            n_found = found.sum(axis=-1)
+            res[scheme]["location_rmse_angles_found_m"] = np.where(
+                n_found > 0, np.sqrt(np.sum(np.where(found, sq, 0.0), axis=-1) / np.maximum(n_found, 1)), np.nan)
         if f"{scheme}_vel_sq" in trials:
             vr, vs = _rmse_and_se(np.asarray(trials[f"{scheme}_vel_sq"]))
             res[scheme].update(velocity_rmse_mps=vr, velocity_se_mps=vs)

@@ -188,6 +188,9 @@ def _fig6_b_numbers(r):
         if s in r:
             vel = f", velocity {_f(r[s]['velocity_rmse_mps'])} m/s" if "velocity_rmse_mps" in r[s] else ""
             out[s] = f"location {_f(r[s]['location_rmse_m'])} m{vel}"
+            if "angles_found_fraction" in r[s]:
+                out[f"{s}: samples with every angle found / their location RMSE (m)"] = (
+                    f"{_f(r[s]['angles_found_fraction'])} / {_f(r[s]['location_rmse_angles_found_m'])}")
     return out
 
 

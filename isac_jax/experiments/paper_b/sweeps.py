@@ -32,7 +32,7 @@ from ...core.precision import float64
 from ...core.sweep import run_sweep
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
-from .fig6 import QUICK_SYSTEM
+from .fig6 import QUICK_SYSTEM, SCHEME_COLORS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _define(name: str, fig: str, what: str, axis: str, apply: Callable, xlabel: 
                     r = results.get(scheme)
                     if r is None or f"{metric}_rmse_{unit}" not in r:
                         continue
-                    a.plot(x, sel(r[f"{metric}_rmse_{unit}"]), marker="o", linestyle=ls,
+                    a.plot(x, sel(r[f"{metric}_rmse_{unit}"]), marker="o", linestyle=ls, color=SCHEME_COLORS[scheme],
                            label=f"{scheme}{tag}" if j in (None, 0) or scheme == "ml_refined" else None)
             bound = np.asarray(results[f"root_crlb_{metric}_{unit}"])
             a.plot(x, bound[:, 0] if bound.ndim == 2 else bound, "k--", label="root CRLB")
