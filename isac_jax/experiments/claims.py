@@ -203,8 +203,13 @@ def _fig6_b_verdict(r):
             f"CRLB of {_f(bound)} m")
     if ml <= 2.0 * bound and all(_monotone(r[s]["location_rmse_m"], decreasing=True, rtol=0.1) for s in top):
         return "matches", text
-    return ("differs", text + "; outliers (missed or merged targets, wrong ray associations) dominate the RMSE "
-                              "(issue 'Paper B evaluation')")
+    found = {s: float(np.asarray(r[s]["angles_found_fraction"])[-1]) for s in ("music", "cs")
+             if s in r and "angles_found_fraction" in r[s]}
+    why = "; a missed or merged angle detection costs a whole target"
+    if found:
+        why += " (every angle found in " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in found.items()) + \
+               " of the samples; the dotted curves are the RMSE over those samples)"
+    return "differs", text + why
 
 
 def _sweep_numbers(r, axis):
