@@ -35,6 +35,13 @@ def main(argv=None) -> int:
     rep.add_argument("--out", default="results", help="output directory (default: results)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-progress", action="store_true")
+    rep.add_argument("--distributed", action="store_true",
+                     help="join a jax.distributed run (one process per GPU or host; the sweep's chunks are dealt "
+                          "to the processes through --out, which every process must see); without --coordinator "
+                          "the cluster is detected (SLURM, Open MPI, ...)")
+    rep.add_argument("--coordinator", help="host:port of process 0 (with --num-processes and --process-id)")
+    rep.add_argument("--num-processes", type=int)
+    rep.add_argument("--process-id", type=int)
     rpt = sub.add_parser("report", help="write report.md and report.html (figures, key numbers, the papers' claims)")
     rpt.add_argument("results_dir", nargs="?", default="results")
     args = parser.parse_args(argv)
@@ -57,6 +64,11 @@ def main(argv=None) -> int:
 
     if args.command == "reproduce":
         enable_compilation_cache()
+        if args.distributed:
+            import jax
+
+            jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                                       process_id=args.process_id)
     if args.command == "list":
         for name, desc in experiments.list_experiments().items():
             print(f"{name:16s} {desc}")

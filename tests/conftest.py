@@ -3,7 +3,13 @@
 import os
 from pathlib import Path
 
-import jax
+# The tests run tiny sizes, so their time is XLA compilation, most of it LLVM's optimisation of the
+# generated CPU code: -O0 halves the suite's CPU time and changes no result beyond round-off
+# (XLA's CPU code does not use fast-math either way). Set before JAX starts its CPU backend; the
+# subprocesses the tests start (notebook kernels, forced-device runs) inherit it.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
+import jax  # noqa: E402
 import numpy as np
 import pytest
 

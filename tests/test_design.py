@@ -49,6 +49,41 @@ def test_norm_projection_matches_bruteforce_on_grid():
         assert rho[0] ** 2 + rho[1] ** 2 >= e_min - 1e-9 and np.all(rho <= 1 + 1e-12)
 
 
+def _bisection_projection(r, P, e_min, n=200):
+    """NumPy reference: KKT form rho = min(sqrt P, c r) with c found by bisection (float64)."""
+    p_max = np.sqrt(P)
+    box = np.clip(r, 0.0, p_max)
+    if np.sum(box**2) >= e_min:
+        return box
+    lo, hi = 1.0, p_max / np.min(np.where(box > 0, box, p_max))
+    for _ in range(n):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if np.sum(np.minimum(p_max, mid * box) ** 2) >= e_min else (mid, hi)
+    scaled = np.minimum(p_max, hi * box)
+    zero = box <= 0
+    if np.all(scaled[~zero] >= p_max):                       # every non-zero entry saturated: fill the zeros
+        scaled[zero] = min(p_max, np.sqrt(max(e_min - np.sum(scaled**2), 0.0) / max(zero.sum(), 1)))
+    return scaled
+
+
+def test_norm_projection_closed_form_matches_bisection(rng):
+    """The sorted closed form equals a bisection on the KKT multiplier, with zeros, ties and
+    all-saturating inputs among the random cases."""
+    for trial in range(400):
+        K = int(rng.integers(1, 9))
+        P = rng.uniform(0.5, 2.0)
+        e_min = rng.uniform(0.0, 1.0) * K * P
+        r = rng.uniform(0.0, 1.5, K) * np.sqrt(P)
+        if trial % 4 == 0:
+            r[rng.integers(0, K)] = 0.0
+        if trial % 7 == 0:
+            r[:] = r[0]
+        if trial % 11 == 0:
+            r[:] = 0.0
+        rho = np.asarray(project_norms_energy(jnp.asarray(r), P, e_min))
+        np.testing.assert_allclose(rho, _bisection_projection(r, P, e_min), rtol=0, atol=1e-12)
+
+
 def test_infeasible_eps_raises(rng):
     H = crandn(rng, 3, 4, 2)
     W = np.broadcast_to(np.eye(2) / 3, (3, 2, 2))

@@ -17,8 +17,9 @@ import numpy as np
 
 def _tmp_of(path: Path) -> Path:
     # Same directory (os.replace is atomic only within one file system); keep the suffix so that
-    # numpy does not append ".npz" to the temporary name.
-    return path.with_name(f".{path.name}.tmp{path.suffix}")
+    # numpy does not append ".npz" to the temporary name; the process id keeps concurrent writers
+    # (the processes of a distributed sweep) apart.
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
 
 
 def write_bytes_atomic(path, data: bytes) -> Path:

@@ -6,9 +6,12 @@
 * clip to the box; if the energy is then sufficient, the box projection is the answer (it is the
   nearest point of a superset);
 * otherwise the energy constraint is active and the KKT conditions give
-  ``rho_k = min(sqrt(P), (1 + mu) r_k)`` with ``mu >= 0`` found by bisection so that the energy
-  equals ``E_min``; entries with ``r_k = 0`` cannot grow by scaling and receive the energy still
-  missing once every non-zero entry is at ``sqrt(P)`` (split equally).
+  ``rho_k = min(sqrt(P), c r_k)`` with ``c = 1 + mu >= 1`` such that the energy equals ``E_min``.
+  The energy is increasing in ``c``, so the ``j`` saturated entries are the ``j`` largest; with the
+  norms sorted in decreasing order, ``c_j = sqrt((E_min - j P) / sum_{i >= j} r_(i)^2)`` for every
+  ``j`` at once (cumulative sums, no iteration) and the answer is the ``j`` whose ``c_j`` saturates
+  exactly the first ``j`` entries. Entries with ``r_k = 0`` cannot grow by scaling and receive the
+  energy still missing once every non-zero entry is at ``sqrt(P)`` (split equally).
 
 :func:`project_precoders` lifts it to precoders ``C[K, ...]``: each block keeps its direction
 (a zero block takes the fixed default direction ``e_1 e_1^T / 1``) and gets the projected norm.
@@ -20,30 +23,23 @@ import jax
 import jax.numpy as jnp
 
 
-def _energy(r, p_max, mu):
-    return jnp.sum(jnp.minimum(p_max, (1.0 + mu) * r) ** 2)
-
-
-def project_norms_energy(r, power, min_energy, *, n_bisect: int = 60):
+def project_norms_energy(r, power, min_energy):
     """Exact projection of ``r[K] >= 0`` onto ``{rho <= sqrt(power), sum rho^2 >= min_energy}``."""
     p_max = jnp.sqrt(power)
     box = jnp.clip(r, 0.0, p_max)
     short = jnp.sum(box**2) < min_energy
-    # Bracket mu: at mu_hi every non-zero entry saturates at sqrt(P) (mu_hi = 0 if all are zero).
-    r_pos_min = jnp.min(jnp.where(box > 0, box, p_max))
-    mu_hi = p_max / r_pos_min
-
-    def bisect(_, lohi):
-        lo, hi = lohi
-        mid = 0.5 * (lo + hi)
-        ok = _energy(box, p_max, mid) >= min_energy
-        return jnp.where(ok, lo, mid), jnp.where(ok, mid, hi)
-
-    _, mu = jax.lax.fori_loop(0, n_bisect, bisect, (jnp.zeros_like(mu_hi), mu_hi))
-    scaled = jnp.minimum(p_max, (1.0 + mu) * box)
-    # Energy still missing after every non-zero entry saturates goes to the zero entries.
+    # Energy-active case: j saturated entries (the j largest) and the rest scaled by c_j.
+    desc = -jnp.sort(-box)
+    tail = jnp.cumsum((desc**2)[::-1])[::-1]                     # sum_{i >= j} r_(i)^2, j = 0..K-1
+    j = jnp.arange(box.shape[0])
+    c = jnp.sqrt(jnp.maximum(min_energy - j * power, 0.0) / jnp.where(tail > 0, tail, 1.0))
+    above = jnp.concatenate([jnp.full((1,), jnp.inf, box.dtype), desc[:-1]])   # r_(j-1), inf for j = 0
+    valid = (tail > 0) & (c * desc <= p_max) & (c * above >= p_max)
+    scalable = jnp.any(valid)
+    scaled = jnp.where(scalable, jnp.minimum(p_max, c[jnp.argmax(valid)] * box), jnp.where(box > 0, p_max, 0.0))
+    # Otherwise the energy still missing once every non-zero entry saturates goes to the zero entries.
     zero = box <= 0
-    missing = jnp.maximum(min_energy - jnp.sum(scaled**2), 0.0)
+    missing = jnp.where(scalable, 0.0, jnp.maximum(min_energy - jnp.sum(scaled**2), 0.0))
     fill = jnp.minimum(p_max, jnp.sqrt(missing / jnp.maximum(jnp.sum(zero), 1)))
     return jnp.where(short, jnp.where(zero, fill, scaled), box)
 

@@ -13,18 +13,25 @@ padded so one compiled function serves every chunk).
 * **Multi-device.** With ``shard=True`` (default) and several local devices, each chunk's trial
   axis is sharded over all of them (``Mesh`` + ``NamedSharding``; the chunk is rounded up to a
   multiple of the device count). Trials are independent, so results equal the single-device ones
-  to rounding. Under ``jax.distributed.initialize()`` the same code sees each host's local
-  devices; every host then runs the whole sweep on its own devices (no cross-host sharding).
-* **Resumption.** With ``out_dir``, each finished grid point is written atomically to
-  ``out_dir/points/point_<5-digit index>.npz`` and listed in ``out_dir/manifest.json``; a rerun with the same
-  grid and trial count loads finished points instead of recomputing them. A rerun with a different
-  grid or trial count is refused rather than mixing results. No pickle is used.
+  to rounding.
+* **Multi-process / multi-host.** Under ``jax.distributed.initialize()`` the work units (grid point
+  x trial chunk) are dealt round-robin to the ``jax.process_count()`` processes; each process runs
+  its units on its own local devices and writes them to ``out_dir`` (required, on a file system
+  every process sees), then all processes meet at a barrier (``sync_global_devices``) and every
+  process returns the merged result, equal to the single-process one. Callers write their outputs
+  from process 0 only (:func:`isac_jax.experiments.reproduce` does).
+* **Resumption.** With ``out_dir``, each finished chunk is written atomically to
+  ``out_dir/chunks/point_<5 digits>_chunk_<5 digits>.npz`` next to ``out_dir/manifest.json`` (grid,
+  trial count, chunk size); a rerun with the same settings loads the finished chunks instead of
+  recomputing them, also when a process of a distributed run was killed and restarted. A rerun with
+  a different grid, trial count or chunk size is refused rather than mixing results. No pickle is used.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -36,6 +43,8 @@ from tqdm.auto import tqdm
 
 from .io import write_json_atomic, write_npz_atomic
 from .validate import check_int
+
+log = logging.getLogger(__name__)
 
 
 def _jsonable(v):
@@ -67,6 +76,10 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
     if unknown:
         raise ValueError(f"dynamic names {sorted(unknown)} are not keys of grid")
     names, points = _grid_points(grid)
+    n_proc, proc = jax.process_count(), jax.process_index()
+    if n_proc > 1 and out_dir is None:
+        raise ValueError("out_dir is required when jax.distributed runs several processes: they exchange their "
+                         "chunks through it (a directory on a file system every process sees)")
     chunk = min(chunk_size, n_trials)
     devices = jax.local_devices()
     sharding = None
@@ -79,20 +92,24 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
     pad = n_chunks * chunk - n_trials
     padded_keys = jnp.concatenate([trial_keys, jnp.repeat(trial_keys[-1:], pad, axis=0)]) if pad else trial_keys
 
-    manifest = {"grid": {n: [_jsonable(v) for v in grid[n]] for n in names}, "n_trials": n_trials,
-                "dynamic": sorted(dynamic), "completed": []}
-    point_dir = None
+    chunk_dir = None
     if out_dir is not None:
         out_dir = Path(out_dir)
-        point_dir = out_dir / "points"
-        point_dir.mkdir(parents=True, exist_ok=True)
+        chunk_dir = out_dir / "chunks"
+        chunk_dir.mkdir(parents=True, exist_ok=True)
+        manifest = {"grid": {n: [_jsonable(v) for v in grid[n]] for n in names}, "n_trials": n_trials,
+                    "dynamic": sorted(dynamic), "chunk": chunk}
         mpath = out_dir / "manifest.json"
         if mpath.exists():
             old = json.loads(mpath.read_text())
-            if old.get("grid") != manifest["grid"] or old.get("n_trials") != n_trials:
-                raise ValueError(f"out_dir {str(out_dir)!r} holds a sweep with another grid or n_trials; "
-                                 "use a fresh out_dir or the same settings to resume")
-            manifest["completed"] = old.get("completed", [])
+            if any(old.get(k) != manifest[k] for k in ("grid", "n_trials", "chunk")):
+                raise ValueError(f"out_dir {str(out_dir)!r} holds a sweep with another grid, n_trials or chunk size "
+                                 "(or from an older version); use a fresh out_dir or the same settings to resume")
+        else:
+            write_json_atomic(mpath, manifest)
+
+    def chunk_path(i, c):
+        return chunk_dir / f"point_{i:05d}_chunk_{c:05d}.npz"
 
     compiled: dict = {}
 
@@ -106,36 +123,48 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
             compiled[static_items] = jax.jit(jax.vmap(one, in_axes=(0, None)))
         return compiled[static_items]
 
-    results = []
-    bar = tqdm(total=len(points) * n_chunks, desc=desc, disable=not progress, leave=False)
-    for i, params in enumerate(points):
-        fpath = point_dir / f"point_{i:05d}.npz" if point_dir is not None else None
-        if fpath is not None and i in manifest["completed"] and fpath.exists():
-            with np.load(fpath) as data:
-                results.append({k: data[k] for k in data.files})
-            bar.update(n_chunks)
+    # Work units (grid point, trial chunk), dealt round-robin to the processes.
+    mine = [(i, c) for i in range(len(points)) for c in range(n_chunks)][proc::n_proc]
+    parts: dict = {}
+    bar = tqdm(total=len(mine), desc=desc, disable=not progress, leave=False)
+    for i, c in mine:
+        if chunk_dir is not None and chunk_path(i, c).exists():
+            bar.update(1)
             continue
+        params = points[i]
         static_items = tuple((n, params[n]) for n in names if n not in dynamic)
         dyn = {n: jnp.asarray(params[n]) for n in dynamic}
-        fn = batched_fn(static_items)
-        parts = []
-        for c in range(n_chunks):
-            keys = padded_keys[c * chunk:(c + 1) * chunk]
-            if sharding is not None:
-                keys = jax.device_put(keys, sharding)
-            out = fn(keys, dyn)
-            parts.append(jax.tree_util.tree_map(np.asarray, out))
-            bar.update(1)
-        stacked = {k: np.concatenate([p[k] for p in parts])[:n_trials] for k in parts[0]}
-        for k, v in stacked.items():
+        keys = padded_keys[c * chunk:(c + 1) * chunk]
+        if sharding is not None:
+            keys = jax.device_put(keys, sharding)
+        out = jax.tree_util.tree_map(np.asarray, batched_fn(static_items)(keys, dyn))
+        out = {k: v[:min(chunk, n_trials - c * chunk)] for k, v in out.items()}
+        for k, v in out.items():
             if np.issubdtype(v.dtype, np.inexact) and not np.all(np.isfinite(v)):
                 raise FloatingPointError(f"trial_fn output {k!r} holds NaN/inf at grid point {params}")
-        results.append(stacked)
-        if fpath is not None:
-            write_npz_atomic(fpath, stacked)
-            manifest["completed"] = sorted(set(manifest["completed"]) | {i})
-            write_json_atomic(out_dir / "manifest.json", manifest)
+        if chunk_dir is not None:
+            write_npz_atomic(chunk_path(i, c), out)
+        log.info("computed point %d chunk %d", i, c)
+        parts[i, c] = out
+        bar.update(1)
     bar.close()
-    out = {k: np.stack([r[k] for r in results]) for k in results[0]}
+    if n_proc > 1:
+        from jax.experimental.multihost_utils import sync_global_devices
+
+        sync_global_devices(f"isac_jax.run_sweep {out_dir}")       # every process's chunks are on disk
+
+    def load(i, c):
+        if (i, c) not in parts:
+            with np.load(chunk_path(i, c), allow_pickle=False) as data:
+                parts[i, c] = {k: data[k] for k in data.files}
+        return parts[i, c]
+
+    try:
+        per_point = [{k: np.concatenate([load(i, c)[k] for c in range(n_chunks)])
+                      for k in load(i, 0)} for i in range(len(points))]
+        out = {k: np.stack([p[k] for p in per_point]) for k in per_point[0]}
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"the chunks of this sweep do not fit together ({err}); if out_dir {str(out_dir)!r} was "
+                         "written by another version of trial_fn, use a fresh out_dir") from err
     out["grid"] = points
     return out

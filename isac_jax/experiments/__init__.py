@@ -13,6 +13,8 @@ import dataclasses
 import time
 from pathlib import Path
 
+import jax
+
 from .outputs import write_outputs
 from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, ml_vs_crb,
                       pareto_crb)
@@ -66,5 +68,6 @@ def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0,
     results = exp.run(cfg, seed=seed, work_dir=str(out_dir / "work"), progress=progress)
     meta = {"experiment": name, "paper": exp.paper, "preset": preset if config is None else "custom", "seed": seed,
             "wall_time_s": time.perf_counter() - t0}
-    paths = write_outputs(out_dir, results, cfg, meta, exp.plot)
+    # Under jax.distributed every process returns the merged sweep; one of them writes the outputs.
+    paths = write_outputs(out_dir, results, cfg, meta, exp.plot) if jax.process_index() == 0 else {}
     return {"results": results, "paths": paths}
