@@ -1,6 +1,6 @@
 """Label-skew split of a training set over FEEL clients (Paper A, Sec. V.B; Dirichlet(alpha = 0.4)).
 
-For every class c, the class's samples are shuffled and cut among the K clients in proportions
+For every class c, the class's samples are put in a random order and cut among the K clients in proportions
 ``q_c ~ Dirichlet(alpha 1_K)`` (the usual construction of non-i.i.d. FL benchmarks): small ``alpha``
 gives each client few classes, large ``alpha`` approaches an i.i.d. split. All draws come from the key.
 
@@ -47,9 +47,11 @@ def dirichlet_partition(key, labels, n_clients: int, alpha: float = 0.4, *, min_
         shares = np.asarray(jax.random.dirichlet(k_try, jnp.full((K,), float(alpha)), (len(classes),)),
                             dtype=np.float64)                                         # [n_classes, K]
         members = [[] for _ in range(K)]
+        # One uniform draw per sample orders every class at random (one compiled draw, whatever the class sizes).
+        order = np.asarray(jax.random.uniform(jax.random.fold_in(k_try, 1000), labels.shape))
         for j, c in enumerate(classes):
             idx = np.flatnonzero(labels == c)
-            idx = idx[np.asarray(jax.random.permutation(jax.random.fold_in(k_try, 1000 + j), len(idx)))]
+            idx = idx[np.argsort(order[idx], kind="stable")]
             cuts = np.round(np.cumsum(shares[j])[:-1] * len(idx)).astype(int)
             for k, part in enumerate(np.split(idx, cuts)):
                 members[k].append(part)
