@@ -18,6 +18,7 @@ from isac_jax.core.timing import machine, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import PAPER_A_TARGET_REGION, crb_trace, sample_paper_a_geometry  # noqa: E402
+from isac_jax.core.random import PRNG_IMPLS  # noqa: E402
 
 PRESETS = {"quick": dict(frames=256, T=64, positions=10_000, np_positions=10_000),
            "paper": dict(frames=4096, T=256, positions=100_000, np_positions=10_000)}
@@ -73,11 +74,11 @@ def main():
     Mrx = ota.optimal_receiver(H, C, W, p, s2)
     print(f"# bench_ota ({ap.parse_args().preset}) on {machine()}")
 
-    # (a) frames
+    # (a) frames: the same simulation driven by keys of each PRNG implementation (the key carries it;
+    # see isac_jax.core.random.PRNG_IMPLS for the reproducibility contract of each).
     frame_fn = jax.jit(jax.vmap(lambda k: ota.simulate_isac_frame(k, H, C, W, p, s2, Mrx, target, devices, echo_s2, P)
                                 [:3]))
-    keys = jax.random.split(key, B)
-    tj, tj_med = time_call(frame_fn, keys)
+    timings = {impl: time_call(frame_fn, jax.random.split(jax.random.key(0, impl=impl), B)) for impl in PRNG_IMPLS}
 
     np_args = [np.asarray(a) for a in (H, C, W, p)]
     rng = np.random.default_rng(0)
@@ -91,7 +92,9 @@ def main():
     print("| implementation | time (s) | frames/s | speed-up |")
     print("|---|---|---|---|")
     print(f"| NumPy reference, loop over frames | {tn:.3f} | {B / tn:,.0f} | 1.0x |")
-    print(f"| JAX jit+vmap (min / median of 5) | {tj:.4f} / {tj_med:.4f} | {B / tj:,.0f} | {tn / tj:.1f}x |")
+    for impl, (tj, tj_med) in timings.items():
+        print(f"| JAX jit+vmap, {impl} keys (min / median of 5) | {tj:.4f} / {tj_med:.4f} | {B / tj:,.0f} | "
+              f"{tn / tj:.1f}x |")
 
     # (b) CRB over many positions (float64 on both sides when x64 is on; float32 otherwise)
     npos = cfg["positions"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .core.random import PRNG_IMPLS
+
 
 def enable_compilation_cache() -> str | None:
     """Turn on JAX's persistent compilation cache for CLI runs: compiled programs are kept on disk, so
@@ -35,6 +37,9 @@ def main(argv=None) -> int:
     rep.add_argument("--out", default="results", help="output directory (default: results)")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--no-progress", action="store_true")
+    rep.add_argument("--prng", choices=PRNG_IMPLS, default=None,
+                     help="JAX PRNG implementation for every key the experiment makes (default threefry2x32; "
+                          "see isac_jax.core.random for what each guarantees)")
     rep.add_argument("--distributed", action="store_true",
                      help="join a jax.distributed run (one process per GPU or host; the sweep's chunks are dealt "
                           "to the processes through --out, which every process must see); without --coordinator "
@@ -64,6 +69,10 @@ def main(argv=None) -> int:
 
     if args.command == "reproduce":
         enable_compilation_cache()
+        if args.prng is not None:
+            import jax
+
+            jax.config.update("jax_default_prng_impl", args.prng)
         if args.distributed:
             import jax
 

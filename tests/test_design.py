@@ -84,6 +84,42 @@ def test_norm_projection_closed_form_matches_bisection(rng):
         np.testing.assert_allclose(rho, _bisection_projection(r, P, e_min), rtol=0, atol=1e-12)
 
 
+def test_lambda_max_bound_brackets_the_largest_eigenvalue(rng):
+    """Upper bound (a valid Lipschitz constant) and within M^(1/16) of numpy's largest eigenvalue."""
+    for M in (2, 4, 7):
+        A = crandn(rng, 5, M, M + 2) * rng.uniform(1e-3, 1e3, (5, 1, 1))
+        Q = A @ A.conj().transpose(0, 2, 1)
+        lam = np.linalg.eigvalsh(Q)[:, -1]
+        bound = np.asarray(ota.design.lambda_max_bound(jnp.asarray(Q)))
+        assert np.all(bound >= lam * (1 - 1e-12)) and np.all(bound <= lam * M ** (1 / 16) * (1 + 1e-12))
+
+
+def test_quadratic_pg_takes_the_generic_pg_iterates(rng):
+    """The one-application-of-Q FISTA equals core.optim.projected_gradient on the same quadratic,
+    step for step (fixed step, monotone restart), and its early stop ends at a stationary point."""
+    from isac_jax.core.optim import projected_gradient, quadratic_projected_gradient
+
+    H, W, p = _instance(rng)
+    prob = ota.cstep_problem(jnp.asarray(crandn(rng, 8, 6, 2)), H, W, p)
+    C0 = project_precoders(jnp.asarray(crandn(rng, 4, 3, 2)), 1.0, 2.5)
+    lam = float(np.linalg.eigvalsh(np.asarray(prob.Q))[:, -1].max())
+
+    def proj(C):
+        return project_precoders(C, 1.0, 2.5)
+
+    for n in (1, 7, 60):
+        gen = projected_gradient(lambda C: ota.cstep_objective(prob, C), C0, proj, n_iter=n, step0=0.5 / lam,
+                                 backtracking=False)
+        quad = quadratic_projected_gradient(lambda C: jnp.einsum("kmn,kni->kmi", prob.Q, C), prob.B, prob.const, C0,
+                                            proj, step=0.5 / lam, n_iter=n)
+        assert rel_err(quad.x, gen.x) < 1e-10 and abs(float(quad.value - gen.value)) < 1e-10 * abs(float(gen.value))
+    full = quadratic_projected_gradient(lambda C: jnp.einsum("kmn,kni->kmi", prob.Q, C), prob.B, prob.const, C0,
+                                        proj, step=0.5 / lam, n_iter=3000)
+    early = quadratic_projected_gradient(lambda C: jnp.einsum("kmn,kni->kmi", prob.Q, C), prob.B, prob.const, C0,
+                                         proj, step=0.5 / lam, n_iter=3000, tol=1e-9)
+    assert float(early.value) - float(full.value) < 1e-6 * abs(float(full.value))
+
+
 def test_infeasible_eps_raises(rng):
     H = crandn(rng, 3, 4, 2)
     W = np.broadcast_to(np.eye(2) / 3, (3, 2, 2))

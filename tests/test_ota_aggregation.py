@@ -7,6 +7,7 @@ import pytest
 
 from conftest import crandn, rel_err
 from isac_jax import ota
+from isac_jax.core.random import PRNG_IMPLS
 
 
 def _instance(rng, K=5, N=6, M=3, I=2, T=8):
@@ -57,13 +58,15 @@ def test_optimal_receiver_is_a_minimiser(rng):
         assert float(ota.aggregation_mse(pert, H, C, W, p, s2)) > best
 
 
-def test_monte_carlo_mse_matches_closed_form(rng):
-    """E||r - gbar||^2 averaged over frames equals (A.7) within sampling error."""
+@pytest.mark.parametrize("impl", PRNG_IMPLS)
+def test_monte_carlo_mse_matches_closed_form(rng, impl):
+    """E||r - gbar||^2 averaged over frames equals (A.7) within sampling error, with keys of every
+    PRNG implementation the package accepts."""
     H, C, W, p = _instance(rng, K=4, N=5, M=3, I=2, T=6)
     s2 = 0.2
     Mrx = ota.optimal_receiver(H, C, W, p, s2) * 1.1   # a non-optimal receiver: the formula is generic
     n = 20000
-    keys = jax.random.split(jax.random.PRNGKey(7), n)
+    keys = jax.random.split(jax.random.key(7, impl=impl), n)
     frames = jax.jit(jax.vmap(lambda k: ota.simulate_ota_frame(k, H, C, W, p, s2, Mrx)))(keys)
     err = np.sum(np.abs(np.asarray(frames.r - frames.target)) ** 2, axis=(1, 2)) / p.shape[1]
     closed = float(ota.aggregation_mse(Mrx, H, C, W, p, s2))

@@ -7,10 +7,10 @@
   nearest point of a superset);
 * otherwise the energy constraint is active and the KKT conditions give
   ``rho_k = min(sqrt(P), c r_k)`` with ``c = 1 + mu >= 1`` such that the energy equals ``E_min``.
-  The energy is increasing in ``c``, so the ``j`` saturated entries are the ``j`` largest; with the
-  norms sorted in decreasing order, ``c_j = sqrt((E_min - j P) / sum_{i >= j} r_(i)^2)`` for every
-  ``j`` at once (cumulative sums, no iteration) and the answer is the ``j`` whose ``c_j`` saturates
-  exactly the first ``j`` entries. Entries with ``r_k = 0`` cannot grow by scaling and receive the
+  The energy is increasing in ``c``, so the saturated entries are the largest ones: assuming the
+  entries larger than ``r_i`` saturate and the others scale, ``c_i = sqrt((E_min - n_i P) / sum_{r_j
+  <= r_i} r_j^2)``; this is computed for every ``i`` at once (no iteration) and the answer is the
+  ``c_i`` that saturates exactly those entries. Entries with ``r_k = 0`` cannot grow by scaling and receive the
   energy still missing once every non-zero entry is at ``sqrt(P)`` (split equally).
 
 :func:`project_precoders` lifts it to precoders ``C[K, ...]``: each block keeps its direction
@@ -27,13 +27,14 @@ def project_norms_energy(r, power, min_energy):
     p_max = jnp.sqrt(power)
     box = jnp.clip(r, 0.0, p_max)
     short = jnp.sum(box**2) < min_energy
-    # Energy-active case: j saturated entries (the j largest) and the rest scaled by c_j.
-    desc = -jnp.sort(-box)
-    tail = jnp.cumsum((desc**2)[::-1])[::-1]                     # sum_{i >= j} r_(i)^2, j = 0..K-1
-    j = jnp.arange(box.shape[0])
-    c = jnp.sqrt(jnp.maximum(min_energy - j * power, 0.0) / jnp.where(tail > 0, tail, 1.0))
-    above = jnp.concatenate([jnp.full((1,), jnp.inf, box.dtype), desc[:-1]])   # r_(j-1), inf for j = 0
-    valid = (tail > 0) & (c * desc <= p_max) & (c * above >= p_max)
+    # Energy-active case: the entries larger than r_i saturate and the rest scale by c_i; trying every
+    # i at once with a [K, K] comparison (no sort: cheaper than a sort for the K of a design).
+    larger = box[None, :] > box[:, None]                                     # [i, j]: r_j > r_i
+    n_sat = jnp.sum(larger, axis=1)
+    tail = jnp.sum(jnp.where(larger, 0.0, box[None, :] ** 2), axis=1)        # sum of r_j^2 over r_j <= r_i
+    c = jnp.sqrt(jnp.maximum(min_energy - n_sat * power, 0.0) / jnp.where(tail > 0, tail, 1.0))
+    smallest_sat = jnp.min(jnp.where(larger, box[None, :], jnp.inf), axis=1)
+    valid = (tail > 0) & (c * box <= p_max) & (c * smallest_sat >= p_max)
     scalable = jnp.any(valid)
     scaled = jnp.where(scalable, jnp.minimum(p_max, c[jnp.argmax(valid)] * box), jnp.where(box > 0, p_max, 0.0))
     # Otherwise the energy still missing once every non-zero entry saturates goes to the zero entries.
