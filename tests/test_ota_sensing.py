@@ -81,6 +81,34 @@ def test_echoes_and_statistics_against_numpy_loops(rng):
         assert rel_err(Xh[k], np.sqrt(P * T / s2[k]) * Xi_ref[k] @ pinv_half) < 1e-9
 
 
+def test_statistics_drawn_from_their_law_match_the_echo_route(rng):
+    """simulate_statistics (no echo samples) has the law of sufficient_statistics(simulate_echoes(...)):
+    the mean is the NumPy signal part, and the noise rows of both routes have the covariance
+    varsigma_k conj(sum_t x_t x_t^H) / (P T)^2, within Monte Carlo error (4000 draws each)."""
+    devices, target, C, P = _scenario(rng, K=2, M=3)
+    K, M, I = C.shape
+    T, n = 8, 4000
+    g = rng.standard_normal((K, T, I))
+    p = ota.dft_pulses(K, T)
+    x = np.einsum("kmi,kti->ktm", C, g) * np.asarray(p)[:, :, None]
+    s2 = np.array([0.5, 2.0])
+    keys = jax.random.split(jax.random.PRNGKey(11), n)
+    by_law = np.asarray(jax.jit(jax.vmap(lambda k: ota.simulate_statistics(
+        k, target, devices, jnp.asarray(C), jnp.asarray(g), p, jnp.asarray(s2), P)))(keys))
+    by_echo = np.asarray(jax.jit(jax.vmap(lambda k: ota.sufficient_statistics(
+        ota.simulate_echoes(k, target, devices, jnp.asarray(x), jnp.asarray(s2)), jnp.asarray(x), P)))(keys))
+    a = np.stack([np_array_response(target, d, M) for d in devices])
+    b = np.einsum("lm,ltm->t", a, x)
+    mean = np.stack([np.outer(a[k], np.einsum("t,tn->n", b, x[k].conj())) for k in range(K)]) / (P * T)
+    for draws in (by_law, by_echo):
+        assert np.max(np.abs(draws.mean(0) - mean)) < 5 * np.sqrt(s2.max() / n) * np.abs(x).max() / P
+        noise = draws - mean
+        for k in range(K):
+            cov = np.einsum("fmi,fmj->ij", noise[:, k], noise[:, k].conj()) / (n * M)      # rows pooled
+            ref = s2[k] * np.einsum("ti,tj->ij", x[k], x[k].conj()).conj() / (P * T) ** 2
+            assert rel_err(cov, ref) < 6 / np.sqrt(n * M)
+
+
 def test_statistics_approach_large_t_model():
     """Noise-free: ||Xi_k - a a^T C C^H/P||^2 (finite-T self and cross terms) shrinks like 1/T."""
     key = jax.random.PRNGKey(3)

@@ -37,6 +37,7 @@ from .echo import large_t_statistics as large_t_statistics
 from .echo import round_trip as round_trip
 from .echo import sample_correlation as sample_correlation
 from .echo import simulate_echoes as simulate_echoes
+from .echo import simulate_statistics as simulate_statistics
 from .echo import sufficient_statistics as sufficient_statistics
 from .echo import whiten_statistics as whiten_statistics
 from .echo import whitened_mean as whitened_mean

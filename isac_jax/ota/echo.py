@@ -67,6 +67,28 @@ def simulate_echoes(key, target, devices, x, echo_noise_var, *, alpha0=1.0, gamm
     return a[:, None, :] * b[:, :, None] + noise
 
 
+def simulate_statistics(key, target, devices, C, g, pulses, echo_noise_var, P, *, alpha0=1.0, gamma=1.0):
+    """``Xi[K,M,M]`` drawn from its exact law given the symbols, without the T echo samples.
+
+    For ``x = transmit_signals(C, g, pulses)`` with unimodular pulses (DFT, Walsh-Hadamard) this has
+    the law of ``sufficient_statistics(simulate_echoes(key, ...), x, P)``: the signal part is
+    ``a_k sum_t b[t] x_k[t]^H / (P T)`` and the noise ``sum_t nu_k[t] x_k[t]^H = (sum_t nu'_k[t] g_k[t]^T) C_k^H``
+    with ``nu' = nu conj(p)`` (same law), whose rows are ``CN(0, varsigma_k G_k)``, ``G_k = sum_t g_k[t]
+    g_k[t]^T``: ``K M I`` complex draws instead of ``K T M``. ``g[K,T,I]`` real.
+    """
+    K, T, I = g.shape
+    M = C.shape[1]
+    x = jnp.einsum("kmi,kti->ktm", C, g.astype(C.dtype)) * pulses[:, :, None]
+    a = array_responses(target, devices, M, alpha0=alpha0, gamma=gamma)            # [K, M]
+    b = jnp.einsum("lm,ltm->t", a, x)                                              # sum_l a_l^T x_l[t]
+    signal = a[:, :, None] * jnp.einsum("t,ktn->kn", b, jnp.conj(x))[:, None, :]
+    G = jnp.einsum("kti,ktj->kij", g, g)                                            # [K, I, I] real
+    var = jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,))[:, None, None]
+    zeta = complex_normal(key, (K, M, I), var=var, dtype=jnp.real(C).dtype)
+    noise = jnp.einsum("kmi,kji,knj->kmn", zeta, jnp.linalg.cholesky(G).astype(C.dtype), jnp.conj(C))
+    return (signal + noise) / (P * T)
+
+
 def sufficient_statistics(u, x, P):
     """``Xi_k = (1/(P T)) sum_t u_k[t] x_k[t]^H``. ``u, x: [K,T,M]``. Output ``[K, M, M]``."""
     T = x.shape[1]
