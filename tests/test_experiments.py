@@ -175,6 +175,8 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig12", out=tmp_path, config=cfg, progress=False)["results"]
     np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4, 3 * 4])
 
+
+def test_b_table3_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("b-table3", "quick", settings=((4, 8),), repeats=2, batch=4)
     res = experiments.reproduce("b-table3", out=tmp_path, config=cfg, progress=False)["results"]
     assert set(next(iter(res["settings"].values()))) >= {"encoder_ms", "quantisation_ms", "decoder_ms"}

@@ -380,11 +380,10 @@ def test_a_fig2_tiny_end_to_end_learns(tmp_path):
     assert out["paths"]["figure"].exists()
 
 
-def test_a_fig5_and_a_fig3_tiny_end_to_end(tmp_path):
-    """a-fig5 (runs a-fig4's Setup III and single-shot) and a-fig3 (the CNN on the synthetic CIFAR
-    stand-in) at tiny sizes."""
+def test_a_fig5_tiny_end_to_end(tmp_path):
+    """a-fig5 (runs a-fig4's Setup III and single-shot) at tiny sizes."""
     from isac_jax.experiments import reproduce
-    from isac_jax.experiments.paper_a import fig3, fig5
+    from isac_jax.experiments.paper_a import fig5
     from isac_jax.experiments.paper_a.feel import FeelTask
 
     task = FeelTask(source="digits", model="mlp", hidden=16, learning_rate=0.3)
@@ -394,6 +393,14 @@ def test_a_fig5_and_a_fig3_tiny_end_to_end(tmp_path):
     est = out["results"]["estimates"]
     assert np.asarray(est["single_shot"]).shape == (2, 3)
     assert out["paths"]["figure"].exists()
+
+
+def test_a_fig3_tiny_end_to_end(tmp_path):
+    """a-fig3 (the CNN on the synthetic CIFAR stand-in) at tiny sizes."""
+    from isac_jax.experiments import reproduce
+    from isac_jax.experiments.paper_a import fig3
+    from isac_jax.experiments.paper_a.feel import FeelTask
+
     tiny_cnn = FeelTask(source="synthetic-cifar", model="cnn", conv_filters=((2,), (2,), (2,)), fc=(8,))
     out = reproduce("a-fig3", out=tmp_path, progress=False,
                     config=fig3.Config(system=_TINY_SYSTEM, protocol=_TINY_PROTOCOL, task=tiny_cnn, n_rounds=1,

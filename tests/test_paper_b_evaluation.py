@@ -41,6 +41,9 @@ def test_b_sweeps_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig9", out=tmp_path, progress=False,
                                 config=experiments.resolve_config("b-fig9", values=(4,), **SMALL))["results"]
     _check_sweep(res, 1)
+
+
+def test_b_clutter_offset_and_scatter_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig13", out=tmp_path, progress=False, config=experiments.resolve_config(
         "b-fig13", values=(3,), clutter_vars=(1.0, 1e-4), **SMALL))["results"]
     # Same samples: the clutter-free bound is the same for both variances, the estimates are not.

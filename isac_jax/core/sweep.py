@@ -151,7 +151,7 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
     if n_proc > 1:
         from jax.experimental.multihost_utils import sync_global_devices
 
-        sync_global_devices(f"isac_jax.run_sweep {out_dir}")       # every process's chunks are on disk
+        sync_global_devices(f"isac_jax.run_sweep {desc}")          # every process's chunks are on disk
 
     def load(i, c):
         if (i, c) not in parts:
