@@ -102,7 +102,7 @@ def main(argv=None):
     _fronts(cfg)
 
 
-def _whole_design_vs_cstep(K=6, M=4, N=8, I=2, T=8, eps_frac=0.5, noise_var=1e-2, instances=3):
+def _whole_design_vs_cstep(K=6, M=4, N=8, I=2, T=8, eps_frac=0.5, noise_var=1e-2, instances=5):
     """(c) One whole compiled design_beamformers call (50 BCD iterations, each C-step up to 200 PG steps
     with the default early stop) against one cvxpy C-step of (A.35) on the same tiny instance, and the
     final MSE_bar against the same BCD with every C-step running all 200 steps."""
