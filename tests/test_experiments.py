@@ -1,6 +1,7 @@
 """Experiments end to end at tiny sizes, through the Python API and the CLI (the FEEL ones are in
 ``test_feel.py``; ``test_registry_covers_every_experiment`` checks that none is left out)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -111,6 +112,11 @@ def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
     assert c["mse"].shape == (5,) and np.all(np.diff(c["step_mse"]) <= 1e-12 * c["step_mse"][0])
     assert c["guard_count_total"] == 0
     np.testing.assert_allclose(c["overall"], 0.5 * (c["mse"] + c["crb_l"]))
+    # Other settings in the same output directory start afresh (the work directory is keyed by the
+    # config and seed): the finished sweep of 4 iterations is not reused for 3.
+    cfg10 = dataclasses.replace(cfg10, solver=dataclasses.replace(TINY_SOLVER, max_iter=3))
+    res10 = experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False)["results"]
+    assert res10["curves"]["N=4"]["mse"].shape == (4,)
 
 
 def _tiny_cellfree():
@@ -159,7 +165,7 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     assert res["dvae"]["fronthaul_bits"] == 32 * 4 * 4
     assert res["cnn"]["fronthaul_bits"] == res["centralised_bits"] == 64 * 4 * 8 * 8
     assert res["dvqvae"]["epochs_completed"] == 2 and res["dvqvae"]["training_completed"]
-    assert (tmp_path / "b-train" / "work" / "dvqvae.ckpt").stat().st_size > 0
+    assert [p.stat().st_size > 0 for p in (tmp_path / "b-train" / "work").glob("*/dvqvae.ckpt")] == [True]
     saved = json.loads((tmp_path / "b-train" / "results.json").read_text())
     assert set(saved) >= {"dvqvae", "dvae", "cnn", "trivial"}
     # A rerun finds the finished checkpoints and evaluates the same models.

@@ -10,12 +10,14 @@ description, ``quick``/``paper`` presets, ``run(config, *, seed, work_dir, progr
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from pathlib import Path
 
 import jax
 
-from .outputs import write_outputs
+from .outputs import to_jsonable, write_outputs
 from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, ml_vs_crb,
                       pareto_crb)
 from .paper_b import crlb, design_aps, fig6 as b_fig6, fig10 as b_fig10, fig11 as b_fig11, fig12, overhead, sweeps, \
@@ -54,18 +56,26 @@ def resolve_config(name: str, preset: str = "quick", **overrides):
     return dataclasses.replace(exp.presets[preset], **overrides)
 
 
+def work_digest(config, seed: int) -> str:
+    """12 hex digits of SHA-256 over the config (as written to ``config.json``) and the seed."""
+    text = json.dumps({"config": to_jsonable(config), "seed": seed}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0, progress: bool = True,
               config=None) -> dict:
     """Run experiment ``name`` and write its outputs; returns ``{"results": ..., "paths": ...}``.
 
     ``config`` (a ``Config`` of that experiment) overrides the preset when given. Intermediate
-    work (finished sweep points) lives in ``out/<name>/work`` so an interrupted run resumes.
+    work (finished sweep chunks, checkpoints) lives in ``out/<name>/work/<digest>``, the digest of
+    the config and the seed, so an interrupted run resumes and a run with other settings never
+    picks up another's work.
     """
     exp = get_experiment(name)
     cfg = config if config is not None else resolve_config(name, preset)
     out_dir = Path(out) / name
     t0 = time.perf_counter()
-    results = exp.run(cfg, seed=seed, work_dir=str(out_dir / "work"), progress=progress)
+    results = exp.run(cfg, seed=seed, work_dir=str(out_dir / "work" / work_digest(cfg, seed)), progress=progress)
     meta = {"experiment": name, "paper": exp.paper, "preset": preset if config is None else "custom", "seed": seed,
             "wall_time_s": time.perf_counter() - t0}
     # Under jax.distributed every process returns the merged sweep; one of them writes the outputs.
