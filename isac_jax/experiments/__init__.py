@@ -57,8 +57,10 @@ def resolve_config(name: str, preset: str = "quick", **overrides):
 
 
 def work_digest(config, seed: int) -> str:
-    """12 hex digits of SHA-256 over the config (as written to ``config.json``) and the seed."""
-    text = json.dumps({"config": to_jsonable(config), "seed": seed}, sort_keys=True, default=repr)
+    """12 hex digits of SHA-256 over the config (as written to ``config.json``), the seed and JAX's
+    default PRNG implementation (``--prng``: the same seed gives other numbers under another)."""
+    text = json.dumps({"config": to_jsonable(config), "seed": seed, "prng": str(jax.config.jax_default_prng_impl)},
+                      sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -68,8 +70,8 @@ def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0,
 
     ``config`` (a ``Config`` of that experiment) overrides the preset when given. Intermediate
     work (finished sweep chunks, checkpoints) lives in ``out/<name>/work/<digest>``, the digest of
-    the config and the seed, so an interrupted run resumes and a run with other settings never
-    picks up another's work.
+    the config, the seed and the PRNG implementation, so an interrupted run resumes and a run with
+    other settings never picks up another's work.
     """
     exp = get_experiment(name)
     cfg = config if config is not None else resolve_config(name, preset)
@@ -77,7 +79,7 @@ def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0,
     t0 = time.perf_counter()
     results = exp.run(cfg, seed=seed, work_dir=str(out_dir / "work" / work_digest(cfg, seed)), progress=progress)
     meta = {"experiment": name, "paper": exp.paper, "preset": preset if config is None else "custom", "seed": seed,
-            "wall_time_s": time.perf_counter() - t0}
+            "prng": str(jax.config.jax_default_prng_impl), "wall_time_s": time.perf_counter() - t0}
     # Under jax.distributed every process returns the merged sweep; one of them writes the outputs.
     paths = write_outputs(out_dir, results, cfg, meta, exp.plot) if jax.process_index() == 0 else {}
     return {"results": results, "paths": paths}
