@@ -10,9 +10,11 @@ Block coordinate descent alternates
 
 ``f`` is a sum of per-device quadratics ``tr(C_k^H Q_k C_k) - 2 Re tr(B_k^H C_k) + ||W_k||^2`` with
 ``Q_k = (1/T) sum_t A_tk^H A_tk``, ``B_k = (1/T) sum_t p_k[t]^* A_tk^H W_k``, ``A_tk = M[t]^H H_k``
-(``|p_k[t]| = 1``). The step is ``1 / max_k lambda_max(Q_k)`` (the Lipschitz constant of the
-Wirtinger gradient ``Q_k C_k - B_k``). Momentum (FISTA) is restarted whenever the objective would
-increase, so every C-step is monotone and BCD never increases MSE_bar.
+(``|p_k[t]| = 1``). The step is ``1 / L`` with ``L`` an upper bound on ``max_k lambda_max(Q_k)`` (the
+Lipschitz constant of the Wirtinger gradient ``Q_k C_k - B_k``) within 9 % of it
+(:func:`lambda_max_bound`). Momentum (FISTA) is restarted whenever the objective would increase, so
+every C-step is monotone and BCD never increases MSE_bar; a C-step ends early once a step moves the
+precoders by less than :data:`CSTEP_TOL` relative.
 
 The paper-faithful route solves the relaxation (A.35) instead — in which the energy constraint is
 slack for any ``C`` with ``||C_k||^2 <= P`` — by projected gradient onto the per-device balls, then
