@@ -88,35 +88,12 @@ def pgb_update(fun: Callable, project: Callable, state: PGBState, *, max_backtra
 
 
 def projected_gradient(fun: Callable, x0, project: Callable, *, n_iter: int, step0=1.0,
-                       max_step=jnp.inf, backtracking: bool = True, tol: float = 0.0) -> PGBState:
+                       max_step=jnp.inf, backtracking: bool = True) -> PGBState:
     """Run ``n_iter`` accelerated projected-gradient steps from feasible ``x0`` (first step ``step0``,
-    never above ``max_step``; a fixed step ``step0`` without ``backtracking``).
-
-    With ``tol > 0`` the loop stops early at a stationary point: once an accepted step moves the
-    iterate by at most ``tol * ||x||`` from its extrapolation point (the norm of the gradient mapping
-    times the step; zero exactly at a KKT point of the projected problem). ``tol = 0`` runs all
-    ``n_iter`` steps."""
+    never above ``max_step``; a fixed step ``step0`` without ``backtracking``)."""
     state = pgb_init(fun, x0, step0)
-
-    def step(s):
-        return pgb_update(fun, project, s, max_step=max_step, backtracking=backtracking)
-
-    if tol == 0.0:
-        return jax.lax.fori_loop(0, n_iter, lambda _, s: step(s), state)
-
-    def cond(c):
-        i, _, done = c
-        return (i < n_iter) & ~done
-
-    def body(c):
-        i, s, _ = c
-        new = step(s)
-        moved = jnp.sqrt(_inner(new.x - s.y, new.x - s.y))
-        accepted = new.value < s.value
-        done = accepted & (moved <= tol * jnp.sqrt(_inner(new.x, new.x)))
-        return i + 1, new, done
-
-    return jax.lax.while_loop(cond, body, (0, state, jnp.zeros((), bool)))[1]
+    return jax.lax.fori_loop(0, n_iter, lambda _, s: pgb_update(fun, project, s, max_step=max_step,
+                                                                backtracking=backtracking), state)
 
 
 class QuadraticPGState(NamedTuple):
@@ -139,8 +116,10 @@ def quadratic_projected_gradient(apply_q: Callable, b, const, x0, project: Calla
 
     ``Q`` is linear, so ``Q y`` at the extrapolation point ``y = x + beta (x - x_prev)`` is
     ``Qx + beta (Qx - Qx_prev)``, and ``Q x+`` gives both ``f(x+)`` and the next gradient
-    ``2 (Q y - b)``. ``step`` multiplies that gradient (``1/(2 lambda_max(Q))`` is ``1/L``); ``tol``
-    stops early as in :func:`projected_gradient`.
+    ``2 (Q y - b)``. ``step`` multiplies that gradient (``1/(2 lambda_max(Q))`` is ``1/L``). With
+    ``tol > 0`` the loop stops early at a stationary point: once an accepted step moves the iterate by
+    at most ``tol * ||x||`` from its extrapolation point (the norm of the gradient mapping times the
+    step; zero exactly at a KKT point). ``tol = 0`` runs all ``n_iter`` steps.
     """
     real = jnp.real(x0).dtype
 

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from ..core.linalg import gram_power
 from ..core.random import complex_normal
+from .aggregation import transmit_signals
 
 
 def array_response(target, device, n_antennas: int, *, alpha0=1.0, gamma=1.0):
@@ -78,7 +79,7 @@ def simulate_statistics(key, target, devices, C, g, pulses, echo_noise_var, P, *
     """
     K, T, I = g.shape
     M = C.shape[1]
-    x = jnp.einsum("kmi,kti->ktm", C, g.astype(C.dtype)) * pulses[:, :, None]
+    x = transmit_signals(C, g, pulses)
     a = array_responses(target, devices, M, alpha0=alpha0, gamma=gamma)            # [K, M]
     b = jnp.einsum("lm,ltm->t", a, x)                                              # sum_l a_l^T x_l[t]
     signal = a[:, :, None] * jnp.einsum("t,ktn->kn", b, jnp.conj(x))[:, None, :]
