@@ -83,3 +83,34 @@ def crb_matrix(fim):
 def crb_trace(fim):
     """``tr F^{-1}``: the CRB on the total mean-squared error (A.19)."""
     return jnp.trace(crb_matrix(fim))
+
+
+def fim_real_gaussian(mean_fn: Callable, cov_fn: Callable, theta):
+    """FIM of a real Gaussian ``y ~ N(m(theta), S(theta))`` whose covariance depends on ``theta``
+    (Slepian-Bangs): ``F_ij = d_i m^T S^{-1} d_j m + tr(S^{-1} d_i S S^{-1} d_j S) / 2``.
+
+    ``mean_fn``: ``[P] -> [n]`` real; ``cov_fn``: ``[P] -> [n, n]`` symmetric positive definite.
+    Derivatives by ``jax.jacfwd``, solves by Cholesky. Output ``[P, P]``.
+    """
+    theta = jnp.asarray(theta)
+    dm = jax.jacfwd(mean_fn)(theta)                                    # [n, P]
+    S = cov_fn(theta)
+    dS = jax.jacfwd(cov_fn)(theta)                                     # [n, n, P]
+    factor = cho_factor(0.5 * (S + S.T), lower=True)
+    mean_part = dm.T @ cho_solve(factor, dm)
+    A = jax.vmap(lambda d: cho_solve(factor, d), in_axes=-1)(dS)        # A_p = S^{-1} d_p S  [P, n, n]
+    cov_part = 0.5 * jnp.einsum("pab,qba->pq", A, A)
+    out = mean_part + cov_part
+    return 0.5 * (out + out.T)
+
+
+def least_squares_covariance(mean_fn: Callable, cov, theta):
+    """Asymptotic covariance of the unweighted least-squares estimate ``argmin ||y - m(theta)||^2`` when
+    ``y`` has covariance ``cov[n, n]`` (the sandwich ``H^{-1} D^T cov D H^{-1}``, ``D = dm/dtheta``,
+    ``H = D^T D``; first order in the error). Output ``[P, P]``.
+    """
+    D = jax.jacfwd(mean_fn)(jnp.asarray(theta))                        # [n, P]
+    factor = cho_factor(D.T @ D, lower=True)
+    G = cho_solve(factor, D.T)                                         # H^{-1} D^T  [P, n]
+    out = G @ cov @ G.T
+    return 0.5 * (out + out.T)

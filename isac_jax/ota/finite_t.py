@@ -1,0 +1,147 @@
+"""Finite-T bound: the CRB of the statistics the devices actually form, cross-device leakage included.
+
+Device k's statistic ``Xi_k = (1/(P T)) sum_t u_k[t] x_k[t]^H`` (A.10) holds, besides its own echo
+``a_k a_k^T R_k`` (``R_k = (1/(P T)) sum_t x_k x_k^H``, its sample correlation, known to it) and the
+noise, the *leakage* ``a_k sum_{l != k} a_l^T S_lk / (P T)`` with ``S_lk = sum_t x_l[t] x_k[t]^H``.
+(A.11) drops it as ``T -> inf``, but it decays like ``1/sqrt(T)``, the same rate as the noise, so
+relative to the noise it stays. Treat it as Gaussian interference with its exact second moments,
+for devices sending independent, zero-mean signals of correlation ``P R_l`` and pulses with
+``sum_t p_l[t]^2 conj(p_k[t])^2 = 0`` (DFT pulses with ``2 (l - k) != 0 mod T``). For the whitened
+statistic ``Y_k = Xi_k Omega_k``, ``Omega_k = sqrt(P T / varsigma_k) (C_k C_k^H / P)^{+1/2}`` (A.12):
+
+* mean ``e_k = a_k r_k^T``, ``r_k = Omega_k^T R_k^T a_k`` (the devices' model);
+* covariance within device k:
+  ``E[y_kmn conj(y_km'n')] = (varsigma_k/(P T) delta_mm' + beta_k/T a_km conj(a_km')) Q_kn n'``,
+  ``Q_k = conj(Omega_k^H R_k Omega_k)``, ``beta_k = sum_{l != k} a_l^T R_l conj(a_l)``;
+* no covariance across devices, but a pseudo-covariance: ``S_kl = S_lk^H``, so
+  ``E[y_kmn y_lm'n'] = e_kmn e_lm'n' / T`` for ``k != l``.
+
+The leakage-to-noise ratio ``beta_k P / varsigma_k`` does not depend on T: the resulting bound lies a
+T-independent factor above CRB(v) (:func:`isac_jax.ota.crb`), which it equals when there is no
+leakage (one device, or orthogonal echoes). The FIM is the real Gaussian Slepian-Bangs form
+(:func:`~isac_jax.core.fisher.fim_real_gaussian`), both terms by autodiff. Because it only uses
+second moments, :func:`least_squares_mse` (the sandwich covariance of the devices' unweighted
+least-squares / ML localiser, which treats the leakage as white noise) is the error that localiser
+attains asymptotically whatever the leakage's distribution, and it is >= ``finite_t_crb``.
+Tested against a NumPy reference built from the random matrices themselves and against Monte
+Carlo statistics of simulated echoes (``tests/test_finite_t.py``).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from ..core.fisher import crb_trace, fim_real_gaussian, least_squares_covariance
+from ..core.linalg import gram_power, hermitian_sqrt
+from ._checks import check_sensing_inputs
+from .echo import array_responses
+
+
+def _whitening(C_w, echo_noise_var, T, P):
+    """``Omega_k = sqrt(P T / varsigma_k) (C_w C_w^H / P)^{+1/2}``. Output ``[K, M, M]``."""
+    K = C_w.shape[0]
+    scale = jnp.sqrt(P * T / jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,)))
+    return scale[:, None, None] * gram_power(C_w, -0.5, scale=P)
+
+
+def whitened_statistics_model(devices, R, C_w, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0, leakage=True):
+    """``(mean_fn, cov_fn)``: the mean ``[2 K M M]`` and covariance ``[2 K M M, 2 K M M]`` of the real
+    composite ``[Re vec Y; Im vec Y]`` of all whitened statistics as functions of the target ``v[3]``.
+
+    ``R[K, M, M]`` the devices' correlations, ``C_w[K, M, *]`` the whitening precoders (both validated
+    by the public functions). Directions outside the whitened range get unit-scale noise.
+    """
+    K, M, _ = R.shape
+    var = jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,))
+    Omega = _whitening(C_w, echo_noise_var, T, P)
+    Q = jnp.conj(jnp.einsum("kpm,kpq,kqn->kmn", jnp.conj(Omega), R, Omega))          # [K, M, M]
+    Qn = (var / (P * T))[:, None, None] * Q
+    # Directions outside the whitened range hold no signal, leakage or noise; unit-scale noise there
+    # keeps the covariance invertible and adds no information (they carry nothing that depends on v).
+    w, U = jnp.linalg.eigh(Qn)
+    top = jnp.max(w, axis=-1, keepdims=True)
+    pad = jnp.where(w <= 1e-9 * top, top, 0.0)
+    Qn = Qn + jnp.einsum("kmi,ki,kni->kmn", U, pad.astype(U.dtype), jnp.conj(U))
+    eye_m, eye_k = jnp.eye(M, dtype=R.dtype), jnp.eye(K, dtype=jnp.real(R).dtype)
+    n = K * M * M
+
+    def parts(v):
+        a = array_responses(v, devices, M, alpha0=alpha0, gamma=gamma)                 # [K, M]
+        r = jnp.einsum("kpn,kqp,kq->kn", Omega, R, a)                                  # Omega^T R^T a  [K, M]
+        e = a[:, :, None] * r[:, None, :]                                              # [K, M, M]
+        return a, e
+
+    def mean_fn(v):
+        e = parts(v)[1].reshape(-1)
+        return jnp.concatenate([jnp.real(e), jnp.imag(e)])
+
+    def cov_fn(v):
+        a, e = parts(v)
+        block = jnp.einsum("mp,knq->kmnpq", eye_m, Qn)                                 # [K, M, M, M, M]
+        if leakage:
+            own = jnp.real(jnp.einsum("km,kmn,kn->k", a, R, jnp.conj(a)))              # a_l^T R_l conj(a_l)
+            beta = jnp.sum(own) - own
+            block = block + jnp.einsum("k,km,kp,knq->kmnpq", beta / T, a, jnp.conj(a), Q)
+        Cc = jnp.einsum("kl,kmnpq->kmnlpq", eye_k, block).reshape(n, n)
+        if leakage:
+            ef = e.reshape(K, M * M)
+            Pc = (jnp.einsum("ka,lb->kalb", ef, ef) * (1.0 - eye_k)[:, None, :, None]).reshape(n, n) / T
+        else:
+            Pc = jnp.zeros_like(Cc)
+        top_row = jnp.concatenate([jnp.real(Cc + Pc), jnp.imag(Pc - Cc)], axis=1)
+        bottom = jnp.concatenate([jnp.imag(Cc + Pc), jnp.real(Cc - Pc)], axis=1)
+        S = 0.5 * jnp.concatenate([top_row, bottom], axis=0)
+        return 0.5 * (S + S.T)
+
+    return mean_fn, cov_fn
+
+
+def _prepare(target, devices, R, C_w, echo_noise_var, T, P):
+    """Validate; the default whitening is the device's own sample correlation: ``C_w = sqrt(P) R^{1/2}``."""
+    K, M, _ = check_sensing_inputs(target, devices, R, echo_noise_var, T, P)
+    if R.shape != (K, M, M):
+        raise ValueError(f"R must have shape [K, M, M] = {[K, M, M]}, got {list(R.shape)}")
+    if C_w is None:
+        return R, jnp.sqrt(P) * hermitian_sqrt(R)
+    if C_w.ndim != 3 or C_w.shape[:2] != (K, M):
+        raise ValueError(f"whitening_precoders must have shape [K={K}, M={M}, *], got {list(C_w.shape)}")
+    return R, C_w
+
+
+def finite_t_fisher_information(target, devices, R, echo_noise_var, T, P, *, whitening_precoders=None,
+                                alpha0=1.0, gamma=1.0, leakage=True):
+    """3x3 FIM (m^-2) of the target position from the devices' whitened statistics, cross-device
+    leakage as Gaussian interference with its exact second moments (module docstring).
+
+    ``R[K, M, M]``: each device's correlation ``(1/(P T)) sum_t x_k x_k^H`` (its sample correlation;
+    it also sets the leakage it causes at the others); ``T`` the number of intervals the statistics
+    average; ``whitening_precoders[K, M, *]``: the ``C`` whose ``(C C^H/P)^{+1/2}`` whitens (A.12)
+    (default: ``sqrt(P) R^{1/2}``, the device's own sample correlation). ``leakage=False`` gives
+    CRB(v)'s FIM for the same statistics (orthogonal echoes).
+    """
+    R, C_w = _prepare(target, devices, jnp.asarray(R), _maybe(whitening_precoders), echo_noise_var, T, P)
+    mean_fn, cov_fn = whitened_statistics_model(devices, R, C_w, echo_noise_var, T, P, alpha0=alpha0, gamma=gamma,
+                                                 leakage=leakage)
+    return fim_real_gaussian(mean_fn, cov_fn, jnp.asarray(target))
+
+
+def finite_t_crb(target, devices, R, echo_noise_var, T, P, *, whitening_precoders=None, alpha0=1.0, gamma=1.0):
+    """``tr J^{-1}`` of :func:`finite_t_fisher_information` (m^2): the finite-T bound."""
+    return crb_trace(finite_t_fisher_information(target, devices, R, echo_noise_var, T, P,
+                                                 whitening_precoders=whitening_precoders, alpha0=alpha0, gamma=gamma))
+
+
+def least_squares_mse(target, devices, R, echo_noise_var, T, P, *, whitening_precoders=None, alpha0=1.0, gamma=1.0,
+                      leakage=True):
+    """Asymptotic total MSE (m^2) of the devices' least-squares / ML localiser (A.17), which treats the
+    leakage as white noise: the sandwich covariance under the exact second moments."""
+    R, C_w = _prepare(target, devices, jnp.asarray(R), _maybe(whitening_precoders), echo_noise_var, T, P)
+    mean_fn, cov_fn = whitened_statistics_model(devices, R, C_w, echo_noise_var, T, P, alpha0=alpha0, gamma=gamma,
+                                                 leakage=leakage)
+    v = jnp.asarray(target)
+    return jnp.trace(least_squares_covariance(mean_fn, cov_fn(v), v))
+
+
+
+def _maybe(x):
+    return None if x is None else jnp.asarray(x)
