@@ -55,6 +55,12 @@ def test_report_sections_numbers_and_verdicts(tmp_path, capsys):
                                            "setup_ii": {"location_mse": 0.7, "crb_v": 0.011},
                                            "single_shot": {"location_mse": 100.0, "crb_v": float("nan")}}})
     assert fig4["status"] == "differs" and "setup_ii" in fig4["why"] and "7.69e+03x Setup I" in fig4["why"]
+    final = {"setup_i": {"location_mse": 0.013, "crb_v": 0.011, "crb_finite_t": 0.011},
+             "setup_ii": {"location_mse": 0.7, "crb_v": 0.011, "crb_finite_t": 0.3},
+             "single_shot": {"location_mse": 100.0, "crb_v": float("nan"), "crb_finite_t": 20.0}}
+    assert read_claim("a-fig4", {"final": final})["status"] == "matches"             # 2.33x the finite-T bound
+    final["setup_ii"]["crb_finite_t"] = 0.2                                            # 3.5x: above the limit
+    assert read_claim("a-fig4", {"final": final})["status"] == "differs"
     assert "5 experiments" in capsys.readouterr().out
     assert read_claim("nope", {})["status"] == "not checked"
 

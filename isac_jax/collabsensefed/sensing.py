@@ -62,6 +62,7 @@ from ..fl.clients import destandardise, standardise
 from ..ota.aggregation import aggregate_stream, receiver_noise, transmit_signals
 from ..ota.bounds import crb, fisher_information
 from ..ota.echo import round_trip, simulate_echoes, sufficient_statistics, whiten_statistics
+from ..ota.finite_t import finite_t_crb, least_squares_mse
 from ..ota.localization import ml_localize
 
 LINKS = ("perfect", "ota")
@@ -201,6 +202,16 @@ def pooled_crb(state: SensingState, target, devices, physics: SensingPhysics):
     C_eff = equivalent_precoders(state.corr_sum, state.n_samples, physics.power_w)
     return crb(target, devices, C_eff, physics.echo_noise_var_w, state.n_samples, physics.power_w,
                alpha0=physics.alpha0, gamma=physics.gamma)
+
+
+def pooled_finite_t(state: SensingState, target, devices, physics: SensingPhysics):
+    """The finite-T bound and the least-squares MSE (m^2) at the true ``target`` of all data in ``state``
+    (:mod:`isac_jax.ota.finite_t`: the other devices' leakage in each statistic as Gaussian
+    interference, with the pooled sample correlations standing in for the signal correlations)."""
+    R = state.corr_sum / state.n_samples
+    args = (target, devices, R, physics.echo_noise_var_w, state.n_samples, physics.power_w)
+    kw = {"alpha0": physics.alpha0, "gamma": physics.gamma}
+    return finite_t_crb(*args, **kw), least_squares_mse(*args, **kw)
 
 
 def _search_region(region: RingSector) -> RingSector:

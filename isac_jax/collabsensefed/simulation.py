@@ -52,7 +52,8 @@ from ..ota.aggregation import aggregate_stream, debias_receiver, effective_gains
 from ..ota.design import design_beamformers
 from ..ota.scenario import rayleigh_channels
 from ..ota.system import PaperASystem
-from .sensing import Link, SensingPhysics, acquire, pilot_frame, pooled_crb, sensing_frames, single_shot
+from .sensing import (Link, SensingPhysics, acquire, pilot_frame, pooled_crb, pooled_finite_t, sensing_frames,
+                      single_shot)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,9 +278,13 @@ def _metrics_one(setting: _Setting, trial: Trial, theta, state, data):
     if scheme.sensing:
         se = jnp.sum((state.v - trial.target) ** 2)
         bound = pooled_crb(state, trial.target, trial.devices, setting.physics)
+        if setting.sense_kind == "perfect":           # orthogonal echoes: no leakage, LS attains CRB(v)
+            bound_t = ls = bound
+        else:
+            bound_t, ls = pooled_finite_t(state, trial.target, trial.devices, setting.physics)
     else:
-        se = bound = jnp.zeros((), dtype)
-    return acc, se, bound
+        se = bound = bound_t = ls = jnp.zeros((), dtype)
+    return acc, se, bound, bound_t, ls
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -316,6 +321,8 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
     ``accuracy[R+1, S]`` (test accuracy after each round, entry 0 at initialisation; learning
     schemes), ``location_se[R+1, S]`` (m^2, squared error of the estimate after each round; entry 0
     after the acquisition), ``crb[R+1, S]`` (m^2, CRB(v) of the data gathered by then),
+    ``crb_finite_t[R+1, S]`` (m^2, the finite-T bound of the same data, :func:`pooled_finite_t`; equal to
+    ``crb`` on orthogonal echoes) and ``ls_mse_finite_t[R+1, S]`` (the least-squares MSE under it),
     ``location_se_frames[F, S]`` (after each frame of round 1), ``estimates[S, 3]``, ``targets[S, 3]``,
     ``devices[S, K, 3]`` and ``intervals_per_round``.
     ``checkpoint``: file path; the run resumes from it when it exists (same arguments required).
@@ -349,6 +356,8 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
     acc = np.full((n_rounds + 1, n_trials), np.nan)
     se = np.full((n_rounds + 1, n_trials), np.nan)
     bound = np.full((n_rounds + 1, n_trials), np.nan)
+    bound_t = np.full((n_rounds + 1, n_trials), np.nan)
+    ls = np.full((n_rounds + 1, n_trials), np.nan)
     se_frames = np.full((F, n_trials), np.nan)
     tracks = scheme.sensing in ("perfect", "ota")          # over-the-air acquisition before every round
     link = links_for(0)
@@ -357,18 +366,19 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
     key_bits = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
     signature = _signature(scheme_name, system, protocol, n_rounds, n_trials, d, np.asarray(key_bits).tolist())
     template = {"signature": "", "done": 0, "theta": theta, "state": state, "acc": acc, "se": se, "bound": bound,
-                "se_frames": se_frames}
+                "bound_t": bound_t, "ls": ls, "se_frames": se_frames}
     ckpt = None if checkpoint is None else Path(checkpoint)
     if ckpt is not None and ckpt.exists():
         saved = load_checkpoint(ckpt, template)
         if saved["signature"] != signature:
             raise ValueError(f"checkpoint {str(ckpt)!r} was written by another run; use another path")
         done, theta, state = int(saved["done"]), saved["theta"], saved["state"]
-        acc, se, bound, se_frames = (np.array(saved[n]) for n in ("acc", "se", "bound", "se_frames"))
+        acc, se, bound, bound_t, ls, se_frames = (np.array(saved[n]) for n in ("acc", "se", "bound", "bound_t", "ls",
+                                                                                "se_frames"))
     else:
         if tracks and protocol.init == "grid":
             state = _acquire(setting, trials, link, state, 1)
-        acc[0], se[0], bound[0] = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
+        acc[0], se[0], bound[0], bound_t[0], ls[0] = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
 
     bar = None
     if progress:
@@ -382,14 +392,15 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
         theta, state, v_hist = _round(setting, trials, link, theta, state, rnd, data)
         if tracks:
             state = _acquire(setting, trials, link, state, 10_000 + rnd)
-        acc[rnd + 1], se[rnd + 1], bound[rnd + 1] = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
+        metrics = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
+        acc[rnd + 1], se[rnd + 1], bound[rnd + 1], bound_t[rnd + 1], ls[rnd + 1] = metrics
         if rnd == 0:
             se_frames = np.asarray(jnp.sum((v_hist - trials.target[:, None]) ** 2, axis=-1)).T
         if not np.all(np.isfinite(se[rnd + 1])) or (scheme.learning and not np.all(np.isfinite(np.asarray(theta)))):
             raise FloatingPointError(f"{scheme_name}: non-finite state after round {rnd + 1}")
         if ckpt is not None:
             save_checkpoint(ckpt, {"signature": signature, "done": rnd + 1, "theta": theta, "state": state, "acc": acc,
-                                   "se": se, "bound": bound, "se_frames": se_frames})
+                                   "se": se, "bound": bound, "bound_t": bound_t, "ls": ls, "se_frames": se_frames})
         if bar is not None:
             bar.update(1)
             post = {"acc": float(np.mean(acc[rnd + 1]))} if scheme.learning else {}
@@ -402,6 +413,6 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
     if scheme.learning:
         out["accuracy"] = acc
     if scheme.sensing:
-        out.update(location_se=se, crb=bound, location_se_frames=se_frames,
+        out.update(location_se=se, crb=bound, crb_finite_t=bound_t, ls_mse_finite_t=ls, location_se_frames=se_frames,
                    estimates=np.asarray(state.v))
     return out

@@ -96,6 +96,10 @@ def fim_real_gaussian(mean_fn: Callable, cov_fn: Callable, theta):
     dm = jax.jacfwd(mean_fn)(theta)                                    # [n, P]
     S = cov_fn(theta)
     dS = jax.jacfwd(cov_fn)(theta)                                     # [n, n, P]
+    # The FIM is invariant under a fixed rescaling of y; unit diagonal keeps the Cholesky stable in
+    # float32 when the entries of y have very different variances.
+    d = 1.0 / jnp.sqrt(jnp.diagonal(S))
+    dm, S, dS = dm * d[:, None], S * d[:, None] * d[None, :], dS * (d[:, None] * d[None, :])[..., None]
     factor = cho_factor(0.5 * (S + S.T), lower=True)
     mean_part = dm.T @ cho_solve(factor, dm)
     A = jax.vmap(lambda d: cho_solve(factor, d), in_axes=-1)(dS)        # A_p = S^{-1} d_p S  [P, n, n]

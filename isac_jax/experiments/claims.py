@@ -62,31 +62,47 @@ def _accuracy_verdict(r, *, what: str):
                        "trains few rounds, so the inter-task interference has not averaged out")
 
 
+def _fig4_bound(v):
+    """The bound a scheme's estimator can approach: the finite-T bound where the run has it (equal to
+    CRB(v) on Setup I's orthogonal echoes), else CRB(v)."""
+    return v.get("crb_finite_t", v["crb_v"])
+
+
 def _fig4_numbers(r):
     out = {}
     for s, v in r["final"].items():
-        crb = v["crb_v"]
-        ratio = v["location_mse"] / crb if crb and np.isfinite(crb) and crb > 0 else float("nan")
-        out[f"{s}: final MSE (m²) / CRB(v)"] = f"{_f(v['location_mse'])} / {_f(crb)} = {_f(ratio)}x"
+        crb, bound = v["crb_v"], _fig4_bound(v)
+        ok = [b and np.isfinite(b) and b > 0 for b in (crb, bound)]
+        out[f"{s}: final MSE (m²) / CRB(v) / finite-T bound"] = (
+            f"{_f(v['location_mse'])} / {_f(crb)} / {_f(bound)}: "
+            f"{_f(v['location_mse'] / crb) if ok[0] else 'nan'}x CRB(v), "
+            f"{_f(v['location_mse'] / bound) if ok[1] else 'nan'}x the finite-T bound")
     return out
 
 
 def _fig4_verdict(r):
+    """Issue 'Paper A fidelity': Setup I within 2x its bound, the over-the-air setups within 3x the
+    finite-T bound, single-shot at least 5x Setup I."""
     fin = r["final"]
-    ratios = {s: v["location_mse"] / v["crb_v"] for s, v in fin.items() if s != "single_shot" and v["crb_v"] > 0}
+    ratios = {s: v["location_mse"] / _fig4_bound(v) for s, v in fin.items()
+              if s != "single_shot" and _fig4_bound(v) > 0}
     if not ratios:
-        return "not checked", "the run has no CollabSenseFed setup with a CRB"
-    close = {s: q for s, q in ratios.items() if q <= 2.0}
-    far = {s: q for s, q in ratios.items() if q > 2.0}
-    shot = ""
+        return "not checked", "the run has no CollabSenseFed setup with a bound"
+    limit = {s: 2.0 if s == "setup_i" else 3.0 for s in ratios}
+    far = {s: q for s, q in ratios.items() if q > limit[s]}
+    shot, shot_ok = "", True
     if "single_shot" in fin and "setup_i" in fin:
-        shot = f"; single-shot is {_f(fin['single_shot']['location_mse'] / fin['setup_i']['location_mse'])}x Setup I"
-    if not far:
-        return "matches", f"every CollabSenseFed setup ends within 2x its CRB(v){shot}"
-    return ("differs", f"within 2x of CRB(v): {sorted(close) or 'none'}; above: "
-                       + ", ".join(f"{s} {_f(q)}x" for s, q in far.items())
-            + f"{shot}. With finite T the cross-device leakage in the statistics decays like the noise, so the "
-              f"large-T CRB(v) is not attainable over the air (see {DECISIONS}, 'Finite-T interference')")
+        gain = fin["single_shot"]["location_mse"] / fin["setup_i"]["location_mse"]
+        shot, shot_ok = f"; single-shot is {_f(gain)}x Setup I", gain >= 5.0
+    large_t = ", ".join(f"{s} {_f(v['location_mse'] / v['crb_v'])}x" for s, v in fin.items()
+                        if s != "single_shot" and v["crb_v"] > 0)
+    within = ", ".join(f"{s} {_f(q)}x" for s, q in ratios.items())
+    note = (f" Against the large-T CRB(v): {large_t} -- the cross-device leakage decays like the noise, so "
+            f"CRB(v) is not attainable over the air at any T (see {DECISIONS}, 'Finite-T interference').")
+    if not far and shot_ok:
+        return "matches", f"every setup ends within its limit of its bound (I: 2x CRB(v); OTA: 3x the finite-T " \
+                          f"bound): {within}{shot}.{note}"
+    return "differs", f"MSE / bound: {within}; above the limit: {sorted(far) or 'none'}{shot}.{note}"
 
 
 def _fig5_verdict(r):

@@ -30,6 +30,7 @@ Carlo statistics of simulated echoes (``tests/test_finite_t.py``).
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from ..core.fisher import crb_trace, fim_real_gaussian, least_squares_covariance
 from ..core.linalg import gram_power, hermitian_sqrt
@@ -41,7 +42,10 @@ def _whitening(C_w, echo_noise_var, T, P):
     """``Omega_k = sqrt(P T / varsigma_k) (C_w C_w^H / P)^{+1/2}``. Output ``[K, M, M]``."""
     K = C_w.shape[0]
     scale = jnp.sqrt(P * T / jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,)))
-    return scale[:, None, None] * gram_power(C_w, -0.5, scale=P)
+    # A sample correlation of rank I < M has round-off eigenvalues (1e-17 relative) in its null space:
+    # drop singular values below sqrt(eps) rather than invert them.
+    rcond = max(1e-7, 10.0 * float(np.sqrt(np.finfo(jnp.real(C_w).dtype).eps)))
+    return scale[:, None, None] * gram_power(C_w, -0.5, scale=P, rcond=rcond)
 
 
 def whitened_statistics_model(devices, R, C_w, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0, leakage=True):
@@ -60,7 +64,7 @@ def whitened_statistics_model(devices, R, C_w, echo_noise_var, T, P, *, alpha0=1
     # keeps the covariance invertible and adds no information (they carry nothing that depends on v).
     w, U = jnp.linalg.eigh(Qn)
     top = jnp.max(w, axis=-1, keepdims=True)
-    pad = jnp.where(w <= 1e-9 * top, top, 0.0)
+    pad = jnp.where(w <= max(1e-6, 1e3 * float(np.finfo(w.dtype).eps)) * top, top, 0.0)
     Qn = Qn + jnp.einsum("kmi,ki,kni->kmn", U, pad.astype(U.dtype), jnp.conj(U))
     eye_m, eye_k = jnp.eye(M, dtype=R.dtype), jnp.eye(K, dtype=jnp.real(R).dtype)
     n = K * M * M

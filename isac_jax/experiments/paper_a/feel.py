@@ -86,4 +86,6 @@ def curve_results(runs: dict, schemes, key: str) -> dict:
         if key == "location_se":
             res[name]["location_mse"] = res[name].pop("location_se")
             res[name]["crb_v"] = np.asarray(runs[name]["crb"]).mean(axis=1)
+            for bound in ("crb_finite_t", "ls_mse_finite_t"):
+                res[name][bound] = np.asarray(runs[name][bound]).mean(axis=1)
     return res
