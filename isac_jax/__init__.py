@@ -11,7 +11,29 @@ Subpackages, in the papers' vocabulary:
 * :mod:`isac_jax.experiments` -- one module per reproduced figure; :mod:`isac_jax.report` the report page.
 """
 
-from . import core as core
-from . import ota as ota
+import os as _os
+from importlib.metadata import version as _version
+
+
+def _avoid_cpu_scheduler_deadlock() -> None:
+    """XLA's concurrency-optimised CPU scheduler deadlocked on CollabSenseFed's leakage-aware acquisition
+    program (jaxlib 0.10.2, 2-core VM, 50 trials: every XLA thread idle, the result never ready;
+    ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` runs it). The flag must be in
+    ``XLA_FLAGS`` before JAX starts its CPU backend (import isac_jax first); XLA aborts on flags it
+    does not know, so it is only added for jaxlib >= 0.10, where it exists."""
+    flag = "--xla_cpu_enable_concurrency_optimized_scheduler=false"
+    try:
+        major, minor = (int(p) for p in _version("jaxlib").split(".")[:2])
+    except Exception:                                  # no metadata: leave XLA alone
+        return
+    current = _os.environ.get("XLA_FLAGS", "")
+    if (major, minor) >= (0, 10) and "concurrency_optimized_scheduler" not in current:
+        _os.environ["XLA_FLAGS"] = f"{current} {flag}".strip()
+
+
+_avoid_cpu_scheduler_deadlock()
+
+from . import core as core  # noqa: E402
+from . import ota as ota  # noqa: E402
 
 __version__ = "0.1.0"

@@ -6,6 +6,7 @@ import numpy as np
 
 from conftest import crandn, rel_err
 from isac_jax import ota
+from isac_jax.core.fisher import fim_real_gaussian
 from isac_jax.core import sample_paper_a_geometry
 from isac_jax.ota import finite_t
 
@@ -152,3 +153,39 @@ def test_leakage_moments_match_simulated_echoes():
     same_device = np.kron(np.ones((2, 2)), np.kron(np.eye(K), np.ones((M * M, M * M))))
     assert np.max(np.abs(emp - S[True] * same_device) / se) > 20.0      # the cross-device pseudo-covariance
     assert same_device.shape == (2 * n_c, 2 * n_c)
+
+
+def test_leakage_aware_loss_and_its_curvature_are_the_per_device_gaussian_model(rng):
+    """CollabSenseFed's leakage-aware local loss is, up to a constant, the negative log-likelihood of
+    the finite-T model with the cross-device pseudo-covariance dropped, and
+    ``block_fisher_information`` is that model's FIM (against the generic real Slepian-Bangs form)."""
+    from isac_jax.collabsensefed.sensing import SensingPhysics, local_losses_from
+
+    K, M, T, P, s2 = 3, 3, 16, 1.0, 1e-6
+    devices, target = _geometry(int(rng.integers(1 << 30)), K)
+    C = crandn(rng, K, M, M)
+    R = np.einsum("kmi,kni->kmn", C, C.conj()) / M
+    root = np.stack([(lambda w, U: (U * np.sqrt(w)) @ U.conj().T)(*np.linalg.eigh(r)) for r in R])
+    mean_fn, cov_fn = finite_t.whitened_statistics_model(devices, R, np.sqrt(P) * root, s2, T, P)
+    same = np.kron(np.ones((2, 2)), np.kron(np.eye(K), np.ones((M * M, M * M))))
+
+    def block_cov(v):
+        return cov_fn(v) * same
+
+    J_ref = fim_real_gaussian(mean_fn, block_cov, jnp.asarray(target))
+    J = finite_t.block_fisher_information(target, devices, R, s2, T, P)
+    assert rel_err(J, J_ref) < 1e-8
+    assert rel_err(J, finite_t.finite_t_fisher_information(target, devices, R, s2, T, P)) > 1e-3   # it does differ
+
+    y = np.asarray(mean_fn(target)) + rng.standard_normal(2 * K * M * M)
+    Xi_hat = (y[:K * M * M] + 1j * y[K * M * M:]).reshape(K, M, M)
+
+    def nll(v):
+        S = np.asarray(block_cov(v))
+        r = y - np.asarray(mean_fn(v))
+        return 0.5 * r @ np.linalg.solve(S, r) + 0.5 * np.linalg.slogdet(S)[1]
+
+    physics = SensingPhysics(power_w=P, echo_noise_var_w=s2, leakage_aware=True)
+    other = target + np.array([0.7, -1.3, 0.4])
+    loss = [float(jnp.sum(local_losses_from(v, Xi_hat, root, T, devices, physics))) for v in (target, other)]
+    assert abs((loss[1] - loss[0]) / (nll(other) - nll(target)) - 1) < 1e-8

@@ -61,8 +61,8 @@ from ..core.validate import check_positive
 from ..fl.clients import destandardise, standardise
 from ..ota.aggregation import aggregate_stream, receiver_noise, transmit_signals
 from ..ota.bounds import crb, fisher_information
-from ..ota.echo import round_trip, simulate_echoes, sufficient_statistics, whiten_statistics
-from ..ota.finite_t import finite_t_crb, least_squares_mse
+from ..ota.echo import array_responses, simulate_echoes, sufficient_statistics, whiten_statistics
+from ..ota.finite_t import block_fisher_from_root, finite_t_crb, leakage_gains, least_squares_mse, numerical_rank
 from ..ota.localization import ml_localize
 
 LINKS = ("perfect", "ota")
@@ -86,6 +86,7 @@ class SensingPhysics:
     symbol_clip: float = 3.0
     coordinates: str = "fisher"
     region: RingSector = PAPER_A_TARGET_REGION
+    leakage_aware: bool = False
 
     def __post_init__(self):
         for name in ("power_w", "echo_noise_var_w", "step", "max_step_m", "symbol_clip"):
@@ -111,7 +112,7 @@ class SensingState(NamedTuple):
 
     ``v[3]`` estimate (m); running sums ``stat_sum[K,M,M] = sum_t u_k x_k^H / P`` and
     ``corr_sum[K,M,M] = sum_t x_k x_k^H / P`` over ``n_samples`` intervals; the statistics they give,
-    ``Xi_hat[K,M,M]`` and ``sqrt_corr[K,M,M]`` (``R_k^{1/2}``); side information: the step axes
+    ``Xi_hat[K,M,M]``, ``sqrt_corr[K,M,M]`` (``R_k^{1/2}``) and ``rank[K]`` (of ``R_k``); side information: the step axes
     ``axes[3, 3]`` (columns), the curvature along them ``curvature[3]`` (m^-2; the eigenvalues of the
     global Fisher matrix at ``v``, or its diagonal for x, y, z axes) and ``scale[3]``; the running
     interval counter ``interval`` (selects the axis).
@@ -123,6 +124,7 @@ class SensingState(NamedTuple):
     n_samples: jax.Array
     Xi_hat: jax.Array
     sqrt_corr: jax.Array
+    rank: jax.Array
     axes: jax.Array
     curvature: jax.Array
     scale: jax.Array
@@ -133,18 +135,48 @@ def _stat_scale(physics: SensingPhysics, K: int, n_samples, dtype):
     return jnp.full((K,), 1.0, dtype) * jnp.sqrt(physics.power_w * n_samples / physics.echo_noise_var_w)
 
 
-def local_losses_from(v, Xi_hat, sqrt_corr, n_samples, devices, physics: SensingPhysics):
+def local_losses_from(v, Xi_hat, sqrt_corr, n_samples, devices, physics: SensingPhysics, rank=None):
     """(A.18) ``l_k(v) = ||Xi_hat_k - s_k a_k a_k^T R_k^{1/2}||_F^2`` for every device. Output ``[K]``.
 
     ``s_k = sqrt(P n_samples) / varsigma_k``. The same loss as :func:`~isac_jax.ota.local_losses` with
     ``C = C_eff`` (:func:`equivalent_precoders`), written with the precomputed ``R_k^{1/2}`` so that the
     per-interval gradient needs no matrix function.
+
+    With ``physics.leakage_aware`` it is device k's Gaussian negative log-likelihood under the finite-T
+    leakage model (:func:`~isac_jax.ota.finite_t.block_fisher_information`): the other devices' leakage
+    lies along ``a_k`` with variance ``gamma_k`` (:func:`~isac_jax.ota.finite_t.leakage_gains`), so
+
+        ``l_k = ||E_k||^2 - gamma_k / (1 + gamma_k ||a_k||^2) ||a_k^H E_k||^2 + r_k log(1 + gamma_k ||a_k||^2)``
+
+    with ``E_k`` the residual above and ``r_k = rank R_k`` (``rank[K]``; computed when not given: pass
+    it inside loops, XLA's CPU runtime was seen to hang on eigenvalue calls batched over many
+    estimates); ``gamma_k = 0`` gives (A.18).
     """
     K, M, _ = Xi_hat.shape
-    aat = round_trip(v, devices, M, alpha0=physics.alpha0, gamma=physics.gamma)
+    a = array_responses(v, devices, M, alpha0=physics.alpha0, gamma=physics.gamma)
     s = _stat_scale(physics, K, n_samples, jnp.real(Xi_hat).dtype)
-    d = Xi_hat - s[:, None, None] * jnp.einsum("kmn,knp->kmp", aat, sqrt_corr)
-    return jnp.sum(jnp.real(d) ** 2 + jnp.imag(d) ** 2, axis=(1, 2))
+    d = Xi_hat - s[:, None, None] * jnp.einsum("km,kn,knp->kmp", a, a, sqrt_corr)
+    loss = jnp.sum(jnp.real(d) ** 2 + jnp.imag(d) ** 2, axis=(1, 2))
+    if not physics.leakage_aware:
+        return loss
+    R = jnp.einsum("kmn,kpn->kmp", sqrt_corr, jnp.conj(sqrt_corr))
+    g = leakage_gains(v, devices, R, physics.echo_noise_var_w, physics.power_w, alpha0=physics.alpha0,
+                      gamma=physics.gamma)
+    norm2 = jnp.sum(jnp.abs(a) ** 2, axis=-1)
+    along = jnp.sum(jnp.abs(jnp.einsum("km,kmn->kn", jnp.conj(a), d)) ** 2, axis=-1)
+    rank = numerical_rank(R) if rank is None else rank
+    return loss - g / (1.0 + g * norm2) * along + rank * jnp.log1p(g * norm2)
+
+
+def sensing_fisher(v, sqrt_corr, rank, n_samples, devices, physics: SensingPhysics):
+    """The curvature the coordinate steps use: the FIM (m^-2) at ``v`` of the model behind the local loss,
+    (A.19)'s for the plain loss, :func:`~isac_jax.ota.finite_t.block_fisher_from_root` for the
+    leakage-aware one. ``sqrt_corr = R^{1/2}``, ``rank`` ``[K]``. Output ``[3, 3]``."""
+    P, s2 = physics.power_w, physics.echo_noise_var_w
+    kw = {"alpha0": physics.alpha0, "gamma": physics.gamma}
+    if physics.leakage_aware:
+        return block_fisher_from_root(v, devices, sqrt_corr, rank, s2, n_samples, P, **kw)
+    return fisher_information(v, devices, jnp.sqrt(P) * sqrt_corr, s2, n_samples, P, **kw)
 
 
 def equivalent_precoders(corr_sum, n_samples, power_w):
@@ -189,11 +221,11 @@ def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, 
     C_eff = equivalent_precoders(corr_sum, n_samples, P)
     Xi_hat = whiten_statistics(stat_sum / n_samples, C_eff, s2, n_samples, P)
     sqrt_corr = C_eff / jnp.sqrt(P)
-    J = fisher_information(v, devices, C_eff, s2, n_samples, P, alpha0=physics.alpha0, gamma=physics.gamma)
-    axes, curvature = step_axes(J, physics.coordinates)
-    grads = jax.jacrev(local_losses_from)(v, Xi_hat, sqrt_corr, n_samples, devices, physics) @ axes   # [K, 3]
+    rank = numerical_rank(corr_sum)
+    axes, curvature = step_axes(sensing_fisher(v, sqrt_corr, rank, n_samples, devices, physics), physics.coordinates)
+    grads = jax.jacrev(local_losses_from)(v, Xi_hat, sqrt_corr, n_samples, devices, physics, rank) @ axes   # [K, 3]
     scale = jnp.sqrt(jnp.mean(grads ** 2, axis=0))
-    return SensingState(v, stat_sum, corr_sum, n_samples, Xi_hat, sqrt_corr, axes, curvature,
+    return SensingState(v, stat_sum, corr_sum, n_samples, Xi_hat, sqrt_corr, rank, axes, curvature,
                         jnp.where(scale > 0, scale, 1.0), interval)
 
 
@@ -271,7 +303,7 @@ def sensing_frame(state: SensingState, key, learn, link: Link, devices, target, 
     w_sense = link.W[0, 0, 0]
 
     def loss_k(w):
-        return local_losses_from(w, state.Xi_hat, state.sqrt_corr, state.n_samples, devices, physics)
+        return local_losses_from(w, state.Xi_hat, state.sqrt_corr, state.n_samples, devices, physics, state.rank)
 
     region = _search_region(physics.region)
     tiny = jnp.finfo(state.v.dtype).tiny
@@ -380,24 +412,24 @@ def acquire(state: SensingState, key, link: Link, devices, physics: SensingPhysi
     """
     def losses(points):                                                                 # [n, 3] -> [K, n]
         return jax.vmap(lambda v: local_losses_from(v, state.Xi_hat, state.sqrt_corr, state.n_samples, devices,
-                                                    physics))(points).T
+                                                    physics, state.rank))(points).T
 
     k_grid, k_polish, k_final = jax.random.split(key, 3)
     here = losses(state.v[None])                                                         # [K, 1]
     grid = physics.region.grid(*grid_shape)
     change, _ = _link_sum(k_grid, losses(grid) - here, link, link_kind, repeats)
     cand = grid[jnp.argsort(change)[:n_candidates]]                                      # [C, 3]
-    C_eff = equivalent_precoders(state.corr_sum, state.n_samples, physics.power_w)
     w_mean = jnp.mean(link.W[:, 0, 0])                        # G / w_mean: the sum of local gradients
     region = _search_region(physics.region)
 
     def sweep(c, k):
-        axes, curv = jax.vmap(lambda v: step_axes(fisher_information(
-            v, devices, C_eff, physics.echo_noise_var_w, state.n_samples, physics.power_w, alpha0=physics.alpha0,
-            gamma=physics.gamma), physics.coordinates))(c)                              # [C, 3, 3], [C, 3]
+        axes, curv = jax.vmap(lambda v: step_axes(sensing_fisher(v, state.sqrt_corr, state.rank, state.n_samples,
+                                                                 devices, physics),
+                                                  physics.coordinates))(c)               # [C, 3, 3], [C, 3]
         for i, ki in enumerate(jax.random.split(k, 3)):
             grads = jax.vmap(lambda v, u: jax.jvp(lambda w: local_losses_from(w, state.Xi_hat, state.sqrt_corr,
-                                                                              state.n_samples, devices, physics),
+                                                                              state.n_samples, devices, physics,
+                                                                              state.rank),
                                                   (v,), (u,))[1])(c, axes[:, :, i]).T   # [K, C]
             G, _ = _link_sum(ki, grads, link, link_kind, repeats)
             length = _trust(G / (w_mean * jnp.maximum(curv[:, i], jnp.finfo(G.dtype).tiny)), physics.max_step_m)

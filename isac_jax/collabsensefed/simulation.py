@@ -66,7 +66,9 @@ class FeelProtocol:
     ``acquisition_repeats`` times over the air; ``init`` is ``"grid"`` (over-the-air acquisition) or
     ``"random"`` (Algorithm 2's literal random start); ``debias`` rescales the receiver so that
     aggregates are unbiased (:func:`~isac_jax.ota.debias_receiver`); ``ota_step`` damps the location
-    steps taken from over-the-air gradients (1 on perfect links)."""
+    steps taken from over-the-air gradients (1 on perfect links); ``leakage_aware`` makes the local loss
+    on shared (non-orthogonal) echoes the Gaussian likelihood of the finite-T leakage model instead of
+    (A.18)'s least squares (:func:`~isac_jax.collabsensefed.sensing.local_losses_from`)."""
 
     energy_fraction: float = 0.9
     coherence_rounds: int = 4
@@ -76,6 +78,7 @@ class FeelProtocol:
     init: str = "grid"
     debias: bool = True
     ota_step: float = 0.05
+    leakage_aware: bool = True
 
     def __post_init__(self):
         for name in ("coherence_rounds", "bcd_iter", "acquisition_repeats"):
@@ -91,7 +94,8 @@ class FeelProtocol:
         """The sensing constants of ``system`` with this protocol's step for links of ``link_kind``."""
         step = self.ota_step if link_kind == "ota" else 1.0
         return SensingPhysics(power_w=system.power_w, echo_noise_var_w=system.echo_noise_var_w,
-                              alpha0=system.alpha0, gamma=system.gamma, step=step, region=PAPER_A_TARGET_REGION)
+                              alpha0=system.alpha0, gamma=system.gamma, step=step, region=PAPER_A_TARGET_REGION,
+                              leakage_aware=self.leakage_aware and link_kind == "ota")
 
 
 def check_feel_system(system: PaperASystem) -> None:

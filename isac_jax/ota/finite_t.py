@@ -29,6 +29,7 @@ Carlo statistics of simulated echoes (``tests/test_finite_t.py``).
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -149,3 +150,65 @@ def least_squares_mse(target, devices, R, echo_noise_var, T, P, *, whitening_pre
 
 def _maybe(x):
     return None if x is None else jnp.asarray(x)
+
+
+def leakage_gains(v, devices, R, echo_noise_var, P, *, alpha0=1.0, gamma=1.0):
+    """``gamma_k = (P / varsigma_k) sum_{l != k} a_l^T R_l conj(a_l)``: the leakage variance in device k's
+    whitened statistic along ``a_k`` relative to the unit noise (T-independent). Output ``[K]``."""
+    K, M, _ = R.shape
+    a = array_responses(v, devices, M, alpha0=alpha0, gamma=gamma)
+    own = jnp.real(jnp.einsum("km,kmn,kn->k", a, R, jnp.conj(a)))
+    return P / jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,)) * (jnp.sum(own) - own)
+
+
+def block_fisher_information(target, devices, R, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0):
+    """FIM (m^-2) of the per-device leakage model, each device whitening with its own ``R_k``:
+    ``Y_k ~ CN(s a_k a_k^T R_k^{1/2}, (I + gamma_k a_k a_k^H) (x) Pi_k)`` independently over k (the
+    cross-device pseudo-covariance of :func:`finite_t_fisher_information` dropped, so it is a sum of
+    per-device terms and each device can evaluate its own). The curvature of the leakage-aware local
+    loss of CollabSenseFed: ``2 Re tr(d_i E^H A^{-1} d_j E) + r_k tr(A^{-1} d_i A A^{-1} d_j A)`` per
+    device, ``A = I + gamma_k a_k a_k^H``, ``r_k = rank R_k``. Output ``[3, 3]``.
+    """
+    R = jnp.asarray(R)
+    return block_fisher_from_root(target, devices, hermitian_sqrt(R), numerical_rank(R), echo_noise_var, T, P,
+                                  alpha0=alpha0, gamma=gamma)
+
+
+def block_fisher_from_root(target, devices, root, rank, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0):
+    """:func:`block_fisher_information` from ``root = R^{1/2}`` ``[K, M, M]`` and ``rank`` ``[K]``, without
+    any LAPACK call (``A^{-1}`` by Sherman-Morrison), for use inside loops over many estimates."""
+    K, M, _ = root.shape
+    R = jnp.einsum("kmn,kpn->kmp", root, jnp.conj(root))
+    s = jnp.sqrt(P * T / jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,)))
+
+    def parts(v):
+        a = array_responses(v, devices, M, alpha0=alpha0, gamma=gamma)
+        g = leakage_gains(v, devices, R, echo_noise_var, P, alpha0=alpha0, gamma=gamma)
+        E = s[:, None, None] * jnp.einsum("km,kn,knp->kmp", a, a, root)
+        A = jnp.eye(M, dtype=a.dtype)[None] + g[:, None, None] * a[:, :, None] * jnp.conj(a)[:, None, :]
+        return a, g, E, A
+
+    def split(v):
+        _, _, E, A = parts(v)
+        return jnp.stack([jnp.real(E), jnp.imag(E)]), jnp.stack([jnp.real(A), jnp.imag(A)])
+
+    v = jnp.asarray(target)
+    a, g, _, _ = parts(v)
+    dE_ri, dA_ri = jax.jacfwd(split)(v)
+    dE, dA = dE_ri[0] + 1j * dE_ri[1], dA_ri[0] + 1j * dA_ri[1]                        # [K, M, M, 3]
+    c = g / (1.0 + g * jnp.sum(jnp.abs(a) ** 2, axis=-1))
+    inv = jnp.eye(M, dtype=a.dtype)[None] - c[:, None, None] * a[:, :, None] * jnp.conj(a)[:, None, :]
+    AdE = jnp.einsum("kmp,kpni->kimn", inv, dE)                                        # A^{-1} d_i E  [K, 3, M, M]
+    AdA = jnp.einsum("kmp,kpni->kimn", inv, dA)                                        # A^{-1} d_i A
+    mean = 2.0 * jnp.real(jnp.einsum("kmni,kjmn->ij", jnp.conj(dE), AdE))
+    cov = jnp.real(jnp.einsum("k,kimn,kjnm->ij", rank, AdA, AdA))
+    out = mean + cov
+    return 0.5 * (out + out.T)
+
+
+def numerical_rank(R):
+    """Rank of each Hermitian PSD ``R[K, M, M]``: eigenvalues above ``max(1e-6, 1e3 eps)`` of the
+    largest (the same cut as the whitening's null space). Output real ``[K]``."""
+    w = jnp.linalg.eigvalsh(R)
+    tol = max(1e-6, 1e3 * float(np.finfo(w.dtype).eps))
+    return jnp.sum(w > tol * jnp.max(w, axis=-1, keepdims=True), axis=-1).astype(w.dtype)
