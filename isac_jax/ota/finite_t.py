@@ -65,7 +65,7 @@ def whitened_statistics_model(devices, R, C_w, echo_noise_var, T, P, *, alpha0=1
     # keeps the covariance invertible and adds no information (they carry nothing that depends on v).
     w, U = jnp.linalg.eigh(Qn)
     top = jnp.max(w, axis=-1, keepdims=True)
-    pad = jnp.where(w <= max(1e-6, 1e3 * float(np.finfo(w.dtype).eps)) * top, top, 0.0)
+    pad = jnp.where(w <= _rank_tol(w.dtype) * top, top, 0.0)
     Qn = Qn + jnp.einsum("kmi,ki,kni->kmn", U, pad.astype(U.dtype), jnp.conj(U))
     eye_m, eye_k = jnp.eye(M, dtype=R.dtype), jnp.eye(K, dtype=jnp.real(R).dtype)
     n = K * M * M
@@ -210,5 +210,9 @@ def numerical_rank(R):
     """Rank of each Hermitian PSD ``R[K, M, M]``: eigenvalues above ``max(1e-6, 1e3 eps)`` of the
     largest (the same cut as the whitening's null space). Output real ``[K]``."""
     w = jnp.linalg.eigvalsh(R)
-    tol = max(1e-6, 1e3 * float(np.finfo(w.dtype).eps))
-    return jnp.sum(w > tol * jnp.max(w, axis=-1, keepdims=True), axis=-1).astype(w.dtype)
+    return jnp.sum(w > _rank_tol(w.dtype) * jnp.max(w, axis=-1, keepdims=True), axis=-1).astype(w.dtype)
+
+
+def _rank_tol(dtype) -> float:
+    """Relative eigenvalue below which a direction counts as null: ``max(1e-6, 1e3 eps)``."""
+    return max(1e-6, 1e3 * float(np.finfo(dtype).eps))
