@@ -131,7 +131,6 @@ def test_leakage_moments_match_simulated_echoes():
     devices = target[None, :] + 0.1 * (devices - target[None, :])   # close to the target: leakage ~ noise
     C = ota.random_precoders(k_c, K, M, I, P)
     pulses = ota.dft_pulses(K, T)
-    Omega = finite_t._whitening(C, s2, T, P)
     aat = ota.round_trip(target, devices, M)
 
     def draw(k):
@@ -140,7 +139,7 @@ def test_leakage_moments_match_simulated_echoes():
         x = ota.transmit_signals(C, g, pulses)
         Xi = ota.sufficient_statistics(ota.simulate_echoes(ke, target, devices, x, s2), x, P)
         own = jnp.einsum("kmn,knp->kmp", aat, ota.sample_correlation(x, P))
-        y = jnp.einsum("kmn,knp->kmp", Xi - own, Omega).ravel()
+        y = ota.whiten_statistics(Xi - own, C, s2, T, P).ravel()
         return jnp.concatenate([jnp.real(y), jnp.imag(y)])
 
     e = np.asarray(jax.jit(jax.vmap(draw))(jax.random.split(k_mc, n)))

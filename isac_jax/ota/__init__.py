@@ -31,6 +31,12 @@ from .bounds import fisher_information_gram as fisher_information_gram
 from .bounds import maximise_over_region as maximise_over_region
 from .bounds import universal_constant as universal_constant
 from .bounds import worst_case_crb as worst_case_crb
+from . import finite_t as finite_t
+from .finite_t import block_fisher_information as block_fisher_information
+from .finite_t import finite_t_crb as finite_t_crb
+from .finite_t import finite_t_fisher_information as finite_t_fisher_information
+from .finite_t import leakage_gains as leakage_gains
+from .finite_t import least_squares_mse as least_squares_mse
 from .echo import array_response as array_response
 from .echo import array_responses as array_responses
 from .echo import large_t_statistics as large_t_statistics
