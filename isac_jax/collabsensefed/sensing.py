@@ -148,9 +148,9 @@ def local_losses_from(v, Xi_hat, sqrt_corr, n_samples, devices, physics: Sensing
 
         ``l_k = ||E_k||^2 - gamma_k / (1 + gamma_k ||a_k||^2) ||a_k^H E_k||^2 + r_k log(1 + gamma_k ||a_k||^2)``
 
-    with ``E_k`` the residual above and ``r_k = rank R_k`` (``rank[K]``; computed when not given: pass
-    it inside loops, XLA's CPU runtime was seen to hang on eigenvalue calls batched over many
-    estimates); ``gamma_k = 0`` gives (A.18).
+    with ``E_k`` the residual above and ``r_k = rank R_k`` (``rank[K]``; computed when not given; it does
+    not depend on ``v``, so loops pass it instead of decomposing ``R`` at every evaluation);
+    ``gamma_k = 0`` gives (A.18).
     """
     K, M, _ = Xi_hat.shape
     a = array_responses(v, devices, M, alpha0=physics.alpha0, gamma=physics.gamma)

@@ -1,6 +1,6 @@
 """Finite-T bound: the CRB of the statistics the devices actually form, cross-device leakage included.
 
-Device k's statistic ``Xi_k = (1/(P T)) sum_t u_k[t] x_k[t]^H`` (A.10) holds, besides its own echo
+Device k's statistic ``Xi_k = (1/(P T)) sum_t u_k[t] x_k[t]^H`` holds, besides its own echo
 ``a_k a_k^T R_k`` (``R_k = (1/(P T)) sum_t x_k x_k^H``, its sample correlation, known to it) and the
 noise, the *leakage* ``a_k sum_{l != k} a_l^T S_lk / (P T)`` with ``S_lk = sum_t x_l[t] x_k[t]^H``.
 (A.11) drops it as ``T -> inf``, but it decays like ``1/sqrt(T)``, the same rate as the noise, so
