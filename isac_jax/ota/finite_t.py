@@ -84,8 +84,7 @@ def whitened_statistics_model(devices, R, C_w, echo_noise_var, T, P, *, alpha0=1
         a, e = parts(v)
         block = jnp.einsum("mp,knq->kmnpq", eye_m, Qn)                                 # [K, M, M, M, M]
         if leakage:
-            own = jnp.real(jnp.einsum("km,kmn,kn->k", a, R, jnp.conj(a)))              # a_l^T R_l conj(a_l)
-            beta = jnp.sum(own) - own
+            beta = var / P * leakage_gains(v, devices, R, echo_noise_var, P, alpha0=alpha0, gamma=gamma)
             block = block + jnp.einsum("k,km,kp,knq->kmnpq", beta / T, a, jnp.conj(a), Q)
         Cc = jnp.einsum("kl,kmnpq->kmnlpq", eye_k, block).reshape(n, n)
         if leakage:
@@ -145,7 +144,6 @@ def least_squares_mse(target, devices, R, echo_noise_var, T, P, *, whitening_pre
                                                  leakage=leakage)
     v = jnp.asarray(target)
     return jnp.trace(least_squares_covariance(mean_fn, cov_fn(v), v))
-
 
 
 def _maybe(x):
