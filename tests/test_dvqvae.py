@@ -13,10 +13,13 @@ from isac_jax.cellfree.assignment import best_permutation
 from isac_jax.core.checkpoint import load_checkpoint, save_checkpoint
 from isac_jax.dvqvae import (LabelScaler, SensingModel, TrainConfig, evaluate, fit, get_net_config,
                              index_fronthaul_bits, predict, trivial_prediction)
+from isac_jax.dvqvae.features import complex_to_channels
 from isac_jax.dvqvae.networks import ApEncoder, Conv3d
 from isac_jax.dvqvae.quantiser import (Codebook, ema_update, lookup, nearest_indices, perplexity,
                                        restart_dead_codes, straight_through)
 from isac_jax.dvqvae.targets import psi_to_features
+
+from conftest import crandn
 
 SYSTEM = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=8, n_symbols=8)
 NET = get_net_config("quick", hidden=4, latent_dim=4, n_codewords=8, tx_hidden=4, proj_dim=8, fc_dim=8,
@@ -66,7 +69,7 @@ def test_vmapped_encoders_equal_each_ap_applied_separately(data):
     assert z.shape == (4, M, model.n_latent, NET.latent_dim)
     leaves = jax.tree_util.tree_leaves(params["encoder"])
     assert all(leaf.shape[0] == M for leaf in leaves)
-    single = jax.jit(lambda p, y: ApEncoder(NET).apply({"params": p}, y))
+    single = jax.jit(lambda p, y: ApEncoder(NET).apply({"params": p}, complex_to_channels(y)))
     for m in range(M):
         p_m = jax.tree_util.tree_map(lambda a: a[m], params["encoder"])
         z_m = single(p_m, Y[:, m])
@@ -312,3 +315,172 @@ def test_learning_rates_share_one_compiled_training_step(data):
     # ... and the learning rate is used: after the same two steps from the same start the runs differ.
     la, lb = (np.asarray(jax.tree_util.tree_leaves(r.state.params)[0]) for r in (a, b))
     assert not np.allclose(la, lb)
+
+
+_SHARDED_FIT = r"""
+import jax, numpy as np
+assert len(jax.local_devices()) == 2, jax.local_devices()
+from isac_jax.cellfree import get_config, sample_batch
+from isac_jax.dvqvae import SensingModel, TrainConfig, fit, get_net_config
+system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=8, n_symbols=8)
+net = get_net_config("quick", hidden=4, latent_dim=4, n_codewords=8, tx_hidden=4, proj_dim=8, fc_dim=8,
+                     conv_impl="native", ap_input="maps")
+data = {k: np.asarray(v) for k, v in sample_batch(jax.random.PRNGKey(7), np.arange(16), system).items()}
+model = SensingModel("dvqvae", net, system)
+runs = [fit(model, TrainConfig(batch_size=8, epochs=2, learning_rate=3e-3, data_parallel=dp), data, seed=3,
+            progress=False) for dp in (False, True)]
+shardings = {str(leaf.sharding.spec) for leaf in jax.tree_util.tree_leaves(runs[1].state.params)}
+assert all(len(leaf.devices()) == 2 for leaf in jax.tree_util.tree_leaves(runs[1].state.params)), shardings
+np.testing.assert_allclose(np.asarray(runs[0].state.loss), np.asarray(runs[1].state.loss), rtol=1e-5)
+for a, b in zip(jax.tree_util.tree_leaves((runs[0].state.params, runs[0].state.book)),
+                jax.tree_util.tree_leaves((runs[1].state.params, runs[1].state.book))):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-4, atol=2e-6)
+try:
+    fit(model, TrainConfig(batch_size=5, epochs=1, data_parallel=True), data, progress=False)
+except ValueError as e:
+    assert "multiple of the 2 local devices" in str(e)
+else:
+    raise AssertionError("an odd batch was accepted")
+print("OK")
+"""
+
+
+def test_data_parallel_training_over_two_devices_equals_one_device():
+    """Batches sharded over 2 (forced host) devices with replicated parameters give the same losses
+    and parameters after 4 steps as one device (up to float32 summation order), and the parameters
+    end up on both devices. A sharding that dropped half the batch or skipped the cross-device
+    reduction would change the loss and the updates."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"}
+    res = subprocess.run([sys.executable, "-c", _SHARDED_FIT], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0 and "OK" in res.stdout, res.stderr[-3000:]
+
+
+def test_ap_features_against_numpy(rng):
+    """``data_aware`` is ``y conj(x_{n,a})`` per transmit antenna at unit RMS; ``maps`` is the
+    matched-filter power on the feasible grids, summed over each transmit AP's antennas, written
+    here as explicit sums of (B.6)'s phases in float64, with the grid ends found by brute force over
+    the area."""
+    from isac_jax.cellfree.config import SPEED_OF_LIGHT
+    from isac_jax.dvqvae.features import ap_features, map_grids
+
+    system = get_config("quick", n_rx_antennas=4, n_tx_antennas=3, n_subcarriers=6, n_symbols=5)
+    B, N, Nt, Mr, Ns, Ts = 2, 2, 3, 4, 6, 5
+    y = crandn(rng, B, Mr, Ns, Ts)
+    x = crandn(rng, B, N, Nt, Ns, Ts)
+    z = y[:, None, None] * np.conj(x)[:, :, :, None]                           # [B, N, Nt, Mr, Ns, Ts]
+    ref = (z / np.sqrt(np.mean(np.abs(z) ** 2, axis=(1, 2, 3, 4, 5), keepdims=True))).reshape(B, N * Nt, Mr, Ns, Ts)
+    got = np.asarray(ap_features("data_aware", jnp.asarray(y), jnp.asarray(x)))
+    assert got.shape == (B, Mr, Ns, Ts, 2 * N * Nt)
+    np.testing.assert_allclose(got[..., :N * Nt], np.moveaxis(ref.real, 1, -1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got[..., N * Nt:], np.moveaxis(ref.imag, 1, -1), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(ap_features("paper", jnp.asarray(y)))[..., 1],
+                               y.imag / np.sqrt(np.mean(np.abs(y) ** 2, axis=(1, 2, 3), keepdims=True)), rtol=1e-10)
+
+    g = {k: np.asarray(v) for k, v in map_grids(system).items()}
+    gx, gy = np.meshgrid(np.linspace(0, 100, 201), np.linspace(0, 100, 201))
+    pts = np.stack([gx.ravel(), gy.ravel()], -1)
+    bistatic = [np.linalg.norm(pts - t, axis=1) + np.linalg.norm(pts - r, axis=1)
+                for t in system.tx_positions for r in system.rx_positions]
+    np.testing.assert_allclose(g["delay_s"][[0, -1]] * SPEED_OF_LIGHT, [min(b.min() for b in bistatic),
+                                                                      max(b.max() for b in bistatic)], rtol=1e-3)
+    f_max = 2 * np.sqrt(2) * system.max_speed_mps * system.carrier_hz / SPEED_OF_LIGHT
+    np.testing.assert_allclose(g["doppler_hz"][[0, -1]], [-f_max, f_max], rtol=1e-6)
+    dT = 1 / system.scs_hz + system.cp_s
+    i, t, r = np.arange(Ns), np.arange(1, Ts + 1), np.arange(Mr)
+    power = np.zeros((B, N, Mr, Ns, Ts))
+    for a, d, f in itertools.product(range(Mr), range(Ns), range(Ts)):
+        w = (np.exp(1j * np.pi * r * g["cos"][a])[:, None, None]               # conj of a_r (half-wavelength)
+             * np.exp(2j * np.pi * system.scs_hz * i * g["delay_s"][d])[None, :, None]
+             * np.exp(-2j * np.pi * dT * t * g["doppler_hz"][f])[None, None, :])
+        power[:, :, a, d, f] = np.sum(np.abs(np.einsum("bnkmit,mit->bnk", z, w)) ** 2, axis=2)
+    ref_map = np.log1p(power / power.mean(axis=(1, 2, 3, 4), keepdims=True))
+    got_map = np.asarray(ap_features("maps", jnp.asarray(y), jnp.asarray(x), system=system))
+    np.testing.assert_allclose(got_map, np.moveaxis(ref_map, 1, -1), rtol=1e-8, atol=1e-10)
+    with pytest.raises(ValueError, match="needs the transmit signals"):
+        ap_features("data_aware", jnp.asarray(y))
+    with pytest.raises(ValueError, match="ap_input must be one of"):
+        get_net_config("quick", ap_input="raw")
+
+
+def _range_peak(z, ranges_m, scs_hz):
+    """Bistatic range of the peak of ``sum |sum_i z[..., i, t] e^{+j2pi i Df r/c}|^2`` over ``ranges_m``."""
+    from isac_jax.cellfree.config import SPEED_OF_LIGHT
+
+    i = np.arange(z.shape[-2])
+    steer = np.exp(2j * np.pi * scs_hz * i[None, :] * ranges_m[:, None] / SPEED_OF_LIGHT)   # [R, Ns]
+    return ranges_m[np.argmax(np.sum(np.abs(np.einsum("...it,ri->r...t", z, steer)) ** 2,
+                                     axis=tuple(range(1, z.ndim))))]
+
+
+def test_symbol_reference_shifts_the_range_by_the_users_distance():
+    """Why ``data_aware`` correlates with the transmitted antenna signals, not the users' symbols:
+    with one LoS user, the MMSE precoder carries the phase ramp of the user's delay, so
+    ``y conj(s)`` peaks at the bistatic range plus the user's distance to the transmit AP, while
+    ``y conj(x_a)`` peaks at the bistatic range (noiseless, one target, one transmit AP)."""
+    from isac_jax.cellfree.echo import bistatic_geometry
+    from isac_jax.cellfree.sensing import simulate_sample
+
+    system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=64, n_symbols=4, n_targets=1,
+                        n_users=1, noise_dbm=-250.0, tx_positions=((25.0, 0.0),))
+    ranges = np.arange(-300.0, 500.0, 1.0)
+    for seed in (3, 4):
+        out = {k: np.asarray(v) for k, v in simulate_sample(jax.random.PRNGKey(seed), system, dtype=jnp.float64).items()}
+        true = np.asarray(bistatic_geometry(system.tx_array(), system.rx_array(), out["targets"],
+                                            out["velocities"])["range_m"])[0, :, 0]
+        user = np.linalg.norm(out["users"][0] - np.asarray(system.tx_positions[0]))
+        for ap in range(2):
+            by_symbol = _range_peak(out["Y"][ap] * np.conj(out["S"][0])[None], ranges, system.scs_hz)
+            by_antenna = _range_peak(out["Y"][ap][None] * np.conj(out["X"][0])[:, None], ranges, system.scs_hz)
+            assert abs(by_antenna - true[ap]) <= 2.0, (by_antenna, true[ap])
+            assert abs(by_symbol - (true[ap] + user)) <= 2.0, (by_symbol, true[ap], user)
+
+
+def test_map_peaks_at_the_target_cell():
+    """A single target's noiseless echo through MMSE-precoded 16-QAM to two users: the ``maps`` input
+    of every receive AP peaks within two grid steps of the target's receive direction, bistatic
+    delay and Doppler (one transmit AP, so one path per receive AP)."""
+    from isac_jax.cellfree.echo import bistatic_geometry
+    from isac_jax.dvqvae.features import ap_features, map_grids
+
+    system = get_config("quick", n_rx_antennas=8, n_tx_antennas=4, n_subcarriers=16, n_symbols=16, n_targets=1,
+                        n_users=2, noise_dbm=-250.0, tx_positions=((25.0, 0.0),))
+    out = sample_batch(jax.random.PRNGKey(5), np.arange(3), system, dtype=jnp.float64)
+    g = {k: np.asarray(v) for k, v in map_grids(system).items()}
+    for b in range(3):
+        geo = bistatic_geometry(system.tx_array(), system.rx_array(), out["targets"][b], out["velocities"][b],
+                                carrier_hz=system.carrier_hz)
+        for ap in range(2):
+            p = np.asarray(ap_features("maps", out["Y"][b:b + 1, ap], out["X"][b:b + 1], system=system))[0, ..., 0]
+            a, d, f = np.unravel_index(np.argmax(p), p.shape)
+            assert abs(g["cos"][a] - float(geo["cos_rx"][ap, 0])) <= 2.0 / system.n_rx_antennas
+            assert abs(g["delay_s"][d] - float(geo["delay_s"][0, ap, 0])) <= 2.01 * np.diff(g["delay_s"])[0]
+            assert abs(g["doppler_hz"][f] - float(geo["doppler_hz"][0, ap, 0])) <= 2.01 * np.diff(g["doppler_hz"])[0]
+
+
+def test_dvae_samples_its_gaussian_latent_and_pays_the_kl(data):
+    """The D-VAE's regulariser is ``kl_weight`` times the mean KL divergence of N(mean, exp(log_var))
+    to N(0, 1), from the encoder's two heads (NumPy formula here); with a key the decoder sees
+    ``mean + exp(log_var / 2) eps`` (so the prediction changes with the key), without one the mean,
+    which is what ``encode`` sends to the CPU."""
+    from isac_jax.dvqvae.networks import ApEncoders
+
+    net = get_net_config("quick", hidden=4, latent_dim=4, tx_hidden=4, proj_dim=8, fc_dim=8, conv_impl="native",
+                         kl_weight=0.3)
+    model = SensingModel("dvae", net, SYSTEM)
+    Y, X = jnp.asarray(data["Y"][:3]), jnp.asarray(data["X"][:3])
+    params, book = model.init(jax.random.PRNGKey(2), Y, X)
+    assert book is None
+    mean, log_var = ApEncoders(net, variational=True).apply({"params": params["encoder"]}, model.ap_inputs(Y, X))
+    mean, log_var = np.asarray(mean, np.float64), np.asarray(log_var, np.float64)
+    kl = 0.5 * np.mean(np.exp(log_var) + mean ** 2 - 1.0 - log_var)
+    pred0, aux = model.forward(params, None, Y, X)
+    np.testing.assert_allclose(float(aux["regulariser"]), 0.3 * kl, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(model.encode(params, Y)), mean, rtol=1e-6)
+    pred1, _ = model.forward(params, None, Y, X, key=jax.random.PRNGKey(0))
+    pred2, _ = model.forward(params, None, Y, X, key=jax.random.PRNGKey(1))
+    assert not np.allclose(np.asarray(pred1), np.asarray(pred2)) and not np.allclose(np.asarray(pred1), np.asarray(pred0))

@@ -181,6 +181,16 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig12", out=tmp_path, config=cfg, progress=False)["results"]
     np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4, 3 * 4])
 
+    # The information ladder: the "maps" rung is b-train's default D-VQVAE (same training, same result).
+    cfg = experiments.resolve_config("b-learnability", "quick", setup=_tiny_learning_setup(), classical=("music",),
+                                     n_classical=4, chunk=4)
+    res = experiments.reproduce("b-learnability", out=tmp_path, config=cfg, progress=False)["results"]
+    for rung in ("paper", "data_aware", "maps"):
+        assert res[rung]["fronthaul_bits"] == 3 * 4                      # same latent grid for every input
+        assert np.isfinite(res[rung]["common"]["location_rmse_m"])
+    assert res["maps"]["location_rmse_m"] == again["dvqvae"]["location_rmse_m"]
+    assert np.isfinite(res["classical"]["music"]["location_rmse_m"]) and res["root_crlb_location_m"] > 0
+
 
 def test_b_table3_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("b-table3", "quick", settings=((4, 8),), repeats=2, batch=4)

@@ -39,3 +39,4 @@ from .overhead import latent_count as latent_count
 from .sensing import draw_transmission as draw_transmission
 from .sensing import received_echo as received_echo
 from .sensing import simulate_sample as simulate_sample
+from .sensing import transmit_symbols as transmit_symbols

@@ -40,7 +40,7 @@ def received_echo(key, cfg: CellFreeConfig, scenario, x):
 def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
     """Scenario, channels ``H[N_s,K,N N_t]``, precoders ``W[N_s,N N_t,K]`` and transmit tensor
     ``X[N,N_t,N_s,T_s]`` (16-QAM through the configured precoder) of one draw."""
-    k_sc, k_h, k_s = jax.random.split(key, 3)
+    k_sc, k_h, _ = jax.random.split(key, 3)
     sc = sample_scenario(k_sc, cfg, dtype=dtype)
     tx = cfg.tx_array().astype(dtype)
     N = tx.shape[0]
@@ -48,8 +48,14 @@ def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
                       pathloss_ref_db=cfg.pathloss_ref_db, pathloss_exp=cfg.pathloss_exp,
                       ref_distance_m=cfg.ref_distance_m, rician_k=cfg.rician_k)
     W = precoders(H, N, cfg.power_w, cfg.comm_noise_w, kind=cfg.precoder)
-    s = qam16(k_s, (cfg.n_subcarriers, cfg.n_users, cfg.n_symbols), dtype=dtype)
-    return sc, H, W, transmit_tensor(W, s, N)
+    return sc, H, W, transmit_tensor(W, transmit_symbols(key, cfg, dtype=dtype), N)
+
+
+def transmit_symbols(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
+    """The users' 16-QAM symbols ``s[N_s, K, T_s]`` that :func:`draw_transmission` precodes with the
+    same ``key``. The cell-free CPU distributes them to every AP (Sec. B.II), so a receive AP may
+    use them to strip the data modulation off its echoes."""
+    return qam16(jax.random.split(key, 3)[2], (cfg.n_subcarriers, cfg.n_users, cfg.n_symbols), dtype=dtype)
 
 
 def sample_scenario_of(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
@@ -60,10 +66,11 @@ def sample_scenario_of(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
 
 
 def simulate_sample(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
-    """One sample: ``Y[M,M_r,N_s,T_s]``, ``X[N,N_t,N_s,T_s]``, ``targets[Q,2]``, ``velocities[Q,2]``,
-    ``beta[N,M,Q]``, ``users[K,2]`` and the mean per-user SINR in dB."""
+    """One sample: ``Y[M,M_r,N_s,T_s]``, ``X[N,N_t,N_s,T_s]``, the users' symbols ``S[K,N_s,T_s]``,
+    ``targets[Q,2]``, ``velocities[Q,2]``, ``beta[N,M,Q]``, ``users[K,2]`` and the mean per-user SINR in dB."""
     k_tx, k_y = jax.random.split(key)
     sc, H, W, x = draw_transmission(k_tx, cfg, dtype=dtype)
     y = received_echo(k_y, cfg, sc, x)
-    return {"Y": y, "X": x, "targets": sc.targets, "velocities": sc.velocities, "beta": sc.beta,
+    S = jnp.swapaxes(transmit_symbols(k_tx, cfg, dtype=dtype), 0, 1)
+    return {"Y": y, "X": x, "S": S, "targets": sc.targets, "velocities": sc.velocities, "beta": sc.beta,
             "users": sc.users, "sinr_db": 10.0 * jnp.log10(jnp.mean(sinr(H, W, cfg.comm_noise_w), axis=0))}

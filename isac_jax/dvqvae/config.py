@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from .features import check_ap_input
+
 
 @dataclasses.dataclass(frozen=True)
 class NetConfig:
@@ -29,6 +31,7 @@ class NetConfig:
     n_cnn: int = 2
     n_res: int = 2
     hidden: int = 128
+    hidden_first: int | None = None    # channels of the encoder's first conv; None: hidden // 2
     latent_dim: int = 512
     n_codewords: int = 32
     n_cnn_tx: int = 2
@@ -49,14 +52,27 @@ class NetConfig:
     cnn_fc: tuple = (256, 256, 256)
     # 3D convolution kernel: "auto" (im2col on CPU, XLA native elsewhere), "im2col" or "native".
     conv_impl: str = "auto"
+    # What the receive APs' encoders (and the centralised CNN) see: "paper" (Re/Im Y_m, Sec. B.III.A),
+    # "data_aware" (Y_m times the conjugate users' symbols) or "maps" (angle-delay-Doppler maps);
+    # see isac_jax.dvqvae.features.
+    ap_input: str = "paper"
+    # D-VAE: weight of the KL divergence to N(0, I), mean over batch, APs, latents and dimensions
+    # (a beta-VAE weight; *Decision*, Paper B gives none).
+    kl_weight: float = 1e-4
 
     def __post_init__(self):
+        check_ap_input(self.ap_input)
+        if not self.kl_weight >= 0:
+            raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight!r}")
         if self.conv_impl not in ("auto", "im2col", "native"):
             raise ValueError(f"conv_impl must be one of auto, im2col, native, got {self.conv_impl!r}")
         for name in ("n_cnn", "hidden", "latent_dim", "n_cnn_tx", "tx_hidden", "proj_dim", "fc_dim", "cnn_kernel"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.hidden_first is not None and (isinstance(self.hidden_first, bool) or int(self.hidden_first) != self.hidden_first
+                                              or self.hidden_first < 1):
+            raise ValueError(f"hidden_first must be a positive integer or None, got {self.hidden_first!r}")
         for name in ("n_res", "n_res_tx", "n_res_cpu"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 0:
@@ -83,14 +99,25 @@ class TrainConfig:
     """Algorithm B.1: Adam with ``learning_rate``; ``epochs`` passes over the training set in
     batches of ``batch_size`` (the order of each epoch is a pure function of the key and the
     epoch, so a resumed run sees the same batches); a checkpoint every ``checkpoint_every`` steps
-    and at each epoch end; ``time_budget_s`` stops training early (at a step boundary, saved)."""
+    and at each epoch end.
+
+    ``max_steps``: the training budget in optimiser steps (default: all epochs). A budget in steps
+    is the same for every scheme and machine, so a comparison is reproducible from the seed; it is
+    not part of a checkpoint's settings, so a larger budget resumes a finished run.
+    ``time_budget_s`` also stops training (at a step boundary, saved), but what it trains depends on
+    the machine and its load: no preset uses it.
+    ``data_parallel``: shard every batch over all local devices (``jax.sharding``, parameters
+    replicated); ``batch_size`` must then be a multiple of the device count.
+    """
 
     learning_rate: float = 1e-4
     batch_size: int = 32
     epochs: int = 50
     checkpoint_every: int = 200
+    max_steps: int | None = None
     time_budget_s: float | None = None
     grad_clip: float | None = 1.0
+    data_parallel: bool = False
 
     def __post_init__(self):
         if not self.learning_rate > 0:
@@ -99,11 +126,17 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.max_steps is not None and (isinstance(self.max_steps, bool) or int(self.max_steps) != self.max_steps
+                                           or self.max_steps < 1):
+            raise ValueError(f"max_steps must be a positive integer or None, got {self.max_steps!r}")
 
 
 #: Table B.II (``paper``) and a CPU-sized network (``quick``).
 NET_PRESETS = {
-    "paper": NetConfig(),
+    # Table B.II; the widths it leaves open are chosen to give the paper's parameter counts (Sec. B.V):
+    # a first encoder conv of 32 channels -> 1.217 M encoder parameters per AP ("approximately 1.2
+    # million"), a transmit branch of 156 channels -> 206.3 M decoder parameters ("206 million").
+    "paper": NetConfig(hidden_first=32, tx_hidden=156),
     "quick": NetConfig(hidden=32, latent_dim=32, tx_hidden=16, proj_dim=64, fc_dim=128,
                        cnn_channels=(8, 16), cnn_fc=(256, 256, 256)),
 }

@@ -1,11 +1,13 @@
 """The three learned estimators of Paper B on one interface.
 
 - ``dvqvae``: per-AP encoders -> per-AP vector quantisers -> CPU decoder (Sec. B.III).
-- ``dvae``: the same encoders and decoder, continuous latents sent to the CPU (ablation, Sec. B.V).
-- ``cnn``: the centralised CNN on all raw echoes (Sec. B.V.A).
+- ``dvae``: the same encoders and decoder, a Gaussian latent per AP (reparameterised, KL weight
+  ``net.kl_weight``); its mean is sent to the CPU at evaluation (ablation, Sec. B.V).
+- ``cnn``: the centralised CNN on all raw echoes and the transmit signals (Sec. B.V.A).
 
 Inputs are a batch ``Y[B, M, M_r, N_s, T_s]`` and ``X[B, N, N_t, N_s, T_s]`` (as the dataset stores
-them); outputs are normalised ``psi_hat[B, 4Q]``. The online path of Algorithm B.2 is split in two
+them); the receive APs see ``X`` too when ``net.ap_input`` strips the data off their echoes.
+Outputs are normalised ``psi_hat[B, 4Q]``. The online path of Algorithm B.2 is split in two
 functions so that only integer indices cross the fronthaul: :meth:`SensingModel.ap_indices` (at the
 APs) and :meth:`SensingModel.estimate_from_indices` (at the CPU).
 """
@@ -21,6 +23,7 @@ import jax.numpy as jnp
 from ..cellfree.config import CellFreeConfig
 from ..cellfree.overhead import centralised_bits
 from .config import NetConfig
+from .features import ap_features
 from .networks import ApEncoders, CentralisedCnn, Decoder
 from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
 
@@ -88,7 +91,7 @@ class SensingModel:
 
     # -- modules -------------------------------------------------------------------------------
     def _encoder(self):
-        return ApEncoders(self.net)
+        return ApEncoders(self.net, variational=self.scheme == "dvae")
 
     def _decoder(self):
         return Decoder(self.net, self.grid, self.n_outputs)
@@ -101,6 +104,11 @@ class SensingModel:
         """``X[B, N, N_t, N_s, T_s]`` -> ``[B, N N_t, N_s, T_s]`` (the CPU's transmit tensor)."""
         return X.reshape(X.shape[0], -1, *X.shape[-2:])
 
+    def ap_inputs(self, Y, X=None):
+        """Every receive AP's encoder input ``[B, M, M_r, N_s, T_s, C]``, each AP from its own echoes
+        (and ``X`` where ``net.ap_input`` needs it; :func:`~isac_jax.dvqvae.features.ap_features`)."""
+        return jax.vmap(lambda y: ap_features(self.net.ap_input, y, X, system=self.system), in_axes=1, out_axes=1)(Y)
+
     def init(self, key, Y, X):
         """Parameters (and, for ``dvqvae``, the codebooks initialised from this batch's latents);
         one compiled function per model value (eager Flax init would compile every op separately)."""
@@ -108,38 +116,50 @@ class SensingModel:
 
     def _init(self, key, Y, X):
         k_enc, k_dec, k_cb = jax.random.split(key, 3)
+        features = self.ap_inputs(Y, X)
         if self.scheme == "cnn":
-            return {"cnn": self._cnn().init(k_enc, Y)["params"]}, None
-        enc = self._encoder().init(k_enc, Y)["params"]
-        z = self._encoder().apply({"params": enc}, Y)
+            return {"cnn": self._cnn().init(k_enc, features, self._x(X))["params"]}, None
+        enc = self._encoder().init(k_enc, features)["params"]
+        z = self.encode({"encoder": enc}, Y, X)
         dec = self._decoder().init(k_dec, z, self._x(X))["params"]
         book = init_codebook(k_cb, z, self.net.n_codewords) if self.scheme == "dvqvae" else None
         return {"encoder": enc, "decoder": dec}, book
 
-    def encode(self, params, Y):
-        """Continuous latents ``Z[B, M, L, D]`` (12)-(13), every AP with its own weights (vmapped)."""
-        return self._encoder().apply({"params": params["encoder"]}, Y)
+    def encode(self, params, Y, X=None):
+        """Continuous latents ``Z[B, M, L, D]`` (12)-(13), every AP with its own weights (vmapped);
+        for ``dvae`` the posterior mean."""
+        out = self._encoder().apply({"params": params["encoder"]}, self.ap_inputs(Y, X))
+        return out[0] if self.scheme == "dvae" else out
 
-    def forward(self, params, book: Codebook | None, Y, X):
+    def forward(self, params, book: Codebook | None, Y, X, key=None):
         """Training-time forward pass: ``(psi_hat[B, 4Q], aux)`` with ``aux`` holding the latents,
-        the indices and the commitment loss (zero for ``dvae`` / ``cnn``)."""
+        the indices and the regulariser (commitment loss (21) for ``dvqvae``, the weighted KL for
+        ``dvae``, zero for ``cnn``). ``key``: the D-VAE samples its latents with it (reparameterised);
+        without a key it decodes the posterior mean (evaluation)."""
         if self.scheme == "cnn":
-            return self._cnn().apply({"params": params["cnn"]}, Y), {"commitment": jnp.zeros(())}
-        z = self.encode(params, Y)
-        aux = {"latents": z, "commitment": jnp.zeros((), z.dtype)}
+            pred = self._cnn().apply({"params": params["cnn"]}, self.ap_inputs(Y, X), self._x(X))
+            return pred, {"regulariser": jnp.zeros(())}
+        if self.scheme == "dvae":
+            mean, log_var = self._encoder().apply({"params": params["encoder"]}, self.ap_inputs(Y, X))
+            kl = 0.5 * jnp.mean(jnp.exp(log_var) + mean ** 2 - 1.0 - log_var)
+            z = mean if key is None else mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
+            aux = {"latents": mean, "regulariser": self.net.kl_weight * kl}
+            return self._decoder().apply({"params": params["decoder"]}, z, self._x(X)), aux
+        z = self.encode(params, Y, X)
+        aux = {"latents": z, "regulariser": jnp.zeros((), z.dtype)}
         if self.scheme == "dvqvae":
             idx = nearest_indices(z, book.codewords)
             zq = lookup(idx, book.codewords)
-            aux.update(indices=idx, commitment=commitment_loss(z, zq, self.net.commitment))
+            aux.update(indices=idx, regulariser=commitment_loss(z, zq, self.net.commitment))
             z = straight_through(z, zq)
         return self._decoder().apply({"params": params["decoder"]}, z, self._x(X)), aux
 
     # -- online execution (Algorithm B.2) ------------------------------------------------------
-    def ap_indices(self, params, book: Codebook, Y):
-        """At the receive APs: encode, project and quantise; returns ``int32[B, M, L]`` indices,
-        the only thing sent on the fronthaul."""
+    def ap_indices(self, params, book: Codebook, Y, X=None):
+        """At the receive APs: encode (from ``Y``, and ``X`` where ``net.ap_input`` needs it), project
+        and quantise; returns ``int32[B, M, L]`` indices, the only thing sent on the fronthaul."""
         self._require_dvqvae()
-        return nearest_indices(self.encode(params, Y), book.codewords)
+        return nearest_indices(self.encode(params, Y, X), book.codewords)
 
     def estimate_from_indices(self, params, book: Codebook, indices, X):
         """At the CPU: rebuild the codewords from ``indices[B, M, L]`` and decode with ``X``."""

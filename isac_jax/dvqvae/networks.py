@@ -12,17 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from .config import NetConfig
-
-
-def complex_to_channels(z, axes=(-3, -2, -1)):
-    """``[..., A, F, T]`` complex -> ``[..., A, F, T, 2]`` real, scaled to unit RMS over ``axes``.
-
-    *Decision* (Paper B: "normalized"): each AP normalises its own tensor by its RMS, which needs
-    no statistics from other APs or other samples and removes the unknown reflection gain scale.
-    """
-    rms = jnp.sqrt(jnp.mean(jnp.abs(z) ** 2, axis=axes, keepdims=True))
-    z = z / jnp.maximum(rms, jnp.finfo(rms.dtype).tiny)
-    return jnp.stack([jnp.real(z), jnp.imag(z)], axis=-1)
+from .features import complex_to_channels
 
 
 def _conv3d_im2col(x, kernel, stride: int, padding: int):
@@ -99,26 +89,34 @@ class Residual(nn.Module):
 
 
 def _encoder_channels(cfg: NetConfig) -> tuple:
-    return tuple([max(cfg.hidden // 2, 1)] * (cfg.n_cnn - 1) + [cfg.hidden])
+    first = cfg.hidden_first if cfg.hidden_first is not None else max(cfg.hidden // 2, 1)
+    return tuple([first] * (cfg.n_cnn - 1) + [cfg.hidden])
 
 
 class ApEncoder(nn.Module):
-    """One receive AP's encoder (12) and projector (13): ``Y_m [B, M_r, N_s, T_s]`` complex
-    -> ``Z_m [B, L, D]`` with ``L = (M_r N_s T_s) / downsample^3``."""
+    """One receive AP's encoder (12) and projector (13): its input features
+    ``[B, M_r, N_s, T_s, C]`` (:func:`~isac_jax.dvqvae.features.ap_features`) -> ``Z_m [B, L, D]``
+    with ``L = (M_r N_s T_s) / downsample^3``. ``variational``: also a log-variance ``[B, L, D]``
+    (the D-VAE's Gaussian posterior), returned as a second output."""
 
     cfg: NetConfig
+    variational: bool = False
 
     @nn.compact
-    def __call__(self, y):
+    def __call__(self, features):
         impl = self.cfg.conv_impl
-        h = Downsample(_encoder_channels(self.cfg), impl)(complex_to_channels(y))
+        h = Downsample(_encoder_channels(self.cfg), impl)(features)
         h = Residual(self.cfg.n_res, impl)(h)
         z = nn.Dense(self.cfg.latent_dim, use_bias=False, name="projector")(h)   # Phi_vq in R^{D x H}
-        return z.reshape(z.shape[0], -1, z.shape[-1])
+        z = z.reshape(z.shape[0], -1, z.shape[-1])
+        if not self.variational:
+            return z
+        log_var = nn.Dense(self.cfg.latent_dim, name="projector_log_var")(h)
+        return z, log_var.reshape(z.shape)
 
 
 #: All receive APs' encoders as one module: parameters stacked on a leading AP axis, applied with
-#: ``vmap`` over the AP axis of ``Y [B, M, M_r, N_s, T_s]`` -> ``Z [B, M, L, D]``.
+#: ``vmap`` over the AP axis of the features ``[B, M, M_r, N_s, T_s, C]`` -> ``Z [B, M, L, D]``.
 ApEncoders = nn.vmap(ApEncoder, in_axes=1, out_axes=1, variable_axes={"params": 0},
                      split_rngs={"params": True})
 
@@ -147,23 +145,38 @@ class Decoder(nn.Module):
         return nn.Dense(self.n_outputs, name="out")(h)
 
 
+class _CnnBranch(nn.Module):
+    """Two 3D convs (kernel ``cnn_kernel``, 'same' padding, ReLU), each followed by 2x max-pooling,
+    flattened."""
+
+    cfg: NetConfig
+
+    @nn.compact
+    def __call__(self, h):
+        k = self.cfg.cnn_kernel
+        for c in self.cfg.cnn_channels:
+            h = nn.relu(Conv3d(c, k, padding=k // 2, impl=self.cfg.conv_impl)(h))
+            h = nn.max_pool(h, (2, 2, 2), strides=(2, 2, 2))
+        return h.reshape(h.shape[0], -1)
+
+
 class CentralisedCnn(nn.Module):
-    """Sec. B.V.A baseline at the CPU: all raw ``Y [B, M, M_r, N_s, T_s]`` (the APs' real/imaginary
-    parts as ``2M`` channels), two 3D convs (kernel ``cnn_kernel``, 'same' padding, ReLU) each
-    followed by 2x max-pooling, then three FC layers and the output layer ``4Q``."""
+    """Sec. B.V.A baseline at the CPU: all APs' raw echoes, as the features of every AP stacked on
+    the channel axis (``[B, M, M_r, N_s, T_s, C]`` -> ``M C`` channels), and, like the decoder, the
+    transmit tensor ``X [B, N N_t, N_s, T_s]`` (real/imaginary parts). Each goes through its own
+    :class:`_CnnBranch` (*Decision*: Paper B's CNN [1] uses the transmit signals; two branches
+    because ``X`` and ``Y`` live on different antenna axes); then three FC layers and the output
+    layer ``4Q``."""
 
     cfg: NetConfig
     n_outputs: int
 
     @nn.compact
-    def __call__(self, y):
-        h = complex_to_channels(y)                                       # [B, M, A, F, T, 2]
-        h = jnp.moveaxis(h, 1, -2).reshape(*h.shape[:1], *h.shape[2:5], -1)
-        k = self.cfg.cnn_kernel
-        for c in self.cfg.cnn_channels:
-            h = nn.relu(Conv3d(c, k, padding=k // 2, impl=self.cfg.conv_impl)(h))
-            h = nn.max_pool(h, (2, 2, 2), strides=(2, 2, 2))
-        h = h.reshape(h.shape[0], -1)
+    def __call__(self, features, x):
+        h = jnp.moveaxis(features, 1, -2)                                # [B, A, F, T, M, C]
+        h = _CnnBranch(self.cfg, name="echo_branch")(h.reshape(*h.shape[:4], -1))
+        t = _CnnBranch(self.cfg, name="tx_branch")(complex_to_channels(x))
+        h = jnp.concatenate([h, t], axis=-1)
         for w in self.cfg.cnn_fc:
             h = nn.relu(nn.Dense(w)(h))
         return nn.Dense(self.n_outputs)(h)

@@ -68,13 +68,14 @@ def make_train_step(model: SensingModel, tc: TrainConfig):
 def _train_step(model: SensingModel, grad_clip, state: TrainState, Y, X, labels, key):
     opt = make_optimizer(grad_clip, 0.0)          # the learning rate itself comes from state.opt_state
     net = model.net
+    k_latent, k_restart = jax.random.split(key)
 
-    def loss_fn(params, book, Y, X, labels):
-        pred, aux = model.forward(params, book, Y, X)
+    def loss_fn(params):
+        pred, aux = model.forward(params, state.book, Y, X, key=k_latent)
         est = assigned_mse(psi_to_features(pred), labels)
-        return est + aux["commitment"], aux
+        return est + aux["regulariser"], aux
 
-    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, state.book, Y, X, labels)
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = opt.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     book, ppl = state.book, jnp.full((), jnp.nan, loss.dtype)
@@ -82,7 +83,7 @@ def _train_step(model: SensingModel, grad_clip, state: TrainState, Y, X, labels,
         ppl = jnp.mean(perplexity(aux["indices"], net.n_codewords))
         book = ema_update(book, aux["latents"], aux["indices"], decay=net.ema_decay, eps=net.laplace_eps)
         if net.dead_code_restart:
-            book = restart_dead_codes(key, book, aux["latents"], net.dead_code_threshold)
+            book = restart_dead_codes(k_restart, book, aux["latents"], net.dead_code_threshold)
     s = state.step
     return TrainState(params, opt_state, book, s + 1, state.loss.at[s].set(loss.astype(jnp.float32)),
                       state.perplexity.at[s].set(ppl.astype(jnp.float32))), loss, ppl
@@ -94,11 +95,28 @@ def init_state(model: SensingModel, tc: TrainConfig, key, first_batch: dict, tot
     return TrainState(params, make_optimizer(tc.grad_clip, tc.learning_rate).init(params), book, jnp.zeros((), jnp.int32), nan, nan)
 
 
+# Fields of TrainConfig that do not change what a step computes: a checkpoint resumes across them.
+_NOT_SETTINGS = ("time_budget_s", "max_steps", "data_parallel", "checkpoint_every")
+
+
+def data_parallel_shardings(batch_size: int):
+    """``(replicated, batch)`` shardings over all local devices (mesh axis ``"data"``): parameters
+    and optimiser state replicated, arrays split along their first (batch) axis."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    devices = jax.local_devices()
+    if batch_size % len(devices):
+        raise ValueError(f"batch_size = {batch_size} must be a multiple of the {len(devices)} local devices "
+                         "for data-parallel training")
+    mesh = Mesh(np.asarray(devices), ("data",))
+    return NamedSharding(mesh, PartitionSpec()), NamedSharding(mesh, PartitionSpec("data"))
+
+
 def _run_signature(model: SensingModel, tc: TrainConfig, train, seed: int) -> str:
     source = dataclasses.asdict(train) if dataclasses.is_dataclass(train) else {"arrays": len(train)}
     return json.dumps({"scheme": model.scheme, "net": dataclasses.asdict(model.net),
                        "system": dataclasses.asdict(model.system), "train_data": source, "seed": seed,
-                       "train": {k: v for k, v in dataclasses.asdict(tc).items() if k != "time_budget_s"}},
+                       "train": {k: v for k, v in dataclasses.asdict(tc).items() if k not in _NOT_SETTINGS}},
                       sort_keys=True, default=str)
 
 
@@ -122,7 +140,10 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
     split of :mod:`isac_jax.dvqvae.data` (e.g. a streamed :class:`GeneratedSplit`).
 
     ``checkpoint``: file path; if it exists (and was written with the same settings) training
-    resumes from it. ``max_steps`` stops after that many global steps (used to test resumption).
+    resumes from it. ``max_steps`` stops after that many global steps (used to test resumption);
+    the budget itself is ``tc.max_steps``. With ``tc.data_parallel`` every batch is split over all
+    local devices and the parameters are replicated: the same updates as on one device, up to the
+    order of floating-point sums.
     """
     train = as_split(train)
     n = len(train)
@@ -149,10 +170,16 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
             save_checkpoint(ckpt, {"signature": signature, "state": state})
 
     step_fn = make_train_step(model, tc)
-    stop = total if max_steps is None else min(total, max_steps)
+    budget = total if tc.max_steps is None else min(total, tc.max_steps)
+    stop = budget if max_steps is None else min(budget, max_steps)
     start = int(state.step)
+    place_batch = lambda *arrays: arrays                                        # noqa: E731
+    if tc.data_parallel:
+        replicated, split = data_parallel_shardings(B)
+        state = jax.device_put(state, replicated)
+        place_batch = lambda *arrays: tuple(jax.device_put(np.asarray(a), split) for a in arrays)   # noqa: E731
     t0 = time.perf_counter()
-    bar = tqdm(total=total, initial=start, desc=f"train {model.scheme}", disable=not progress, leave=False)
+    bar = tqdm(total=budget, initial=start, desc=f"train {model.scheme}", disable=not progress, leave=False)
     order, order_epoch = None, -1
     completed = True
     for s in range(start, stop):
@@ -162,7 +189,8 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
         idx = np.sort(order[r * B:(r + 1) * B])
         batch = train.batch(idx)
         previous = state
-        state, loss, ppl = step_fn(state, batch["Y"], batch["X"], labels[idx], jax.random.fold_in(k_step, s))
+        inputs = place_batch(batch["Y"], batch["X"], labels[idx])
+        state, loss, ppl = step_fn(state, *inputs, jax.random.fold_in(k_step, s))
         bar.update(1)
         if s % 10 == 0:
             bar.set_postfix(epoch=epoch, loss=f"{float(loss):.4f}",
@@ -175,12 +203,12 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
         budget_spent = tc.time_budget_s is not None and time.perf_counter() - t0 > tc.time_budget_s
         if (s + 1) % tc.checkpoint_every == 0 or (s + 1) % R == 0 or budget_spent:
             save()
-        if budget_spent and s + 1 < total:
+        if budget_spent and s + 1 < budget:
             completed = False
             break
     bar.close()
-    if stop < total:
-        completed = int(state.step) >= total
+    if stop < budget:
+        completed = int(state.step) >= budget
     save()
     return FitResult(state, scaler, R, completed, time.perf_counter() - t0)
 
@@ -194,14 +222,14 @@ def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 6
     out = []
     for b0 in range(0, len(data), batch_size):
         batch = data.batch(np.arange(b0, min(b0 + batch_size, len(data))))
-        out.append(np.asarray(fn(state.params, state.book, jnp.asarray(batch["Y"]), jnp.asarray(batch["X"]))))
+        out.append(np.asarray(fn(state.params, state.book, *(jnp.asarray(batch[k]) for k in ("Y", "X")))))
     return np.concatenate(out)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _predict(model: SensingModel, params, book, Y, X):
     if model.scheme == "dvqvae":
-        pred = model.estimate_from_indices(params, book, model.ap_indices(params, book, Y), X)
+        pred = model.estimate_from_indices(params, book, model.ap_indices(params, book, Y, X), X)
     else:
         pred, _ = model.forward(params, book, Y, X)
     return psi_to_features(pred)

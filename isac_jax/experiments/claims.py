@@ -293,6 +293,26 @@ def _train_verdict(r):
                        f"symbols, which scramble the delay-Doppler phase (see {DECISIONS}, 'Paper B learning')")
 
 
+def _learnability_numbers(r):
+    out = {f"D-VQVAE on {g}: location / velocity RMSE": f"{_f(r[g]['location_rmse_m'])} m / "
+                                                       f"{_f(r[g]['velocity_rmse_mps'])} m/s" for g in r["rungs"]}
+    out["trivial: location / velocity RMSE"] = (f"{_f(r['trivial']['location_rmse_m'])} m / "
+                                                f"{_f(r['trivial']['velocity_rmse_mps'])} m/s")
+    out.update({f"{s} (first {r['n_classical']} test samples)": f"{_f(c['location_rmse_m'])} m / "
+                f"{_f(c['velocity_rmse_mps'])} m/s" for s, c in r["classical"].items()})
+    out["root CRLB (same samples)"] = f"{_f(r['root_crlb_location_m'])} m / {_f(r['root_crlb_velocity_mps'])} m/s"
+    return out
+
+
+def _learnability_verdict(r):
+    triv = r["trivial"]
+    ratios = {g: (r[g]["location_rmse_m"] / triv["location_rmse_m"], r[g]["velocity_rmse_mps"] / triv["velocity_rmse_mps"])
+              for g in r["rungs"]}
+    text = "; ".join(f"{g}: {_f(a, 2)}x / {_f(b, 2)}x" for g, (a, b) in ratios.items())
+    return ("beyond the paper", f"location / velocity RMSE relative to the trivial predictor, per AP input: {text} "
+                                f"(same encoder, decoder and fronthaul bits; see {DECISIONS}, 'Paper B learning')")
+
+
 def _fig11_b_verdict(r):
     falls = {lr: (len(c["epoch_loss"]) > 1 and c["epoch_loss"][-1] < c["epoch_loss"][0])
              for lr, c in r["curves"].items()}
@@ -389,6 +409,9 @@ CLAIMS: dict[str, Claim] = {
                                    "D-VQVAE at N_c = 32 (bits)": r["dvqvae_bits_paper_codebook"]}, _overhead_verdict),
     "b-train": Claim("Fig. 10 / Sec. V: the D-VQVAE localises two targets to under 1 m and estimates their velocity "
                      "vectors, better than every baseline.", _train_numbers, _train_verdict),
+    "b-learnability": Claim("(Not in the paper.) What the D-VQVAE learns from Re/Im Y_m (the paper's AP input), "
+                            "from Y_m times the conjugate transmit signals, and from classical maps.",
+                            _learnability_numbers, _learnability_verdict),
     "b-fig11": Claim("Fig. 11: training loss against epoch for learning rates 1e-3, 1e-4, 1e-5; a smaller rate "
                      "converges to a better result.",
                      lambda r: {f"lr {lr}: last epoch loss": _f(c["epoch_loss"][-1]) if len(c["epoch_loss"]) else "-"

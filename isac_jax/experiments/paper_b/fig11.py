@@ -23,7 +23,7 @@ DESCRIPTION = "Paper B Fig. 11: D-VQVAE training loss vs epoch for learning rate
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    setup: LearningSetup = LearningSetup(n_train=1600, epochs=5, time_budget_s=None)
+    setup: LearningSetup = LearningSetup(n_train=1600, epochs=5, steps=None)
     learning_rates: tuple = (1e-3, 1e-4, 1e-5)
 
 
@@ -31,7 +31,7 @@ PRESETS = {
     "quick": Config(),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                   n_train=16000, n_test=4000,
-                                  epochs=100, learning_rate=1e-4, time_budget_s=None)),
+                                  epochs=100, learning_rate=1e-4, steps=None)),
 }
 
 

@@ -22,7 +22,7 @@ DESCRIPTION = "Paper B Fig. 12: D-VQVAE RMSE vs fronthaul bits per AP (codebook 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    setup: LearningSetup = LearningSetup(time_budget_s=120.0)
+    setup: LearningSetup = LearningSetup(steps=400)
     codebook_sizes: tuple = (4, 16, 64)
 
 
@@ -30,7 +30,7 @@ PRESETS = {
     "quick": Config(),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                   n_train=16000, n_test=4000,
-                                  epochs=100, learning_rate=1e-4, time_budget_s=None),
+                                  epochs=100, learning_rate=1e-4, steps=None),
                     codebook_sizes=(4, 8, 16, 32, 64, 128)),
 }
 

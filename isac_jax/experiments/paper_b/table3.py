@@ -19,6 +19,7 @@ from ...cellfree.config import get_config
 from ...core.timing import time_call
 from ...dvqvae.config import get_net_config
 from ...dvqvae.model import SensingModel
+from ...dvqvae.features import ap_features
 from ...dvqvae.networks import ApEncoder
 from ...core.random import complex_normal
 from ...dvqvae.quantiser import nearest_indices
@@ -63,12 +64,13 @@ def time_setting(system, net, batch: int, repeats: int, key) -> dict:
     X = complex_normal(k_x, shape_x, dtype=jnp.float32)
     params, book = model.init(k_init, Y[:2], X[:2])
     enc_params = jax.tree_util.tree_map(lambda a: a[0], params["encoder"])
-    encode = jax.jit(lambda p, y: ApEncoder(net).apply({"params": p}, y))
-    z = encode(enc_params, Y[:, 0])
+    # One AP's whole local work: its input features (from Y, and X where net.ap_input needs it) and encoder.
+    encode = jax.jit(lambda p, y, x: ApEncoder(net).apply({"params": p}, ap_features(net.ap_input, y, x, system=system)))
+    z = encode(enc_params, Y[:, 0], X)
     quantise = jax.jit(lambda z, cb: nearest_indices(z[:, None], cb[None])[:, 0])
     idx = jnp.stack([quantise(z, book.codewords[0])] * M, axis=1)
     decode = jax.jit(lambda p, i, b, x: model.estimate_from_indices(p, b, i, x))
-    return {"encoder_ms": _median_ms(encode, enc_params, Y[:, 0], repeats=repeats),
+    return {"encoder_ms": _median_ms(encode, enc_params, Y[:, 0], X, repeats=repeats),
             "quantisation_ms": _median_ms(quantise, z, book.codewords[0], repeats=repeats),
             "decoder_ms": _median_ms(decode, params, idx, book, X, repeats=repeats)}
 

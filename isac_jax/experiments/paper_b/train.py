@@ -36,7 +36,7 @@ PRESETS = {
     "quick": Config(),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                   n_train=16000, n_test=4000,
-                                  batch_size=32, epochs=100, learning_rate=1e-4, time_budget_s=None)),
+                                  batch_size=32, epochs=100, learning_rate=1e-4, steps=None)),
 }
 
 

@@ -1,0 +1,129 @@
+"""What a receive AP's encoder sees: the AP input of the D-VQVAE and the D-VAE.
+
+Every kind maps one AP's echoes ``Y_m[B, M_r, N_s, T_s]`` (and, where it needs them, the users'
+symbols ``S[B, K, N_s, T_s]``) to a real channels-last tensor ``[B, M_r, N_s, T_s, C]`` on the same
+grid, so the encoder, the latent grid and the fronthaul bits are the same for all of them:
+
+* ``paper`` (Sec. B.III.A): ``Re Y_m``, ``Im Y_m`` as two channels (``C = 2``).
+* ``data_aware``: ``Y_m * conj(x_{n,a})`` for every antenna ``a`` of every transmit AP ``n``
+  (``C = 2 N N_t``). The 16-QAM data make the phase of every ``(i, t)`` element of ``Y_m`` random,
+  so no linear filter of ``Y_m`` can integrate the delay and Doppler phase ramps; multiplying by the
+  transmitted signals, which the CPU has (Sec. B.III.C) and can send to the receive APs as it sends
+  them to the transmit APs, leaves the ramps of every path through transmit AP ``n`` times
+  ``|x_{n,a}|^2``, plus the other antennas' and APs' signals as interference.
+  *Why not the users' symbols*: the MMSE precoder of a line-of-sight user carries the phase ramp of
+  that user's delay across the subcarriers, so ``Y_m conj(s_k)`` shows each target at its bistatic
+  range **plus** user ``k``'s distance to the transmit AP (``tests/test_dvqvae.py::
+  test_symbol_reference_shifts_the_range_by_the_users_distance``); within one transmit AP the
+  antennas' signals share that ramp, so the antenna reference has no such shift.
+* ``maps``: the classical per-AP angle-delay-Doppler map of the data-aware tensor, one channel per
+  transmit AP (``C = N``): the matched filter of each antenna product on ``M_r`` directions
+  (uniform in the direction cosine), ``N_s`` delays and ``T_s`` Doppler shifts, its power summed over
+  the transmit AP's antennas (which equals the sum over a full grid of transmit directions), then
+  ``log(1 + P / mean P)``. *Decision*: the delay and Doppler grids span only what the scenario can
+  produce (:func:`map_grids`: bistatic ranges of points in the area, Doppler of speeds up to
+  ``sqrt(2) v_max`` per leg), so a DFT's ``N_s`` and ``T_s`` bins, most of which hold nothing at
+  these sizes, become finely spaced samples of the feasible region (a zoom DFT); the log tames the
+  targets' 20-30 dB spread in path loss and reflectivity.
+
+*Decision*: each AP scales its own tensor to unit RMS per sample (no statistics cross the
+fronthaul; the unknown reflection gain scale disappears); the maps are scaled by their mean power.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax.numpy as jnp
+
+from ..cellfree.config import SPEED_OF_LIGHT, CellFreeConfig
+from ..core.arrays import ula_response
+
+AP_INPUTS = ("paper", "data_aware", "maps")
+
+
+def _unit_rms(z, axes):
+    rms = jnp.sqrt(jnp.mean(jnp.abs(z) ** 2, axis=axes, keepdims=True))
+    return z / jnp.maximum(rms, jnp.finfo(rms.dtype).tiny)
+
+
+def complex_to_channels(z, axes=(-3, -2, -1)):
+    """``[..., A, F, T]`` complex -> ``[..., A, F, T, 2]`` real (real and imaginary parts), scaled
+    to unit RMS over ``axes``."""
+    z = _unit_rms(z, axes)
+    return jnp.stack([jnp.real(z), jnp.imag(z)], axis=-1)
+
+
+def strip_data(y, x):
+    """``y[B, M_r, N_s, T_s] * conj(x[B, N, N_t, N_s, T_s])`` for every transmit antenna:
+    ``[B, N, N_t, M_r, N_s, T_s]``."""
+    return y[:, None, None] * jnp.conj(x)[:, :, :, None]
+
+
+def map_grids(system: CellFreeConfig) -> dict:
+    """The grids of the ``maps`` input: ``cos[M_r]`` (receive direction cosines, bin centres of
+    ``[-1, 1]``), ``delay_s[N_s]`` from the shortest transmit-receive AP distance to the longest
+    bistatic path through a corner of the area (a sum of distances is convex, so its maximum over
+    the area is at a corner), ``doppler_hz[T_s]`` over ``+-2 sqrt(2) v_max f_c / c``."""
+    tx, rx = system.tx_positions, system.rx_positions
+    ax, ay = system.area_m
+    corners = ((0.0, 0.0), (ax, 0.0), (0.0, ay), (ax, ay))
+    shortest = min(math.dist(t, r) for t, r in itertools.product(tx, rx))
+    longest = max(math.dist(t, c) + math.dist(c, r) for t, r, c in itertools.product(tx, rx, corners))
+    f_max = 2.0 * math.sqrt(2.0) * system.max_speed_mps * system.carrier_hz / SPEED_OF_LIGHT
+    Mr = system.n_rx_antennas
+    return {"cos": jnp.asarray([-1.0 + (2 * j + 1) / Mr for j in range(Mr)]),
+            "delay_s": jnp.linspace(shortest, longest, system.n_subcarriers) / SPEED_OF_LIGHT,
+            "doppler_hz": jnp.linspace(-f_max, f_max, system.n_symbols)}
+
+
+def angle_delay_doppler_map(z, system: CellFreeConfig):
+    """Matched-filter power ``sum_a |a_r(cos)^H z_a e^{+j2pi i Df tau} e^{-j2pi t f_D DT}|^2`` of
+    ``z[B, N, N_t, M_r, N_s, T_s]`` (phases of (B.6)) on the :func:`map_grids`, summed over each
+    transmit AP's antennas -> ``[B, N, M_r, N_s, T_s]``."""
+    g = map_grids(system)
+    real = jnp.real(z).dtype
+    i = jnp.arange(system.n_subcarriers, dtype=real)
+    t = jnp.arange(1, system.n_symbols + 1, dtype=real)
+    symbol_s = 1.0 / system.scs_hz + system.cp_s
+    a = jnp.conj(ula_response(g["cos"].astype(real), system.n_rx_antennas))                # [Dr, Mr]
+    d = jnp.exp(2j * jnp.pi * system.scs_hz * i[:, None] * g["delay_s"].astype(real)[None, :])   # [Ns, Dd]
+    f = jnp.exp(-2j * jnp.pi * symbol_s * t[:, None] * g["doppler_hz"].astype(real)[None, :])   # [Ts, Df]
+    m = jnp.einsum("ra,bnkait,id,tf->bnkrdf", a.astype(z.dtype), z, d.astype(z.dtype), f.astype(z.dtype))
+    return jnp.sum(jnp.real(m) ** 2 + jnp.imag(m) ** 2, axis=2)
+
+
+def n_channels(kind: str, system: CellFreeConfig) -> int:
+    """Input channels ``C`` of :func:`ap_features` for ``system``."""
+    check_ap_input(kind)
+    n_tx = len(system.tx_positions)
+    return {"paper": 2, "data_aware": 2 * n_tx * system.n_tx_antennas, "maps": n_tx}[kind]
+
+
+def check_ap_input(kind: str) -> None:
+    if kind not in AP_INPUTS:
+        raise ValueError(f"ap_input must be one of {', '.join(AP_INPUTS)}, got {kind!r}")
+
+
+def ap_features(kind: str, y, x=None, *, system: CellFreeConfig | None = None):
+    """One AP's encoder input ``[B, M_r, N_s, T_s, C]`` (see the module docstring) from its echoes
+    ``y[B, M_r, N_s, T_s]`` and, for ``data_aware`` and ``maps``, the transmit signals
+    ``x[B, N, N_t, N_s, T_s]``; ``maps`` also needs the ``system`` (its grids)."""
+    check_ap_input(kind)
+    if kind == "paper":
+        return complex_to_channels(y)
+    if x is None:
+        raise ValueError(f"ap_input {kind!r} needs the transmit signals X[B, N, N_t, N_s, T_s]; got none")
+    if x.ndim != 5 or x.shape[0] != y.shape[0] or x.shape[3:] != y.shape[2:]:
+        raise ValueError(f"X must have shape [B={y.shape[0]}, N, N_t, N_s={y.shape[2]}, T_s={y.shape[3]}], "
+                         f"got {list(x.shape)}")
+    z = strip_data(y, x)                                                        # [B, N, Nt, Mr, Ns, Ts]
+    if kind == "maps":
+        if system is None:
+            raise ValueError("ap_input 'maps' needs the system configuration (its delay and Doppler grids)")
+        p = angle_delay_doppler_map(z, system)                                  # [B, N, Mr, Ns, Ts]
+        p = p / jnp.maximum(jnp.mean(p, axis=(-4, -3, -2, -1), keepdims=True), jnp.finfo(p.dtype).tiny)
+        return jnp.moveaxis(jnp.log1p(p), 1, -1)
+    z = _unit_rms(z, (-5, -4, -3, -2, -1)).reshape(z.shape[0], -1, *z.shape[3:])   # [B, N Nt, Mr, Ns, Ts]
+    return jnp.concatenate([jnp.moveaxis(jnp.real(z), 1, -1), jnp.moveaxis(jnp.imag(z), 1, -1)], axis=-1)

@@ -1,0 +1,123 @@
+"""What the D-VQVAE can learn from what each receive AP sees (not in Paper B; it settles why the
+paper-literal network does not learn here, and what the least change is that makes it learn).
+
+One training budget, one training set, one test set; the same encoder, decoder, codebook and
+fronthaul bits; only the AP input changes (:mod:`isac_jax.dvqvae.features`):
+
+* ``paper``: ``Re/Im Y_m`` (Sec. B.III.A, literal);
+* ``data_aware``: ``Y_m conj(x_{n,a})``, the data modulation removed with the transmit signals the
+  CPU holds;
+* ``maps``: the classical per-AP angle-delay-Doppler maps of that product.
+
+Next to them, on the first ``n_classical`` test samples (the very same echoes): the classical
+schemes of the evaluation harness (:mod:`isac_jax.cellfree.evaluation`), the root CRLB, the trivial
+predictor, and each rung's RMSE on that subset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from ...cellfree.evaluation import evaluate_trial, summarise
+from ...core.precision import float64
+from ...dvqvae.data import GeneratedSplit
+from ...dvqvae.model import SensingModel
+from ...dvqvae.targets import LabelScaler
+from ...dvqvae.training import evaluate, labels_of, trivial_prediction
+from ..plotting import finish_figure, subplots
+from ..registry import Experiment
+from .learning import LearningSetup, train_and_evaluate
+
+NAME = "b-learnability"
+DESCRIPTION = ("(Not in Paper B) The information ladder: the D-VQVAE on Re/Im Y (paper), on Y times the "
+               "conjugate transmit signals, and on classical angle-delay-Doppler maps, beside the classical "
+               "schemes, the trivial predictor and the root CRLB on the same samples")
+
+RUNGS = ("paper", "data_aware", "maps")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    setup: LearningSetup = LearningSetup()
+    rungs: tuple = RUNGS
+    scheme: str = "dvqvae"
+    classical: tuple = ("music", "cs", "ml_refined")
+    n_classical: int = 64
+    chunk: int = 16
+
+
+PRESETS = {
+    "quick": Config(),
+    "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper", n_train=16000,
+                                  n_test=4000, batch_size=32, epochs=100, learning_rate=1e-4, steps=None),
+                    n_classical=200, chunk=4),
+}
+
+
+def classical_on_test_samples(system, seed: int, start: int, n: int, schemes, chunk: int) -> dict:
+    """:func:`evaluate_trial` (float64) on the dataset's samples ``start .. start+n-1`` of ``seed``
+    (keys ``fold_in(PRNGKey(seed), j)``, exactly the learned schemes' test echoes), summarised."""
+    with float64():
+        fn = jax.jit(jax.vmap(lambda k: evaluate_trial(k, system, schemes)))
+        base = jax.random.PRNGKey(seed)
+        parts = []
+        for a in range(start, start + n, chunk):
+            idx = np.minimum(np.arange(a, a + chunk), start + n - 1)       # pad the last chunk, trim below
+            keys = jax.vmap(lambda j: jax.random.fold_in(base, j))(np.asarray(idx, np.uint32))
+            out = fn(keys)
+            parts.append({k: np.asarray(v)[: min(chunk, start + n - a)] for k, v in out.items()})
+    trials = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return summarise(trials, system, schemes)
+
+
+def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
+    unknown = [r for r in config.rungs if r not in RUNGS]
+    if unknown:
+        raise ValueError(f"rungs must be among {', '.join(RUNGS)}, got {unknown}")
+    setup = config.setup
+    if not 0 < config.n_classical <= setup.n_test:
+        raise ValueError(f"n_classical must be in [1, n_test={setup.n_test}], got {config.n_classical}")
+    work = Path(work_dir or ".")
+    train, test = setup.splits(seed)
+    sysc = setup.system()
+    common = GeneratedSplit(sysc, seed, setup.n_train, setup.n_train + config.n_classical)
+    scaler = LabelScaler.fit(labels_of(train))
+    out = {"rungs": list(config.rungs), "scheme": config.scheme, "n_test": setup.n_test,
+           "n_classical": config.n_classical, "steps": setup.steps}
+    for rung in config.rungs:
+        model = SensingModel(config.scheme, setup.net(ap_input=rung), sysc)
+        out[rung] = train_and_evaluate(model, setup.train_config(), train, test, seed=seed,
+                                       checkpoint=work / f"{config.scheme}_{rung}.ckpt", progress=progress,
+                                       n_common=config.n_classical)
+    trivial = trivial_prediction(train, len(test), scaler)
+    out["trivial"] = {**evaluate(trivial, test, scaler), "common": evaluate(trivial[:config.n_classical], common, scaler)}
+    summary = classical_on_test_samples(sysc, seed, setup.n_train, config.n_classical, config.classical, config.chunk)
+    out["classical"] = {s: summary[s] for s in config.classical}
+    out["root_crlb_location_m"] = summary["root_crlb_location_m"]
+    out["root_crlb_velocity_mps"] = summary["root_crlb_velocity_mps"]
+    return out
+
+
+def plot(results: dict, path) -> None:
+    rungs = results["rungs"]
+    classical = list(results["classical"])
+    names = [f"D-VQVAE: {r}" for r in rungs] + classical + ["trivial"]
+    rows = [results[r]["common"] for r in rungs] + [results["classical"][s] for s in classical] + \
+        [results["trivial"]["common"]]
+    fig, ax = subplots(1, 2, figsize=(13, 4.5))
+    x = np.arange(len(names))
+    for a, key, bound, unit in ((ax[0], "location_rmse_m", "root_crlb_location_m", "m"),
+                                (ax[1], "velocity_rmse_mps", "root_crlb_velocity_mps", "m/s")):
+        a.bar(x, [float(r[key]) for r in rows], color=["C0"] * len(rungs) + ["C1"] * len(classical) + ["C7"])
+        a.axhline(float(results[bound]), color="k", ls="--", label="root CRLB")
+        a.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+        a.set_yscale("log")
+        a.set_ylabel(f"{key.split('_')[0]} RMSE ({unit}), first {results['n_classical']} test samples")
+    finish_figure(fig, ax, path, legend_size=8)
+
+
+EXPERIMENT = Experiment(NAME, "B", DESCRIPTION, PRESETS, run, plot)
