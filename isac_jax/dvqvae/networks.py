@@ -42,13 +42,15 @@ class Conv3d(nn.Module):
     padding: int = 0
     impl: str = "auto"
     param_dtype: object = jnp.float32
+    dtype: object = jnp.float32          # compute dtype (inputs and kernel are cast to it)
 
     @nn.compact
     def __call__(self, x):
         k = self.kernel
         kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, k, x.shape[-1], self.features),
-                            self.param_dtype)
-        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype)
+                            self.param_dtype).astype(self.dtype)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype).astype(self.dtype)
+        x = x.astype(self.dtype)
         if self.impl == "im2col" or (self.impl == "auto" and jax.default_backend() == "cpu"):
             y = _conv3d_im2col(x, kernel, self.stride, self.padding)
         else:
@@ -62,11 +64,12 @@ class Downsample(nn.Module):
 
     channels: tuple
     impl: str = "auto"
+    dtype: object = jnp.float32
 
     @nn.compact
     def __call__(self, x):
         for c in self.channels:
-            x = nn.relu(Conv3d(c, 4, stride=2, padding=1, impl=self.impl)(x))
+            x = nn.relu(Conv3d(c, 4, stride=2, padding=1, impl=self.impl, dtype=self.dtype)(x))
         return x
 
 
@@ -75,6 +78,7 @@ class Residual(nn.Module):
 
     n_layers: int
     impl: str = "auto"
+    dtype: object = jnp.float32
 
     @nn.compact
     def __call__(self, x):
@@ -82,7 +86,7 @@ class Residual(nn.Module):
             return x
         h = x
         for i in range(self.n_layers):
-            h = Conv3d(x.shape[-1], 3, padding=1, impl=self.impl)(h)
+            h = Conv3d(x.shape[-1], 3, padding=1, impl=self.impl, dtype=self.dtype)(h)
             if i < self.n_layers - 1:
                 h = nn.relu(h)
         return nn.relu(x + h)
@@ -104,15 +108,15 @@ class ApEncoder(nn.Module):
 
     @nn.compact
     def __call__(self, features):
-        impl = self.cfg.conv_impl
-        h = Downsample(_encoder_channels(self.cfg), impl)(features)
-        h = Residual(self.cfg.n_res, impl)(h)
-        z = nn.Dense(self.cfg.latent_dim, use_bias=False, name="projector")(h)   # Phi_vq in R^{D x H}
-        z = z.reshape(z.shape[0], -1, z.shape[-1])
+        impl, dt = self.cfg.conv_impl, self.cfg.compute_dtype
+        h = Downsample(_encoder_channels(self.cfg), impl, dt)(features)
+        h = Residual(self.cfg.n_res, impl, dt)(h)
+        z = nn.Dense(self.cfg.latent_dim, use_bias=False, name="projector", dtype=dt)(h)   # Phi_vq in R^{D x H}
+        z = z.reshape(z.shape[0], -1, z.shape[-1]).astype(jnp.float32)   # the quantiser works in float32
         if not self.variational:
             return z
-        log_var = nn.Dense(self.cfg.latent_dim, name="projector_log_var")(h)
-        return z, log_var.reshape(z.shape)
+        log_var = nn.Dense(self.cfg.latent_dim, name="projector_log_var", dtype=dt)(h)
+        return z, log_var.reshape(z.shape).astype(jnp.float32)
 
 
 #: All receive APs' encoders as one module: parameters stacked on a leading AP axis, applied with
@@ -135,14 +139,14 @@ class Decoder(nn.Module):
         B, M, L, D = latents.shape
         z = latents.reshape(B, M, *self.grid, D)
         z = jnp.moveaxis(z, 1, -2).reshape(B, *self.grid, M * D)        # concatenate APs on channels
-        impl = self.cfg.conv_impl
-        z = Residual(self.cfg.n_res_cpu, impl)(z)
-        t = Downsample((self.cfg.tx_hidden,) * self.cfg.n_cnn_tx, impl)(complex_to_channels(x))
-        t = Residual(self.cfg.n_res_tx, impl)(t)
-        fz = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_latent")(z.reshape(B, -1)))   # Phi_fc^c
-        ft = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_tx")(t.reshape(B, -1)))       # Phi_fc^t
-        h = nn.relu(nn.Dense(self.cfg.fc_dim, name="fc")(jnp.concatenate([fz, ft], axis=-1)))
-        return nn.Dense(self.n_outputs, name="out")(h)
+        impl, dt = self.cfg.conv_impl, self.cfg.compute_dtype
+        z = Residual(self.cfg.n_res_cpu, impl, dt)(z)
+        t = Downsample((self.cfg.tx_hidden,) * self.cfg.n_cnn_tx, impl, dt)(complex_to_channels(x))
+        t = Residual(self.cfg.n_res_tx, impl, dt)(t)
+        fz = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_latent", dtype=dt)(z.reshape(B, -1)))   # Phi_fc^c
+        ft = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_tx", dtype=dt)(t.reshape(B, -1)))       # Phi_fc^t
+        h = nn.relu(nn.Dense(self.cfg.fc_dim, name="fc", dtype=dt)(jnp.concatenate([fz, ft], axis=-1)))
+        return nn.Dense(self.n_outputs, name="out", dtype=dt)(h).astype(jnp.float32)
 
 
 class _CnnBranch(nn.Module):
@@ -155,18 +159,20 @@ class _CnnBranch(nn.Module):
     def __call__(self, h):
         k = self.cfg.cnn_kernel
         for c in self.cfg.cnn_channels:
-            h = nn.relu(Conv3d(c, k, padding=k // 2, impl=self.cfg.conv_impl)(h))
+            h = nn.relu(Conv3d(c, k, padding=k // 2, impl=self.cfg.conv_impl, dtype=self.cfg.compute_dtype)(h))
             h = nn.max_pool(h, (2, 2, 2), strides=(2, 2, 2))
         return h.reshape(h.shape[0], -1)
 
 
 class CentralisedCnn(nn.Module):
     """Sec. B.V.A baseline at the CPU: all APs' raw echoes, as the features of every AP stacked on
-    the channel axis (``[B, M, M_r, N_s, T_s, C]`` -> ``M C`` channels), and, like the decoder, the
-    transmit tensor ``X [B, N N_t, N_s, T_s]`` (real/imaginary parts). Each goes through its own
-    :class:`_CnnBranch` (*Decision*: Paper B's CNN [1] uses the transmit signals; two branches
-    because ``X`` and ``Y`` live on different antenna axes); then three FC layers and the output
-    layer ``4Q``."""
+    the channel axis (``[B, M, M_r, N_s, T_s, C]`` -> ``M C`` channels), through a
+    :class:`_CnnBranch`; then three FC layers and the output layer ``4Q``.
+
+    *Decision*: Paper B's CNN [1] uses the transmit signals. The ``data_aware`` and ``maps``
+    features are already built from them; with the ``paper`` input the transmit tensor
+    ``X [B, N N_t, N_s, T_s]`` (real/imaginary parts) goes through a second branch, like the
+    decoder's (two branches because ``X`` and ``Y`` live on different antenna axes)."""
 
     cfg: NetConfig
     n_outputs: int
@@ -175,8 +181,9 @@ class CentralisedCnn(nn.Module):
     def __call__(self, features, x):
         h = jnp.moveaxis(features, 1, -2)                                # [B, A, F, T, M, C]
         h = _CnnBranch(self.cfg, name="echo_branch")(h.reshape(*h.shape[:4], -1))
-        t = _CnnBranch(self.cfg, name="tx_branch")(complex_to_channels(x))
-        h = jnp.concatenate([h, t], axis=-1)
+        if self.cfg.ap_input == "paper":
+            t = _CnnBranch(self.cfg, name="tx_branch")(complex_to_channels(x))
+            h = jnp.concatenate([h, t], axis=-1)
         for w in self.cfg.cnn_fc:
-            h = nn.relu(nn.Dense(w)(h))
-        return nn.Dense(self.n_outputs)(h)
+            h = nn.relu(nn.Dense(w, dtype=self.cfg.compute_dtype)(h))
+        return nn.Dense(self.n_outputs, dtype=self.cfg.compute_dtype)(h).astype(jnp.float32)

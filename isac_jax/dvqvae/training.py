@@ -26,7 +26,8 @@ import optax
 from tqdm.auto import tqdm
 
 from ..core.checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from ..cellfree.config import CellFreeConfig
+from .config import NetConfig, TrainConfig
 from .data import as_split
 from .model import SensingModel
 from .quantiser import ema_update, perplexity, restart_dead_codes
@@ -120,6 +121,21 @@ def _run_signature(model: SensingModel, tc: TrainConfig, train, seed: int) -> st
                       sort_keys=True, default=str)
 
 
+def _same_settings(saved: str, current: str) -> bool:
+    """Whether a checkpoint's signature describes the current run. A setting the checkpoint does not
+    name (a field added to the package after it was written) counts as its default value, so
+    adding a field with a default keeps old checkpoints resumable."""
+    old, new = json.loads(saved), json.loads(current)
+    defaults = {"net": NetConfig(), "system": CellFreeConfig(), "train": TrainConfig()}
+    for part, cls_default in defaults.items():
+        if isinstance(old.get(part), dict):
+            filled = json.loads(json.dumps(dataclasses.asdict(cls_default), default=str))
+            if part == "train":
+                filled = {k: v for k, v in filled.items() if k not in _NOT_SETTINGS}
+            old[part] = {**{k: v for k, v in filled.items() if k not in old[part]}, **old[part]}
+    return old == new
+
+
 class FitResult(NamedTuple):
     state: TrainState
     scaler: LabelScaler
@@ -161,7 +177,7 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
         saved = load_checkpoint(ckpt, {"signature": "", "state": state})
-        if saved["signature"] != signature:
+        if not _same_settings(saved["signature"], signature):
             raise ValueError(f"checkpoint {str(ckpt)!r} was written for other settings; use another path")
         state = saved["state"]
 

@@ -51,7 +51,8 @@ class Config:
 
 
 PRESETS = {
-    "quick": Config(),
+    # 600 steps per rung (half of b-train's budget: three rungs fit in ~25 min on a 2-core CPU).
+    "quick": Config(LearningSetup(steps=600)),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper", n_train=16000,
                                   n_test=4000, batch_size=32, epochs=100, learning_rate=1e-4, steps=None),
                     n_classical=200, chunk=4),

@@ -4,7 +4,9 @@ receive AP), codebook quantisation (one AP) and decoder (CPU), for the three set
 Timings use the network's initial weights (run time does not depend on their values); each part is
 jitted separately, warmed up, and the median of ``repeats`` runs is reported in milliseconds. The
 ``paper`` preset uses Table B.I/B.II sizes and is meant for a GPU; the ``quick`` preset scales the
-settings down so that a CPU finishes in seconds. The device is recorded in ``results.json``.
+settings down so that a CPU finishes in seconds. The device is recorded in ``results.json``, with
+the parameter counts and XLA's FLOP counts per sample (from the lowered programs), which say what
+latency a device can reach at all.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 from ...cellfree.config import get_config
 from ...core.timing import time_call
 from ...dvqvae.config import get_net_config
-from ...dvqvae.model import SensingModel
+from ...dvqvae.model import SensingModel, parameter_count
 from ...dvqvae.features import ap_features
 from ...dvqvae.networks import ApEncoder
 from ...core.random import complex_normal
@@ -53,8 +55,17 @@ def _median_ms(fn, *args, repeats: int) -> float:
     return 1e3 * time_call(fn, *args, repeats=repeats)[1]
 
 
+def gflop(fn, *args) -> float:
+    """XLA's count of floating-point operations (GFLOP) of ``jax.jit(fn)(*args)``, from the lowered
+    program (nothing is compiled or run)."""
+    cost = jax.jit(fn).lower(*args).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    return float(cost["flops"]) / 1e9
+
+
 def time_setting(system, net, batch: int, repeats: int, key) -> dict:
-    """Median milliseconds of the three stages of Algorithm B.2 for one system size."""
+    """Median milliseconds of the three stages of Algorithm B.2 for one system size, the parameter
+    counts (encoder per AP, decoder) and the GFLOP per sample of the encoder (one AP) and decoder."""
     model = SensingModel("dvqvae", net, system)
     N, M = len(system.tx_positions), len(system.rx_positions)
     k_y, k_x, k_init = jax.random.split(key, 3)
@@ -72,7 +83,10 @@ def time_setting(system, net, batch: int, repeats: int, key) -> dict:
     decode = jax.jit(lambda p, i, b, x: model.estimate_from_indices(p, b, i, x))
     return {"encoder_ms": _median_ms(encode, enc_params, Y[:, 0], X, repeats=repeats),
             "quantisation_ms": _median_ms(quantise, z, book.codewords[0], repeats=repeats),
-            "decoder_ms": _median_ms(decode, params, idx, book, X, repeats=repeats)}
+            "decoder_ms": _median_ms(decode, params, idx, book, X, repeats=repeats),
+            "encoder_parameters": parameter_count(enc_params), "decoder_parameters": parameter_count(params["decoder"]),
+            "encoder_gflop_per_sample": gflop(encode, enc_params, Y[:, 0], X) / batch,
+            "decoder_gflop_per_sample": gflop(decode, params, idx, book, X) / batch}
 
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
