@@ -1,8 +1,8 @@
 """What a receive AP's encoder sees: the AP input of the D-VQVAE and the D-VAE.
 
-Every kind maps one AP's echoes ``Y_m[B, M_r, N_s, T_s]`` (and, where it needs them, the users'
-symbols ``S[B, K, N_s, T_s]``) to a real channels-last tensor ``[B, M_r, N_s, T_s, C]`` on the same
-grid, so the encoder, the latent grid and the fronthaul bits are the same for all of them:
+Every kind maps one AP's echoes ``Y_m[B, M_r, N_s, T_s]`` (and, where it needs them, the transmit
+signals ``X[B, N, N_t, N_s, T_s]``) to a real channels-last tensor ``[B, M_r, N_s, T_s, C]`` on the
+same grid, so the encoder, the latent grid and the fronthaul bits are the same for all of them:
 
 * ``paper`` (Sec. B.III.A): ``Re Y_m``, ``Im Y_m`` as two channels (``C = 2``).
 * ``data_aware``: ``Y_m * conj(x_{n,a})`` for every antenna ``a`` of every transmit AP ``n``
@@ -92,13 +92,6 @@ def angle_delay_doppler_map(z, system: CellFreeConfig):
     f = jnp.exp(-2j * jnp.pi * symbol_s * t[:, None] * g["doppler_hz"].astype(real)[None, :])   # [Ts, Df]
     m = jnp.einsum("ra,bnkait,id,tf->bnkrdf", a.astype(z.dtype), z, d.astype(z.dtype), f.astype(z.dtype))
     return jnp.sum(jnp.real(m) ** 2 + jnp.imag(m) ** 2, axis=2)
-
-
-def n_channels(kind: str, system: CellFreeConfig) -> int:
-    """Input channels ``C`` of :func:`ap_features` for ``system``."""
-    check_ap_input(kind)
-    n_tx = len(system.tx_positions)
-    return {"paper": 2, "data_aware": 2 * n_tx * system.n_tx_antennas, "maps": n_tx}[kind]
 
 
 def check_ap_input(kind: str) -> None:

@@ -238,7 +238,7 @@ def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 6
     out = []
     for b0 in range(0, len(data), batch_size):
         batch = data.batch(np.arange(b0, min(b0 + batch_size, len(data))))
-        out.append(np.asarray(fn(state.params, state.book, *(jnp.asarray(batch[k]) for k in ("Y", "X")))))
+        out.append(np.asarray(fn(state.params, state.book, jnp.asarray(batch["Y"]), jnp.asarray(batch["X"]))))
     return np.concatenate(out)
 
 
