@@ -283,23 +283,24 @@ def test_streamed_split_matches_generator_and_labels(data):
 
 
 def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
-    """The centralised CNN, trained for 12 epochs on 384 samples of a tiny one-target system at high
-    SNR, localises held-out targets with less than 0.8x the error of the trivial predictor (the
-    training-label mean, about 41 m here). A training loop that does not learn (a broken gradient,
-    label scaling or target assignment) stays at the trivial error."""
+    """The centralised CNN on the default AP input (angle-delay-Doppler maps), trained for 6 epochs
+    on 384 samples of a tiny one-target system at the quick preset's 35 dBm, localises held-out
+    targets with less than 0.7x the error of the trivial predictor (the training-label mean, about
+    41 m here; measured 0.53x). A training loop that does not learn (a broken gradient, label
+    scaling, target assignment or input map) stays at the trivial error."""
     from isac_jax.dvqvae.data import ArraySplit
 
     system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=8, n_symbols=8, n_targets=1,
-                        power_dbm=51.0)
-    net = get_net_config("quick", cnn_channels=(4, 4), cnn_fc=(32, 32, 32), conv_impl="native")
+                        power_dbm=35.0)
+    net = get_net_config("quick", cnn_channels=(4, 4), cnn_fc=(32, 32, 32), conv_impl="native", ap_input="maps")
     data = {k: np.asarray(v) for k, v in sample_batch(jax.random.PRNGKey(11), np.arange(512), system).items()}
     train = ArraySplit({k: v[:384] for k, v in data.items()})
     test = ArraySplit({k: v[384:] for k, v in data.items()})
     model = SensingModel("cnn", net, system)
-    res = fit(model, TrainConfig(batch_size=32, epochs=12, learning_rate=3e-3), train, progress=False)
+    res = fit(model, TrainConfig(batch_size=32, epochs=6, learning_rate=3e-3), train, progress=False)
     learned = evaluate(predict(model, res.state, test), test, res.scaler)
     trivial = evaluate(trivial_prediction(train, len(test), res.scaler), test, res.scaler)
-    assert learned["location_rmse_m"] < 0.8 * trivial["location_rmse_m"], (learned, trivial)
+    assert learned["location_rmse_m"] < 0.7 * trivial["location_rmse_m"], (learned, trivial)
 
 
 def test_learning_rates_share_one_compiled_training_step(data):
@@ -442,7 +443,7 @@ def test_symbol_reference_shifts_the_range_by_the_users_distance():
     system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=64, n_symbols=4, n_targets=1,
                         n_users=1, noise_dbm=-250.0, tx_positions=((25.0, 0.0),))
     ranges = np.arange(-300.0, 500.0, 1.0)
-    for seed in (3, 4):
+    for seed in (3,):
         out = {k: np.asarray(v) for k, v in simulate_sample(jax.random.PRNGKey(seed), system, dtype=jnp.float64).items()}
         true = np.asarray(bistatic_geometry(system.tx_array(), system.rx_array(), out["targets"],
                                             out["velocities"])["range_m"])[0, :, 0]
