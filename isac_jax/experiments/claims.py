@@ -285,7 +285,7 @@ def _train_numbers(r):
 def _train_verdict(r):
     loc, vel = r["dvqvae"]["location_rmse_m"], r["dvqvae"]["velocity_rmse_mps"]
     triv = r["trivial"]
-    what = f"D-VQVAE (AP input {r.get('ap_input', 'paper')!r}, {r.get('steps', '?')} steps)"
+    what = f"D-VQVAE (AP input {r.get('ap_input', '?')!r}, {r.get('steps', '?')} steps)"
     if loc < 1.0:
         return "matches", f"{what} location RMSE {_f(loc)} m (< 1 m)"
     return ("differs", f"{what} location RMSE {_f(loc)} m ({_f(loc / triv['location_rmse_m'])}x the trivial "
