@@ -172,6 +172,20 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     again = experiments.reproduce("b-train", out=tmp_path, config=cfg, progress=False)["results"]
     assert again["dvqvae"]["location_rmse_m"] == res["dvqvae"]["location_rmse_m"]
 
+    # b-fig10's learned panel: b-train's D-VQVAE (its finished checkpoint) on all its test samples,
+    # matched pairs whose errors give the RMSE b-train reports.
+    from isac_jax.dvqvae.training import labels_of
+    from isac_jax.experiments.paper_b.fig10 import learned_estimates
+    ckpt = next((tmp_path / "b-train" / "work").glob("*/dvqvae.ckpt"))
+    setup = _tiny_learning_setup()
+    panel = learned_estimates(setup, setup.n_test, seed=0, checkpoint=ckpt, progress=False)
+    err = np.sum((panel["locations"] - panel["true_locations"]) ** 2, axis=-1)
+    np.testing.assert_allclose(panel["location_rmse_m"], np.sqrt(err.mean()), rtol=1e-5)
+    np.testing.assert_allclose(panel["location_rmse_m"], res["dvqvae"]["location_rmse_m"], rtol=1e-6)
+    truth = np.asarray(labels_of(setup.splits(0)[1]))                              # [n, Q, 4], unmatched
+    np.testing.assert_allclose(np.sort(panel["true_velocities"].reshape(len(truth), -1), axis=-1),
+                               np.sort(truth[..., 2:].reshape(len(truth), -1), axis=-1), rtol=1e-5)
+
     cfg = experiments.resolve_config("b-fig11", "quick", setup=_tiny_learning_setup(), learning_rates=(1e-2, 1e-3))
     res = experiments.reproduce("b-fig11", out=tmp_path, config=cfg, progress=False)["results"]
     assert [len(c["epoch_loss"]) for c in res["curves"].values()] == [2, 2]
@@ -190,6 +204,7 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
         assert np.isfinite(res[rung]["common"]["location_rmse_m"])
     assert res["maps"]["location_rmse_m"] == again["dvqvae"]["location_rmse_m"]
     assert np.isfinite(res["classical"]["music"]["location_rmse_m"]) and res["root_crlb_location_m"] > 0
+    assert 0 < res["median_root_crlb_velocity_mps"] < np.inf
 
 
 def test_b_table3_tiny_end_to_end(tmp_path):

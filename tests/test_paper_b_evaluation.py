@@ -55,7 +55,7 @@ def test_b_clutter_offset_and_scatter_experiments_tiny_end_to_end(tmp_path):
     assert res["music"]["location_rmse_m"][0] != res["music"]["location_rmse_m"][1]
     res = experiments.reproduce("b-fig10", out=tmp_path, progress=False, config=experiments.resolve_config(
         "b-fig10", system=dataclasses.replace(TINY, power_dbm=40.0), schemes=("music",), n_samples=2,
-        chunk_size=2))["results"]
+        chunk_size=2, learned=None))["results"]
     r = res["music"]
     err = np.sum((np.asarray(r["locations"]) - np.asarray(r["true_locations"])) ** 2, axis=-1)
     np.testing.assert_allclose(r["location_rmse_m"], np.sqrt(err.mean()), rtol=1e-12)

@@ -3,6 +3,11 @@
 Test samples ``fold_in(key, j)`` of the quick system (:mod:`.fig6`) at P = 30 dBm; for each scheme
 with velocity estimates (``music``, ``cs``, ``ml_refined``) the estimates are drawn next to the
 true targets they are matched to (best assignment), locations as points and velocities as arrows.
+
+``learned`` adds the default D-VQVAE (AP input ``maps``, :mod:`.learning`): trained (resuming from
+its checkpoint in the work directory) on the learning system, which is not the classical panels'
+system (8x8 arrays, 32x32 grid, 35 dBm: see :class:`.learning.LearningSetup`), and drawn on the
+first ``n_samples`` of its own test samples, matched to the true targets as in its loss.
 """
 
 from __future__ import annotations
@@ -12,17 +17,22 @@ import dataclasses
 import jax
 import numpy as np
 
+from ...cellfree.assignment import best_permutation, reorder_true
 from ...cellfree.config import CellFreeConfig, PRESETS as CF_PRESETS
 from ...cellfree.estimators import EstimatorSettings
 from ...cellfree.evaluation import evaluate_trial, summarise
 from ...core.precision import float64
 from ...core.sweep import run_sweep
+from ...dvqvae.model import SensingModel
+from ...dvqvae.targets import assigned_errors, rmse
+from ...dvqvae.training import fit, labels_of, predict
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
 from .fig6 import QUICK_SYSTEM
+from .learning import LearningSetup
 
 NAME = "b-fig10"
-DESCRIPTION = "Paper B Fig. 10: estimated vs true locations and velocity vectors (MUSIC, CS, refined ML)"
+DESCRIPTION = "Paper B Fig. 10: estimated vs true locations and velocity vectors (MUSIC, CS, refined ML, D-VQVAE)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,9 +42,33 @@ class Config:
     settings: EstimatorSettings = EstimatorSettings()
     n_samples: int = 8
     chunk_size: int = 8
+    learned: LearningSetup | None = None
 
 
-PRESETS = {"quick": Config(), "paper": Config(system=CF_PRESETS["paper"], n_samples=20, chunk_size=4)}
+PRESETS = {
+    # 600 steps: the D-VQVAE of b-learnability's "maps" rung (same seed and setup, same model).
+    "quick": Config(learned=LearningSetup(steps=600)),
+    "paper": Config(system=CF_PRESETS["paper"], n_samples=20, chunk_size=4,
+                    learned=LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
+                                          n_train=16000, n_test=4000, epochs=100, learning_rate=1e-4, steps=None)),
+}
+
+
+def learned_estimates(setup: LearningSetup, n: int, *, seed: int, checkpoint, progress: bool) -> dict:
+    """The D-VQVAE of ``setup`` on its first ``n`` test samples: estimates and the true targets they
+    are matched to (``[n, Q, 2]`` each, m and m/s) and their RMSEs."""
+    train, test = setup.splits(seed)
+    test = dataclasses.replace(test, stop=test.start + min(n, setup.n_test))
+    model = SensingModel("dvqvae", setup.net(), setup.system())
+    res = fit(model, setup.train_config(), train, seed=seed, checkpoint=checkpoint, progress=progress)
+    pred = predict(model, res.state, test)
+    true = res.scaler.normalise(labels_of(test))
+    matched = res.scaler.rescale(np.asarray(reorder_true(true, best_permutation(pred, true))))
+    est = res.scaler.rescale(np.asarray(pred))
+    loc, vel = assigned_errors(pred, true, res.scaler)
+    return {"locations": est[..., :2], "velocities": est[..., 2:], "true_locations": matched[..., :2],
+            "true_velocities": matched[..., 2:], "location_rmse_m": rmse(loc), "velocity_rmse_mps": rmse(vel),
+            "ap_input": setup.ap_input, "steps": setup.steps, "power_dbm": setup.system().power_dbm}
 
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
@@ -55,11 +89,15 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
         res[s] = {"locations": out[f"{s}_locations"][0], "velocities": out[f"{s}_velocities"][0],
                   "true_locations": out[f"{s}_true_locations"][0],
                   "true_velocities": out[f"{s}_true_velocities"][0], **summary[s]}
+    if config.learned is not None:
+        ckpt = None if work_dir is None else f"{work_dir}/dvqvae.ckpt"
+        res["dvqvae"] = learned_estimates(config.learned, config.n_samples, seed=seed, checkpoint=ckpt,
+                                          progress=progress)
     return res
 
 
 def plot(results: dict, path) -> None:
-    schemes = [s for s in ("music", "cs", "ml_refined") if s in results]
+    schemes = [s for s in ("music", "cs", "ml_refined", "dvqvae") if s in results]
     fig, axes = subplots(1, len(schemes), figsize=(4.6 * len(schemes), 4.6), squeeze=False)
     for a, s in zip(axes[0], schemes):
         r = results[s]
@@ -74,7 +112,9 @@ def plot(results: dict, path) -> None:
         a.set_xlim(0, 100)
         a.set_ylim(0, 100)
         a.set_aspect("equal")
-        a.set_title(f"{s}: RMSE {float(r['location_rmse_m']):.2g} m, {float(r['velocity_rmse_mps']):.2g} m/s")
+        name = s if s != "dvqvae" else f"D-VQVAE ({r['ap_input']}, {float(r['power_dbm']):g} dBm, learning system)"
+        a.set_title(f"{name}: RMSE {float(r['location_rmse_m']):.2g} m, {float(r['velocity_rmse_mps']):.2g} m/s",
+                    fontsize=9)
     finish_figure(fig, list(axes[0]), path, xlabel="x (m)")
 
 
