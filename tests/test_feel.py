@@ -166,6 +166,28 @@ def test_standardisation_roundtrip(rng_key=jax.random.PRNGKey(5)):
 
 # ------------------------------------------------------------------------------------- OTA stream
 
+def test_frame_correlation_against_numpy_and_for_independent_payloads():
+    rng = np.random.default_rng(11)
+    K, T, F = 5, 16, 400
+    z = rng.standard_normal((K, F * T + 3))                                  # a partial last frame is ignored
+    z[:, :T] = 0.0                                                           # an all-zero frame gives 0
+    C = np.asarray(feel.frame_correlation(jnp.asarray(z), T))
+    ref = np.zeros((F, K, K))
+    for f in range(1, F):
+        seg = z[:, f * T:(f + 1) * T]
+        ref[f] = seg @ seg.T / np.outer(np.linalg.norm(seg, axis=1), np.linalg.norm(seg, axis=1))
+    np.testing.assert_allclose(C, ref, rtol=1e-10, atol=1e-12)
+    off = C[1:, ~np.eye(K, dtype=bool)]
+    # Independent Gaussian payloads: mean 0 and E|C| = sqrt(2/(pi T)) to O(1/T), within 4 standard errors.
+    se = off.std() / np.sqrt(off.size / 2)                                   # C_kl = C_lk: half are distinct
+    assert abs(off.mean()) < 4 * se
+    assert abs(np.abs(off).mean() - np.sqrt(2 / (np.pi * T))) < 4 * se + 0.5 / T
+    shared = z + 2.0 * rng.standard_normal((1, z.shape[1]))                  # a common component
+    assert np.asarray(feel.frame_correlation(jnp.asarray(shared), T))[1:, 0, 1].mean() > 0.7
+    with pytest.raises(ValueError, match="at least one frame"):
+        feel.frame_correlation(jnp.zeros((K, T - 1)), T)
+
+
 def test_ota_stream_is_unbiased_and_its_error_matches_aggregation_mse():
     K, N, M, I, T, F = 4, 6, 3, 2, 8, 4000
     k = jax.random.split(jax.random.PRNGKey(6), 4)
@@ -354,6 +376,8 @@ def test_setup_i_converges_and_resume_reproduces_curves(tmp_path):
         feel.simulate("setup_i", PaperASystem(n_devices=16, frame_length=8), 1, jax.random.PRNGKey(0), **kw)
     with pytest.raises(ValueError, match="energy_fraction"):
         feel.FeelProtocol(energy_fraction=0.0)
+    with pytest.raises(ValueError, match="learning_payload"):
+        feel.FeelProtocol(learning_payload="gradients")
 
 
 

@@ -59,6 +59,10 @@ def test_report_sections_numbers_and_verdicts(tmp_path, capsys):
              "setup_ii": {"location_mse": 0.7, "crb_v": 0.011, "crb_finite_t": 0.3},
              "single_shot": {"location_mse": 100.0, "crb_v": float("nan"), "crb_finite_t": 20.0}}
     assert read_claim("a-fig4", {"final": final})["status"] == "matches"             # 2.33x the finite-T bound
+    # The diagnostic ablation is reported, never judged: far above its bound, the verdict still matches.
+    final["setup_iii_model_payload"] = {"location_mse": 9.0, "crb_v": 0.011, "crb_finite_t": 0.3}
+    fig4 = read_claim("a-fig4", {"final": final})
+    assert fig4["status"] == "matches" and "setup iii model payload (shown, not judged): 30x" in fig4["why"]
     final["setup_ii"]["crb_finite_t"] = 0.2                                            # 3.5x: above the limit
     assert read_claim("a-fig4", {"final": final})["status"] == "differs"
     assert "5 experiments" in capsys.readouterr().out

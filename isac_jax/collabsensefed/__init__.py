@@ -22,6 +22,7 @@ from .simulation import FeelProtocol as FeelProtocol
 from .simulation import Scheme as Scheme
 from .simulation import Trial as Trial
 from .simulation import draw_trials as draw_trials
+from .simulation import frame_correlation as frame_correlation
 from .simulation import design_link as design_link
 from .simulation import get_scheme as get_scheme
 from .simulation import simulate as simulate

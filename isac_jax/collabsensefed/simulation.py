@@ -56,6 +56,9 @@ from .sensing import (Link, SensingPhysics, acquire, pilot_frame, pooled_crb, po
                       single_shot)
 
 
+LEARNING_PAYLOADS = ("model", "interleaved", "shuffled", "independent")
+
+
 @dataclasses.dataclass(frozen=True)
 class FeelProtocol:
     """How the devices run the FEEL / CollabSenseFed protocol on a :class:`~isac_jax.ota.PaperASystem`.
@@ -68,7 +71,17 @@ class FeelProtocol:
     aggregates are unbiased (:func:`~isac_jax.ota.debias_receiver`); ``ota_step`` damps the location
     steps taken from over-the-air gradients (1 on perfect links); ``leakage_aware`` makes the local loss
     on shared (non-orthogonal) echoes the Gaussian likelihood of the finite-T leakage model instead of
-    (A.18)'s least squares (:func:`~isac_jax.collabsensefed.sensing.local_losses_from`)."""
+    (A.18)'s least squares (:func:`~isac_jax.collabsensefed.sensing.local_losses_from`).
+    ``learning_payload`` (schemes that learn and sense) is what task 2 radiates, whose echoes the
+    sensing statistics contain: ``"interleaved"`` (default) the standardised model updates under one
+    pseudo-random permutation per round shared by all devices (the PS undoes it, so the over-the-air
+    sum is unchanged); ``"model"`` the same in parameter order, as Algorithm 2 streams them, where
+    runs of structured values (weights with zero gradient on every device stream one common value)
+    keep the estimator far above its bound (``docs/collabsensefed.md``). Two diagnostics aggregate the model over
+    separate over-the-air channel uses, as OTA FEEL does, and radiate on task 2 either
+    ``"shuffled"`` (each device's updates under its own permutation: the same values, no
+    cross-device correlation) or ``"independent"`` (i.i.d. standard normal symbols, the finite-T
+    leakage model's assumption)."""
 
     energy_fraction: float = 0.9
     coherence_rounds: int = 4
@@ -79,6 +92,7 @@ class FeelProtocol:
     debias: bool = True
     ota_step: float = 0.05
     leakage_aware: bool = True
+    learning_payload: str = "interleaved"
 
     def __post_init__(self):
         for name in ("coherence_rounds", "bcd_iter", "acquisition_repeats"):
@@ -89,6 +103,9 @@ class FeelProtocol:
             raise ValueError(f"ota_step must be in (0, 1], got {self.ota_step}")
         if self.init not in ("grid", "random"):
             raise ValueError(f"init must be 'grid' or 'random', got {self.init!r}")
+        if self.learning_payload not in LEARNING_PAYLOADS:
+            raise ValueError(f"learning_payload must be one of {', '.join(LEARNING_PAYLOADS)}, "
+                             f"got {self.learning_payload!r}")
 
     def physics(self, system: PaperASystem, link_kind: str | None = None) -> SensingPhysics:
         """The sensing constants of ``system`` with this protocol's step for links of ``link_kind``."""
@@ -156,6 +173,23 @@ def _frames(z, F: int, T: int):
     """``z[K, d]`` -> ``[F, T, K]`` (zero-padded to ``F T`` intervals)."""
     K, d = z.shape
     return jnp.zeros((K, F * T), z.dtype).at[:, :d].set(z).reshape(K, F, T).transpose(1, 2, 0)
+
+
+def frame_correlation(z, T: int):
+    """Cross-device correlation of the task-2 payload within each frame: ``z[K, d]`` (the streamed
+    symbols) -> ``C[F, K, K]``, ``C_kl = sum_t z_k z_l / sqrt(sum_t z_k^2 sum_t z_l^2)`` over the ``T``
+    intervals of a frame (``F = floor(d / T)`` full frames; an all-zero frame gives 0). The finite-T
+    leakage model assumes independent signals, whose off-diagonal ``C_kl`` are ``O(1/sqrt(T))`` with
+    mean 0."""
+    K, d = z.shape
+    F = d // T
+    if F < 1:
+        raise ValueError(f"z must hold at least one frame of T={T} intervals per device, got d={d}")
+    zf = z[:, :F * T].reshape(K, F, T)
+    S = jnp.einsum("kft,lft->fkl", zf, zf)
+    p = jnp.sqrt(jnp.einsum("fkk->fk", S))
+    den = p[:, :, None] * p[:, None, :]
+    return jnp.where(den > 0, S / jnp.where(den > 0, den, 1.0), 0.0)
 
 
 def _ota_learning(key, deltas, link: Link, weights, F: int, T: int):
@@ -251,20 +285,34 @@ def _round_one(setting: _Setting, trial: Trial, link: Link, theta, state, rnd, d
     K, T, F, d = setting.system.n_devices, setting.system.frame_length, setting.n_frames, setting.d
     dtype = jnp.dtype(setting.dtype_name)
     k = jax.random.fold_in(trial.key, 10_000 + rnd)
-    k_clients, k_ota, k_sense, _ = jax.random.split(k, 4)
+    k_clients, k_ota, k_sense, k_payload = jax.random.split(k, 4)
     r_learn = None
     if scheme.learning:
         deltas = federated.client_updates(theta, k_clients, data)                    # [K, d]
+    payload = setting.protocol.learning_payload
+    streams_model = scheme.learning and payload in ("model", "interleaved")
     if scheme.sensing in ("perfect", "ota"):
-        if scheme.learning:
+        if streams_model:
             z, mean, std = standardise(deltas, data.weights)
+            if payload == "interleaved":            # one permutation for all devices: the sum survives it
+                order = jax.random.permutation(k_payload, d)
+                z = z[:, order]
             learn = _frames(z, F, T)
+        elif payload == "shuffled" and scheme.learning:     # diagnostics (FeelProtocol.learning_payload)
+            z = standardise(deltas, data.weights)[0]
+            orders = jax.vmap(lambda kk: jax.random.permutation(kk, d))(jax.random.split(k_payload, K))
+            learn = _frames(jnp.take_along_axis(z, orders, axis=1), F, T)
+        elif scheme.learning:
+            learn = _frames(jax.random.normal(k_payload, (K, d), dtype), F, T)
         else:
             learn = jnp.zeros((F, T, K), dtype)
         state, r, v_hist = sensing_frames(state, k_sense, learn, link, trial.devices, trial.target, setting.physics,
                                           setting.sense_kind)
-        if scheme.learning:
-            r_learn = destandardise(r[..., 1].reshape(-1)[:d], mean, std, data.weights)
+        if streams_model:
+            agg = r[..., 1].reshape(-1)[:d]
+            if payload == "interleaved":
+                agg = jnp.zeros_like(agg).at[order].set(agg)
+            r_learn = destandardise(agg, mean, std, data.weights)
     else:
         v_hist = jnp.broadcast_to(state.v, (F, 3)) if scheme.sensing else jnp.zeros((F, 3), dtype)
     if scheme.learning == "perfect":

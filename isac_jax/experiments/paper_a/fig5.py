@@ -32,7 +32,7 @@ PRESETS = {"quick": Config(),
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
     cfg = fig4.Config(system=config.system, protocol=config.protocol, task=config.task, n_rounds=config.n_rounds, n_trials=config.n_trials,
-                        schemes=("setup_iii", "single_shot"))
+                        schemes=("setup_iii", "single_shot"), payload_ablations=())
     res = fig4.run(cfg, seed=seed, work_dir=work_dir, progress=progress)
     out = {"targets": res["targets"], "estimates": res["estimates"], "final": res["final"]}
     out["location_mse"] = {s: float(np.mean(np.sum((np.asarray(res["estimates"][s]) - res["targets"]) ** 2, axis=1)))
