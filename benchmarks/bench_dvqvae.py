@@ -120,12 +120,16 @@ def table3_table(args) -> None:
     cfg = table3.PRESETS[args.preset]
     res = table3.run(cfg)
     print(f"\n## Table B.III latencies, batch {res['batch']}, ms (median of {cfg.repeats}), on {res['device']}")
-    print("| setting | encoder | quantisation | decoder | paper (RTX 3070) enc / quant / dec |")
-    print("|---|---|---|---|---|")
+    print("| setting | encoder | quantisation | decoder | paper (RTX 3070) enc / quant / dec "
+          "| encoder / decoder parameters | encoder / decoder GFLOP per sample |")
+    print("|---|---|---|---|---|---|---|")
     paper = list(table3.PAPER_REPORTED.values())
+    gf = lambda v: "n/a" if v is None else f"{v:.3g}"     # noqa: E731
     for i, (name, row) in enumerate(res["settings"].items()):
         ref = " / ".join(f"{v:g}" for v in paper[i]) if args.preset == "paper" else "(other sizes)"
-        print(f"| {name} | {row['encoder_ms']:.2f} | {row['quantisation_ms']:.2f} | {row['decoder_ms']:.2f} | {ref} |")
+        print(f"| {name} | {row['encoder_ms']:.2f} | {row['quantisation_ms']:.2f} | {row['decoder_ms']:.2f} | {ref} "
+              f"| {row['encoder_parameters'] / 1e6:.3f} M / {row['decoder_parameters'] / 1e6:.1f} M "
+              f"| {gf(row['encoder_gflop_per_sample'])} / {gf(row['decoder_gflop_per_sample'])} |")
 
 
 if __name__ == "__main__":

@@ -55,12 +55,14 @@ def _median_ms(fn, *args, repeats: int) -> float:
     return 1e3 * time_call(fn, *args, repeats=repeats)[1]
 
 
-def gflop(fn, *args) -> float:
-    """XLA's count of floating-point operations (GFLOP) of ``jax.jit(fn)(*args)``, from the lowered
-    program (nothing is compiled or run)."""
-    cost = jax.jit(fn).lower(*args).cost_analysis()
-    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    return float(cost["flops"]) / 1e9
+def gflop(fn, *args) -> float | None:
+    """XLA's count of floating-point operations (GFLOP) of ``jax.jit(fn)(*args)``, from the program
+    lowered for the CPU whatever the device (nothing is compiled or run): the GPU backend gives no
+    count before compilation, and its compiled count leaves out the cuDNN convolutions, which are
+    most of the work. ``None`` where XLA gives no count."""
+    cost = jax.jit(fn).trace(*args).lower(lowering_platforms=("cpu",)).cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
+    return float(cost["flops"]) / 1e9 if cost and "flops" in cost else None
 
 
 def time_setting(system, net, batch: int, repeats: int, key) -> dict:
@@ -85,8 +87,12 @@ def time_setting(system, net, batch: int, repeats: int, key) -> dict:
             "quantisation_ms": _median_ms(quantise, z, book.codewords[0], repeats=repeats),
             "decoder_ms": _median_ms(decode, params, idx, book, X, repeats=repeats),
             "encoder_parameters": parameter_count(enc_params), "decoder_parameters": parameter_count(params["decoder"]),
-            "encoder_gflop_per_sample": gflop(encode, enc_params, Y[:, 0], X) / batch,
-            "decoder_gflop_per_sample": gflop(decode, params, idx, book, X) / batch}
+            "encoder_gflop_per_sample": _per_sample(gflop(encode, enc_params, Y[:, 0], X), batch),
+            "decoder_gflop_per_sample": _per_sample(gflop(decode, params, idx, book, X), batch)}
+
+
+def _per_sample(total, batch: int):
+    return None if total is None else total / batch
 
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
