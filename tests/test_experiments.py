@@ -196,10 +196,13 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4, 3 * 4])
 
     # The information ladder: the "maps" rung is b-train's default D-VQVAE (same training, same result).
+    # Two rungs (the data_aware input is checked against NumPy in test_dvqvae.py; one more model to
+    # compile here would only repeat the paper rung's path).
     cfg = experiments.resolve_config("b-learnability", "quick", setup=_tiny_learning_setup(), classical=("music",),
-                                     n_classical=4, chunk=4)
+                                     n_classical=4, chunk=4, rungs=("paper", "maps"))
     res = experiments.reproduce("b-learnability", out=tmp_path, config=cfg, progress=False)["results"]
-    for rung in ("paper", "data_aware", "maps"):
+    assert "data_aware" not in res
+    for rung in ("paper", "maps"):
         assert res[rung]["fronthaul_bits"] == 3 * 4                      # same latent grid for every input
         assert np.isfinite(res[rung]["common"]["location_rmse_m"])
     assert res["maps"]["location_rmse_m"] == again["dvqvae"]["location_rmse_m"]
