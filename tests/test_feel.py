@@ -452,6 +452,8 @@ def test_sensing_only_experiments_tiny_end_to_end(tmp_path):
         assert res[s]["location_mse"].shape == (3,) and np.all(np.diff(res[s]["crb_v"]) < 0)
         # least squares cannot beat the bound of the same statistics (Gauss-Markov); means over trials
         assert np.all(res[s]["ls_mse_finite_t"] >= res[s]["crb_finite_t"] * (1 - 1e-9))
+        final_se = np.asarray(res[s]["location_se_trials"])[-1]
+        np.testing.assert_allclose(res["final"][s]["location_mse_stderr"], np.std(final_se, ddof=1) / np.sqrt(2))
     res = reproduce("a-fig6", out=tmp_path, progress=False,
                     config=fig6.Config(system=system, protocol=protocol, task=task, devices=(4,),
                                        frame_lengths=(4, 8), n_rounds=1, n_trials=2, scheme="setup_i"))["results"]

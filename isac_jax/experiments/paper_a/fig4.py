@@ -122,8 +122,9 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     res["final"] = {s: {"location_mse": float(res[s]["location_mse"][-1]), "crb_v": float(res[s]["crb_v"][-1]),
                         "crb_finite_t": float(res[s]["crb_finite_t"][-1]),
                         "ls_mse_finite_t": float(res[s]["ls_mse_finite_t"][-1]),
-                        "location_mse_stderr": float(np.std(runs[s]["location_se"][-1], ddof=1)
-                                                     / np.sqrt(max(config.n_trials, 1))),
+                        # undefined for one trial: None (null in results.json), not a NaN and a warning
+                        "location_mse_stderr": (float(np.std(runs[s]["location_se"][-1], ddof=1)
+                                                      / np.sqrt(config.n_trials)) if config.n_trials > 1 else None),
                         "median_se_to_crb": float(np.median(runs[s]["location_se"][-1] / runs[s]["crb"][-1])),
                         "median_se_to_crb_finite_t": float(np.median(runs[s]["location_se"][-1]
                                                                      / runs[s]["crb_finite_t"][-1]))}
