@@ -292,25 +292,23 @@ def _round_one(setting: _Setting, trial: Trial, link: Link, theta, state, rnd, d
     payload = setting.protocol.learning_payload
     streams_model = scheme.learning and payload in ("model", "interleaved")
     if scheme.sensing in ("perfect", "ota"):
-        if streams_model:
+        learn, order = jnp.zeros((F, T, K), dtype), None
+        if scheme.learning:
             z, mean, std = standardise(deltas, data.weights)
             if payload == "interleaved":            # one permutation for all devices: the sum survives it
                 order = jax.random.permutation(k_payload, d)
                 z = z[:, order]
+            elif payload == "shuffled":             # diagnostics (FeelProtocol.learning_payload)
+                orders = jax.vmap(lambda kk: jax.random.permutation(kk, d))(jax.random.split(k_payload, K))
+                z = jnp.take_along_axis(z, orders, axis=1)
+            elif payload == "independent":
+                z = jax.random.normal(k_payload, (K, d), dtype)
             learn = _frames(z, F, T)
-        elif payload == "shuffled" and scheme.learning:     # diagnostics (FeelProtocol.learning_payload)
-            z = standardise(deltas, data.weights)[0]
-            orders = jax.vmap(lambda kk: jax.random.permutation(kk, d))(jax.random.split(k_payload, K))
-            learn = _frames(jnp.take_along_axis(z, orders, axis=1), F, T)
-        elif scheme.learning:
-            learn = _frames(jax.random.normal(k_payload, (K, d), dtype), F, T)
-        else:
-            learn = jnp.zeros((F, T, K), dtype)
         state, r, v_hist = sensing_frames(state, k_sense, learn, link, trial.devices, trial.target, setting.physics,
                                           setting.sense_kind)
         if streams_model:
             agg = r[..., 1].reshape(-1)[:d]
-            if payload == "interleaved":
+            if order is not None:
                 agg = jnp.zeros_like(agg).at[order].set(agg)
             r_learn = destandardise(agg, mean, std, data.weights)
     else:
