@@ -210,6 +210,12 @@ def test_trivial_predictor_and_rmse_by_hand(data):
     vel = np.sqrt(np.mean(np.sum((data["velocities"] - mean[2:]) ** 2, -1)))
     np.testing.assert_allclose(got["location_rmse_m"], loc, rtol=1e-4)
     np.testing.assert_allclose(got["velocity_rmse_mps"], vel, rtol=1e-4)
+    # per coordinate (x, y, v_x, v_y), and their squares add up to the Euclidean RMSEs'
+    per = np.sqrt(np.mean((np.concatenate([data["targets"], data["velocities"]], -1) - mean) ** 2, axis=(0, 1)))
+    np.testing.assert_allclose(list(got["coordinate_rmse"].values()), per, rtol=1e-4)
+    c = got["coordinate_rmse"]
+    np.testing.assert_allclose(c["x_m"] ** 2 + c["y_m"] ** 2, got["location_rmse_m"] ** 2, rtol=1e-9)
+    np.testing.assert_allclose(c["vx_mps"] ** 2 + c["vy_mps"] ** 2, got["velocity_rmse_mps"] ** 2, rtol=1e-9)
     # psi ordering of (16): locations of all targets, then velocities
     psi = jnp.arange(8.0)[None]
     np.testing.assert_array_equal(np.asarray(psi_to_features(psi))[0], [[0, 1, 4, 5], [2, 3, 6, 7]])

@@ -64,11 +64,17 @@ def assigned_mse(pred, true):
     return jnp.mean((pred - reorder_true(true, perm)) ** 2)
 
 
-def assigned_errors(pred_norm, true_norm, scaler: LabelScaler):
-    """Per-target errors in SI units after the best assignment (chosen in normalised units, as in
-    the loss): ``(location_error_m[B, Q], velocity_error_mps[B, Q])`` (Euclidean norms)."""
+def assigned_differences(pred_norm, true_norm, scaler: LabelScaler):
+    """Estimate minus truth in SI units, ``[B, Q, 4]`` (``x, y`` in m, ``v_x, v_y`` in m/s), after the
+    best assignment (chosen in normalised units, as in the loss)."""
     perm = best_permutation(pred_norm, true_norm)
-    diff = scaler.rescale(pred_norm) - scaler.rescale(reorder_true(true_norm, perm))
+    return scaler.rescale(pred_norm) - scaler.rescale(reorder_true(true_norm, perm))
+
+
+def assigned_errors(pred_norm, true_norm, scaler: LabelScaler):
+    """Per-target errors in SI units after the best assignment:
+    ``(location_error_m[B, Q], velocity_error_mps[B, Q])`` (Euclidean norms)."""
+    diff = assigned_differences(pred_norm, true_norm, scaler)
     return jnp.linalg.norm(diff[..., :2], axis=-1), jnp.linalg.norm(diff[..., 2:], axis=-1)
 
 
