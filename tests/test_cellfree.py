@@ -224,3 +224,32 @@ def test_closed_form_crlb_equals_autodiff_without_the_doppler_position_term():
     exact = np.asarray(cf.crlb(*args, **cfg.crlb_kwargs))
     assert rel_err(closed, dropped) < 1e-9
     assert rel_err(exact, dropped) > 1e-4
+
+
+def test_bistatic_range_and_doppler_are_blind_along_the_transmit_receive_segment(rng):
+    """Why Table B.I's geometry informs y and v_y less than x and v_x (``docs/dvqvae.md``): the
+    bistatic range of a point on the segment between a transmit and a receive AP is their distance,
+    and its Doppler is zero whatever the velocity (the two legs' range rates cancel). With the
+    transmit APs on the bottom edge and the receive APs on the top edge, every segment runs nearly
+    along y, so over the area the bistatic ranges' y-derivative is much smaller than their
+    x-derivative (a NumPy reference of the gradient u_tx + u_rx)."""
+    from isac_jax.cellfree.echo import bistatic_geometry
+
+    s = rng.uniform(0.05, 0.95, size=6)
+    for n in range(2):
+        for m in range(2):
+            pts = TX[n][None] + s[:, None] * (RX[m] - TX[n])[None]
+            geo = bistatic_geometry(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray(pts),
+                                    jnp.asarray(rng.uniform(-20, 20, size=(6, 2))))
+            np.testing.assert_allclose(np.asarray(geo["range_m"])[n, m], np.linalg.norm(RX[m] - TX[n]), rtol=1e-12)
+            np.testing.assert_allclose(np.asarray(geo["doppler_hz"])[n, m], 0.0, atol=1e-6)   # |f_D| ~ 1e3 Hz
+    # Off the segments the Doppler is not zero: the velocity's component along the bisector.
+    g = rng.uniform(1.0, 99.0, size=(200, 2))
+    v = rng.uniform(-20, 20, size=(200, 2))
+    u = lambda a: (g[None] - a[:, None]) / np.linalg.norm(g[None] - a[:, None], axis=-1, keepdims=True)
+    grad = u(TX)[:, None] + u(RX)[None, :]                                      # d range / d g  [N, M, P, 2]
+    geo = bistatic_geometry(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray(g), jnp.asarray(v))
+    np.testing.assert_allclose(np.asarray(geo["doppler_hz"]), np.einsum("nmpc,pc->nmp", grad, v) * 30e9 / C0,
+                               rtol=1e-9, atol=1e-9)
+    gx, gy = np.mean(grad[..., 0] ** 2), np.mean(grad[..., 1] ** 2)
+    assert gy < 0.5 * gx, (gx, gy)
