@@ -385,12 +385,13 @@ _TINY_SYSTEM = PaperASystem(n_devices=4, n_ps_antennas=6, frame_length=8, echo_n
 _TINY_PROTOCOL = feel.FeelProtocol(grid_shape=(3, 3, 2), bcd_iter=2, acquisition_repeats=1)
 
 
-def test_a_fig2_tiny_end_to_end_learns(tmp_path):
+def test_a_fig2_and_fig5_tiny_end_to_end(tmp_path):
     """a-fig2 (the three learning schemes) at tiny sizes, with a quality check: after 4 rounds the
     MLP on the 10-class digits is well above chance (0.1) for every scheme, and over-the-air learning
-    stays within 0.15 of perfect FEEL."""
+    stays within 0.15 of perfect FEEL. Then a-fig5 (a-fig4's Setup III and single-shot) on the same
+    system, protocol, task and trial count, so it reuses a-fig2's compiled programs."""
     from isac_jax.experiments import reproduce
-    from isac_jax.experiments.paper_a import fig2
+    from isac_jax.experiments.paper_a import fig2, fig5
     from isac_jax.experiments.paper_a.feel import FeelTask
 
     task = FeelTask(source="digits", model="mlp", hidden=16, learning_rate=0.3)
@@ -403,19 +404,11 @@ def test_a_fig2_tiny_end_to_end_learns(tmp_path):
     assert acc["perfect_feel"] - min(acc["ota_feel"], acc["collabsensefed"]) < 0.15, acc
     assert out["paths"]["figure"].exists()
 
-
-def test_a_fig5_tiny_end_to_end(tmp_path):
-    """a-fig5 (runs a-fig4's Setup III and single-shot) at tiny sizes."""
-    from isac_jax.experiments import reproduce
-    from isac_jax.experiments.paper_a import fig5
-    from isac_jax.experiments.paper_a.feel import FeelTask
-
-    task = FeelTask(source="digits", model="mlp", hidden=16, learning_rate=0.3)
     out = reproduce("a-fig5", out=tmp_path, progress=False,
                     config=fig5.Config(system=_TINY_SYSTEM, protocol=_TINY_PROTOCOL, task=task, n_rounds=1,
-                                       n_trials=2))
+                                       n_trials=1))
     est = out["results"]["estimates"]
-    assert np.asarray(est["single_shot"]).shape == (2, 3)
+    assert np.asarray(est["single_shot"]).shape == (1, 3)
     assert out["paths"]["figure"].exists()
 
 
@@ -442,9 +435,8 @@ def test_sensing_only_experiments_tiny_end_to_end(tmp_path):
     from isac_jax.experiments.paper_a import fig4, fig6
     from isac_jax.experiments.paper_a.feel import FeelTask
 
-    system = PaperASystem(n_devices=4, n_ps_antennas=6, frame_length=8, echo_noise_var_w=1e-4)
-    protocol = feel.FeelProtocol(grid_shape=(3, 3, 2), bcd_iter=2, acquisition_repeats=1)
-    task = FeelTask(source="digits", model="mlp", hidden=2)
+    system, protocol = _TINY_SYSTEM, _TINY_PROTOCOL           # a-fig2's system, protocol and task:
+    task = FeelTask(source="digits", model="mlp", hidden=16, learning_rate=0.3)   # shared compiled programs
     res = reproduce("a-fig4", out=tmp_path, progress=False,
                     config=fig4.Config(system=system, protocol=protocol, task=task, n_rounds=2, n_trials=2,
                                        schemes=("setup_i", "setup_ii")))["results"]
