@@ -3,8 +3,8 @@ training set, evaluate them and the trivial predictor on the same test set.
 
 Per scheme (``dvqvae``, ``dvae``, ``cnn``, ``trivial``): ``location_rmse_m``, ``velocity_rmse_mps``
 (per-target Euclidean errors, best target assignment), ``coordinate_rmse`` (x, y, v_x, v_y) and
-``fronthaul_bits`` per receive AP and update. Every model trains for the same number of steps; the receive APs' input is
-``LearningSetup.ap_input`` (default ``maps``; ``paper`` is the literal Re/Im Y_m, see
+``fronthaul_bits`` per receive AP and update. Every model trains for the same number of steps; the
+receive APs' input is ``LearningSetup.ap_input`` (default ``maps``; ``paper`` is the literal Re/Im Y_m, see
 ``b-learnability``). The trained models are the checkpoints in ``work/<scheme>.ckpt`` (msgpack, no pickle);
 rerunning resumes unfinished training.
 """
