@@ -149,6 +149,66 @@ def test_best_assignment_against_brute_force(rng):
             assert tuple(perm[b]) == min(costs, key=costs.get)
 
 
+def _np_heatmap_head(raw, labels, G, sigma, Q, weight):
+    """Float64 loops: the heat-map head's loss (cross-entropy against normalised Gaussian bumps plus
+    weighted squared read-out error) and the cells of its top-Q 3 x 3 local maxima."""
+    raw = raw.astype(np.float64)
+    loss, peaks = 0.0, []
+    for b in range(len(raw)):
+        target = np.zeros((G, G))
+        for l in labels[b]:
+            bump = np.array([[np.exp(-((i + 0.5 - l[0] * G) ** 2 + (j + 0.5 - l[1] * G) ** 2) / (2 * sigma ** 2))
+                              for j in range(G)] for i in range(G)])
+            target += bump / bump.sum() / Q
+        logit = raw[b, :G * G].reshape(G, G)
+        log_softmax = logit - np.log(np.sum(np.exp(logit)))
+        loss -= np.sum(target * log_softmax) / len(raw)
+        padded = np.pad(logit, 1, constant_values=-np.inf)
+        peak = np.array([[logit[i, j] >= padded[i:i + 3, j:j + 3].max() for j in range(G)] for i in range(G)])
+        peaks.append(sorted(itertools.product(range(G), range(G)), key=lambda c: (not peak[c], -logit[c]))[:Q])
+    loss += weight * np.mean((raw[:, G * G:].reshape(labels.shape) - labels) ** 2)
+    return loss, np.asarray(peaks)
+
+
+def test_heatmap_head_against_numpy(rng):
+    """The heat-map head (``heads.py``) against float64 loops on random maps and labels: its loss
+    (which does not depend on the order of the targets) and its peak picking; the model reads the
+    targets out at its own map's peaks unless given queries, and training queries the true cells."""
+    from isac_jax.dvqvae.heads import cell_centres, head_estimates, head_loss, n_head_outputs, peak_cells, \
+        training_queries
+
+    G, sigma, Q, weight = 6, 1.3, 3, 7.0
+    labels = rng.uniform(0, 1, (4, Q, 4))
+    raw = 2 * rng.standard_normal((4, n_head_outputs("heatmap", Q, G)))
+    loss = float(head_loss("heatmap", jnp.asarray(raw, jnp.float32), jnp.asarray(labels, jnp.float32), G, sigma, weight))
+    ref_loss, ref_peaks = _np_heatmap_head(raw, labels, G, sigma, Q, weight)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(peak_cells(jnp.asarray(raw[:, :G * G]), Q, G)), ref_peaks)
+    order = rng.permutation(Q)      # the read-out is queried in the same order as the targets
+    shuffled_raw = np.concatenate([raw[:, :G * G], raw[:, G * G:].reshape(4, Q, 4)[:, order].reshape(4, -1)], axis=1)
+    np.testing.assert_allclose(float(head_loss("heatmap", jnp.asarray(shuffled_raw, jnp.float32),
+                                               jnp.asarray(labels[:, order], jnp.float32), G, sigma, weight)),
+                               loss, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(head_estimates("heatmap", jnp.asarray(raw), Q, G)),
+                                  raw[:, G * G:].reshape(4, Q, 4))
+    cells = np.floor(labels[..., :2] * G)
+    np.testing.assert_allclose(np.asarray(training_queries("heatmap", jnp.asarray(labels), G)), (cells + 0.5) / G,
+                               rtol=1e-6)
+    # Through a model: without queries the decoder reads out at its own map's peaks.
+    net = dataclasses.replace(NET, head="heatmap", heatmap_grid=4)
+    model = SensingModel("dvqvae", net, SYSTEM)
+    batch = sample_batch(jax.random.PRNGKey(3), np.arange(3), SYSTEM)
+    Y, X = jnp.asarray(batch["Y"]), jnp.asarray(batch["X"])
+    params, book = model.init(jax.random.PRNGKey(0), Y, X)
+    out, _ = model.forward(params, book, Y, X)
+    at_peaks = cell_centres(peak_cells(out[:, :16], SYSTEM.n_targets, 4), 4)
+    again, _ = model.forward(params, book, Y, X, queries=at_peaks)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(again), rtol=1e-6)
+    assert out.shape == (3, 16 + 4 * SYSTEM.n_targets)
+    with pytest.raises(ValueError, match="head must be one of"):
+        get_net_config("quick", head="slots")
+
+
 def test_label_scaler_round_trip_and_rules(rng):
     f = rng.uniform(-5, 5, (20, 2, 4))
     sc = LabelScaler.fit(f)

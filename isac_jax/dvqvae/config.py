@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from .features import check_ap_input
+from .heads import check_head
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,19 +60,34 @@ class NetConfig:
     # D-VAE: weight of the KL divergence to N(0, I), mean over batch, APs, latents and dimensions
     # (a beta-VAE weight; *Decision*, Paper B gives none).
     kl_weight: float = 1e-4
+    # How the decoder's last features are read as the Q targets (isac_jax.dvqvae.heads): "fc" (Paper
+    # B (16)-(17), 4Q outputs in slots, loss under the best assignment) or "heatmap" (beyond the
+    # paper: a heatmap_grid^2 map of the normalised area, cross-entropy against Gaussian bumps of
+    # heatmap_sigma cells, and a shared read-out of position and velocity at the peaks, its squared
+    # error weighted by heatmap_regression_weight; no assignment).
+    head: str = "fc"
+    heatmap_grid: int = 32
+    heatmap_sigma: float = 1.0
+    heatmap_regression_weight: float = 30.0
     # Compute dtype of the convolutions and dense layers ("float32" or "bfloat16"; parameters, the
     # quantiser and the loss stay float32). bfloat16 halves memory traffic on GPUs and TPUs.
     compute_dtype: str = "float32"
 
     def __post_init__(self):
         check_ap_input(self.ap_input)
+        check_head(self.head)
+        if not self.heatmap_sigma > 0:
+            raise ValueError(f"heatmap_sigma must be > 0 (cells), got {self.heatmap_sigma!r}")
+        if not self.heatmap_regression_weight > 0:
+            raise ValueError(f"heatmap_regression_weight must be > 0, got {self.heatmap_regression_weight!r}")
         if self.compute_dtype not in ("float32", "bfloat16"):
             raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16', got {self.compute_dtype!r}")
         if not self.kl_weight >= 0:
             raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight!r}")
         if self.conv_impl not in ("auto", "im2col", "native"):
             raise ValueError(f"conv_impl must be one of auto, im2col, native, got {self.conv_impl!r}")
-        for name in ("n_cnn", "hidden", "latent_dim", "n_cnn_tx", "tx_hidden", "proj_dim", "fc_dim", "cnn_kernel"):
+        for name in ("n_cnn", "hidden", "latent_dim", "n_cnn_tx", "tx_hidden", "proj_dim", "fc_dim", "cnn_kernel",
+                     "heatmap_grid"):
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")

@@ -7,7 +7,7 @@
 
 Inputs are a batch ``Y[B, M, M_r, N_s, T_s]`` and ``X[B, N, N_t, N_s, T_s]`` (as the dataset stores
 them); the receive APs see ``X`` too when ``net.ap_input`` strips the data off their echoes.
-Outputs are normalised ``psi_hat[B, 4Q]``. The online path of Algorithm B.2 is split in two
+Outputs are normalised ``psi_hat[B, 4Q]`` (or the heat-map head's map, ``net.head``). The online path of Algorithm B.2 is split in two
 functions so that only integer indices cross the fronthaul: :meth:`SensingModel.ap_indices` (at the
 APs) and :meth:`SensingModel.estimate_from_indices` (at the CPU).
 """
@@ -24,6 +24,7 @@ from ..cellfree.config import CellFreeConfig
 from ..cellfree.overhead import centralised_bits
 from .config import NetConfig
 from .features import ap_features
+from .heads import n_head_outputs
 from .networks import ApEncoders, CentralisedCnn, Decoder
 from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
 
@@ -66,7 +67,8 @@ class SensingModel:
 
     @property
     def n_outputs(self) -> int:
-        return 4 * self.system.n_targets
+        """Width of the last layer (:func:`~isac_jax.dvqvae.heads.n_head_outputs`)."""
+        return n_head_outputs(self.net.head, self.system.n_targets, self.net.heatmap_grid)
 
     @property
     def grid(self) -> tuple:
@@ -131,20 +133,21 @@ class SensingModel:
         out = self._encoder().apply({"params": params["encoder"]}, self.ap_inputs(Y, X))
         return out[0] if self.scheme == "dvae" else out
 
-    def forward(self, params, book: Codebook | None, Y, X, key=None):
+    def forward(self, params, book: Codebook | None, Y, X, key=None, queries=None):
         """Training-time forward pass: ``(psi_hat[B, 4Q], aux)`` with ``aux`` holding the latents,
         the indices and the regulariser (commitment loss (21) for ``dvqvae``, the weighted KL for
         ``dvae``, zero for ``cnn``). ``key``: the D-VAE samples its latents with it (reparameterised);
-        without a key it decodes the posterior mean (evaluation)."""
+        without a key it decodes the posterior mean (evaluation). ``queries[B, Q, 2]``: where the
+        heat-map head reads the targets out (training: the true targets' cells; default: its peaks)."""
         if self.scheme == "cnn":
-            pred = self._cnn().apply({"params": params["cnn"]}, self.ap_inputs(Y, X), self._x(X))
+            pred = self._cnn().apply({"params": params["cnn"]}, self.ap_inputs(Y, X), self._x(X), queries)
             return pred, {"regulariser": jnp.zeros(())}
         if self.scheme == "dvae":
             mean, log_var = self._encoder().apply({"params": params["encoder"]}, self.ap_inputs(Y, X))
             kl = 0.5 * jnp.mean(jnp.exp(log_var) + mean ** 2 - 1.0 - log_var)
             z = mean if key is None else mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, mean.dtype)
             aux = {"latents": mean, "regulariser": self.net.kl_weight * kl}
-            return self._decoder().apply({"params": params["decoder"]}, z, self._x(X)), aux
+            return self._decoder().apply({"params": params["decoder"]}, z, self._x(X), queries), aux
         z = self.encode(params, Y, X)
         aux = {"latents": z, "regulariser": jnp.zeros((), z.dtype)}
         if self.scheme == "dvqvae":
@@ -152,7 +155,7 @@ class SensingModel:
             zq = lookup(idx, book.codewords)
             aux.update(indices=idx, regulariser=commitment_loss(z, zq, self.net.commitment))
             z = straight_through(z, zq)
-        return self._decoder().apply({"params": params["decoder"]}, z, self._x(X)), aux
+        return self._decoder().apply({"params": params["decoder"]}, z, self._x(X), queries), aux
 
     # -- online execution (Algorithm B.2) ------------------------------------------------------
     def ap_indices(self, params, book: Codebook, Y, X=None):

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 
 from .config import NetConfig
 from .features import complex_to_channels
+from .heads import QueryReadout, peak_cells, cell_centres
 
 
 def _conv3d_im2col(x, kernel, stride: int, padding: int):
@@ -125,9 +126,25 @@ ApEncoders = nn.vmap(ApEncoder, in_axes=1, out_axes=1, variable_axes={"params": 
                      split_rngs={"params": True})
 
 
+def _head(cfg: NetConfig, h, n_outputs: int, queries, name: str):
+    """The output layer on the last features ``h[B, F]`` (inside a compact ``__call__``): a dense
+    ``n_outputs`` for ``fc``; for ``heatmap`` the map's logits and the query read-out, queried at
+    ``queries[B, Q, 2]`` or, when ``None``, at the map's own peaks (:mod:`isac_jax.dvqvae.heads`)."""
+    if cfg.head == "fc":
+        return nn.Dense(n_outputs, name=name, dtype=cfg.compute_dtype)(h).astype(jnp.float32)
+    G = cfg.heatmap_grid
+    logits = nn.Dense(G * G, name=f"{name}_map", dtype=cfg.compute_dtype)(h).astype(jnp.float32)
+    if queries is None:
+        queries = cell_centres(peak_cells(jax.lax.stop_gradient(logits), (n_outputs - G * G) // 4, G), G)
+    readout = QueryReadout(cfg.fc_dim, name=f"{name}_readout")(h, queries)
+    return jnp.concatenate([logits, readout.reshape(h.shape[0], -1)], axis=-1)
+
+
 class Decoder(nn.Module):
     """CPU decoder (16): latents ``[B, M, L, D]`` (quantised or continuous) and ``X [B, N N_t, N_s, T_s]``
-    -> ``psi_hat [B, 4Q]`` (normalised locations then velocities). ``grid`` is the latent grid
+    -> ``[B, n_outputs]``: ``psi_hat [B, 4Q]`` (normalised locations then velocities) or another
+    head's outputs (:mod:`isac_jax.dvqvae.heads`; ``queries[B, Q, 2]``: where the heat-map head reads
+    targets out, by default its map's peaks). ``grid`` is the latent grid
     ``(M_r, N_s, T_s) / downsample`` so that ``L = prod(grid)``."""
 
     cfg: NetConfig
@@ -135,7 +152,7 @@ class Decoder(nn.Module):
     n_outputs: int
 
     @nn.compact
-    def __call__(self, latents, x):
+    def __call__(self, latents, x, queries=None):
         B, M, L, D = latents.shape
         z = latents.reshape(B, M, *self.grid, D)
         z = jnp.moveaxis(z, 1, -2).reshape(B, *self.grid, M * D)        # concatenate APs on channels
@@ -146,7 +163,7 @@ class Decoder(nn.Module):
         fz = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_latent", dtype=dt)(z.reshape(B, -1)))   # Phi_fc^c
         ft = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_tx", dtype=dt)(t.reshape(B, -1)))       # Phi_fc^t
         h = nn.relu(nn.Dense(self.cfg.fc_dim, name="fc", dtype=dt)(jnp.concatenate([fz, ft], axis=-1)))
-        return nn.Dense(self.n_outputs, name="out", dtype=dt)(h).astype(jnp.float32)
+        return _head(self.cfg, h, self.n_outputs, queries, "out")
 
 
 class _CnnBranch(nn.Module):
@@ -167,7 +184,7 @@ class _CnnBranch(nn.Module):
 class CentralisedCnn(nn.Module):
     """Sec. B.V.A baseline at the CPU: all APs' raw echoes, as the features of every AP stacked on
     the channel axis (``[B, M, M_r, N_s, T_s, C]`` -> ``M C`` channels), through a
-    :class:`_CnnBranch`; then three FC layers and the output layer ``4Q``.
+    :class:`_CnnBranch`; then three FC layers and the output layer (``4Q`` or another head's width).
 
     *Decision*: Paper B's CNN [1] uses the transmit signals. The ``data_aware`` and ``maps``
     features are already built from them; with the ``paper`` input the transmit tensor
@@ -178,7 +195,7 @@ class CentralisedCnn(nn.Module):
     n_outputs: int
 
     @nn.compact
-    def __call__(self, features, x):
+    def __call__(self, features, x, queries=None):
         h = jnp.moveaxis(features, 1, -2)                                # [B, A, F, T, M, C]
         h = _CnnBranch(self.cfg, name="echo_branch")(h.reshape(*h.shape[:4], -1))
         if self.cfg.ap_input == "paper":
@@ -186,4 +203,4 @@ class CentralisedCnn(nn.Module):
             h = jnp.concatenate([h, t], axis=-1)
         for w in self.cfg.cnn_fc:
             h = nn.relu(nn.Dense(w, dtype=self.cfg.compute_dtype)(h))
-        return nn.Dense(self.n_outputs, dtype=self.cfg.compute_dtype)(h).astype(jnp.float32)
+        return _head(self.cfg, h, self.n_outputs, queries, f"Dense_{len(self.cfg.cnn_fc)}")

@@ -31,7 +31,8 @@ from .config import NetConfig, TrainConfig
 from .data import as_split
 from .model import SensingModel
 from .quantiser import ema_update, perplexity, restart_dead_codes
-from .targets import LabelScaler, assigned_differences, assigned_mse, psi_to_features, rmse, target_features
+from .heads import head_estimates, head_loss, training_queries
+from .targets import LabelScaler, assigned_differences, rmse, target_features
 
 
 class TrainState(NamedTuple):
@@ -72,8 +73,9 @@ def _train_step(model: SensingModel, grad_clip, state: TrainState, Y, X, labels,
     k_latent, k_restart = jax.random.split(key)
 
     def loss_fn(params):
-        pred, aux = model.forward(params, state.book, Y, X, key=k_latent)
-        est = assigned_mse(psi_to_features(pred), labels)
+        pred, aux = model.forward(params, state.book, Y, X, key=k_latent,
+                                  queries=training_queries(net.head, labels, net.heatmap_grid))
+        est = head_loss(net.head, pred, labels, net.heatmap_grid, net.heatmap_sigma, net.heatmap_regression_weight)
         return est + aux["regulariser"], aux
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -248,7 +250,7 @@ def _predict(model: SensingModel, params, book, Y, X):
         pred = model.estimate_from_indices(params, book, model.ap_indices(params, book, Y, X), X)
     else:
         pred, _ = model.forward(params, book, Y, X)
-    return psi_to_features(pred)
+    return head_estimates(model.net.head, pred, model.system.n_targets, model.net.heatmap_grid)
 
 
 def evaluate(pred_norm, data, scaler: LabelScaler) -> dict:
