@@ -23,9 +23,9 @@ demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce b-table3 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax report $(OUT)
 
-## The whole test suite (float64, tiny sizes) on two worker processes that steal work from each other.
+## The whole test suite (float64, tiny sizes) on two worker processes, the long tests handed out first.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist worksteal
+	$(PY) -m pytest -n 2 --dist load
 
 ## Benchmarks: print side-by-side ratios (not part of the tests).
 bench: $(STAMP)

@@ -40,6 +40,14 @@ os.environ["ISAC_JAX_CACHE"] = CACHE          # the CLI, run in-process by the t
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The tests marked ``heavy`` (several seconds each: end-to-end experiments, notebooks) run
+    first, so that the workers of ``make test`` (``--dist load`` hands out tests in this order, the
+    first ones in turn) share them out evenly and the suite ends on short tests instead of one
+    worker finishing a long one alone."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -85,6 +85,7 @@ def test_noiseless_echo_matches_numpy_loops(rng):
         assert rel_err(y, np_echo(TX, RX, g, v, beta, x)) < 1e-10
 
 
+@pytest.mark.heavy
 def test_crlb_gram_hessian_and_finite_difference_reference(rng):
     g, v, beta, x = _inputs(rng, Ns=6, Ts=6)
     args = tuple(map(jnp.asarray, (TX, RX, g, v, beta, x)))

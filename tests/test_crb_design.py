@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from conftest import crandn, rel_err
 from isac_jax import ota
@@ -30,6 +31,7 @@ def test_batched_fim_matches_numpy_reference(rng):
                                                        1.0)) < 1e-10
 
 
+@pytest.mark.heavy
 def test_smooth_max_bounds_and_gradient(rng):
     K, M, I, T = 3, 3, 2, 8
     devices, targets = _geometry(1, K)

@@ -200,9 +200,10 @@ def test_heatmap_head_against_numpy(rng):
     batch = sample_batch(jax.random.PRNGKey(3), np.arange(3), SYSTEM)
     Y, X = jnp.asarray(batch["Y"]), jnp.asarray(batch["X"])
     params, book = model.init(jax.random.PRNGKey(0), Y, X)
-    out, _ = model.forward(params, book, Y, X)
+    forward = jax.jit(model.forward)
+    out, _ = forward(params, book, Y, X)
     at_peaks = cell_centres(peak_cells(out[:, :16], SYSTEM.n_targets, 4), 4)
-    again, _ = model.forward(params, book, Y, X, queries=at_peaks)
+    again, _ = forward(params, book, Y, X, queries=at_peaks)
     np.testing.assert_allclose(np.asarray(out), np.asarray(again), rtol=1e-6)
     assert out.shape == (3, 16 + 4 * SYSTEM.n_targets)
     with pytest.raises(ValueError, match="head must be one of"):
@@ -348,6 +349,7 @@ def test_streamed_split_matches_generator_and_labels(data):
         GeneratedSplit(SYSTEM, 0, 5, 5)
 
 
+@pytest.mark.heavy
 def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
     """The centralised CNN on the default AP input (angle-delay-Doppler maps), trained for 6 epochs
     on 384 samples of a tiny one-target system at the quick preset's 35 dBm, localises held-out
@@ -426,6 +428,7 @@ print("OK")
 """
 
 
+@pytest.mark.heavy
 def test_data_parallel_training_over_two_devices_equals_one_device():
     """Batches sharded over 2 (forced host) devices with replicated parameters give the same losses
     and parameters after 4 steps as one device (up to float32 summation order), and the parameters

@@ -98,6 +98,7 @@ def test_concentrated_cost_matches_numpy_least_squares():
     assert abs(cost - ref) <= 1e-7 * np.sum(np.abs(Y) ** 2)
 
 
+@pytest.mark.heavy
 def test_refined_ml_attains_the_crlb_at_high_snr():
     """Monte Carlo over noise (fixed geometry and beta): RMSE within 1.5x the root CRLB and not below
     it beyond Monte Carlo error (the RMSE of n draws has relative standard error ~ 1/sqrt(2 n q)

@@ -40,6 +40,7 @@ def test_cli_rejects_unknown_experiment_and_preset(capsys):
     assert "unknown preset 'huge'" in capsys.readouterr().err
 
 
+@pytest.mark.heavy
 def test_ml_vs_crb_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("a-ml-vs-crb", "quick", devices=(3,), frame_lengths=(4, 8), n_trials=3,
                                      grid_shape=(3, 3, 2), n_iter=4, chunk_size=3)
@@ -65,6 +66,7 @@ TINY_SOLVER = DesignSolver(max_iter=4, n_cstep_iter=30, region_grid=(2, 2, 2), w
                            al_inner=8)
 
 
+@pytest.mark.heavy
 def test_fronts_tiny_end_to_end(tmp_path):
     """a-fig8 (a-fig9 and a-pareto-crb run the same code with another varied parameter)."""
     cfg = experiments.resolve_config("a-fig8", "quick", values=(4, 8), system=TINY_SYSTEM, solver=TINY_SOLVER,
@@ -82,6 +84,7 @@ def test_fronts_tiny_end_to_end(tmp_path):
     assert len(saved["curves"]["T=4"]["mse"]) == 3 and len(saved["curves"]["T=4"]["crb_aware"]["mse"]) == 2
 
 
+@pytest.mark.heavy
 def test_pareto_crb_tiny_end_to_end(tmp_path):
     """a-pareto-crb: the CRB-aware front meets its worst-case-CRB targets (flagged otherwise) and
     tighter targets never give a lower aggregation MSE."""
@@ -94,6 +97,7 @@ def test_pareto_crb_tiny_end_to_end(tmp_path):
     assert (tmp_path / "a-pareto-crb" / "figure.png").stat().st_size > 0
 
 
+@pytest.mark.heavy
 def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
     cfg7 = experiments.resolve_config("a-fig7", "quick", devices=(2, 3), tasks=(1, 2), system=TINY_SYSTEM,
                                       solver=TINY_SOLVER, n_instances=2)
@@ -125,6 +129,7 @@ def _tiny_cellfree():
                          n_targets=1)
 
 
+@pytest.mark.heavy
 def test_paper_b_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-overhead", out=tmp_path, progress=False)["results"]
     assert res["centralised_bits"] == 67_108_864 and res["dvqvae_bits_paper_codebook"] == 81_920
@@ -156,6 +161,7 @@ def _tiny_learning_setup(**kw):
                          n_train=32, n_test=16, batch_size=8, epochs=2, learning_rate=3e-3, **kw)
 
 
+@pytest.mark.heavy
 def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("b-train", "quick", setup=_tiny_learning_setup())
     res = experiments.reproduce("b-train", out=tmp_path, config=cfg, progress=False)["results"]

@@ -269,6 +269,7 @@ def _valley_setup(K=15, M=4, T=32):
     return dev, tgt, link
 
 
+@pytest.mark.heavy
 def test_perfect_link_frames_reach_the_pooled_ml_point_and_clip_symbols():
     """Setup I frames from a start 1 m off along the weak Fisher axis (J's condition number ~1e5),
     with the default Fisher-axis steps and with Algorithm 2's literal x, y, z steps.
@@ -349,6 +350,7 @@ def _compile_log():
         logger.removeHandler(handler)
 
 
+@pytest.mark.heavy
 def test_setup_i_converges_and_resume_reproduces_curves(tmp_path):
     system = PaperASystem(n_devices=4, n_ps_antennas=6, frame_length=8, echo_noise_var_w=1e-4)
     protocol = feel.FeelProtocol(grid_shape=(4, 4, 2), bcd_iter=2, coherence_rounds=2, acquisition_repeats=2)
@@ -385,6 +387,7 @@ _TINY_SYSTEM = PaperASystem(n_devices=4, n_ps_antennas=6, frame_length=8, echo_n
 _TINY_PROTOCOL = feel.FeelProtocol(grid_shape=(3, 3, 2), bcd_iter=2, acquisition_repeats=1)
 
 
+@pytest.mark.heavy
 def test_a_fig2_and_fig5_tiny_end_to_end(tmp_path):
     """a-fig2 (the three learning schemes) at tiny sizes, with a quality check: after 4 rounds the
     MLP on the 10-class digits is well above chance (0.1) for every scheme, and over-the-air learning
@@ -412,6 +415,7 @@ def test_a_fig2_and_fig5_tiny_end_to_end(tmp_path):
     assert out["paths"]["figure"].exists()
 
 
+@pytest.mark.heavy
 def test_a_fig3_tiny_end_to_end(tmp_path):
     """a-fig3 (the CNN on the synthetic CIFAR stand-in) at tiny sizes."""
     from isac_jax.experiments import reproduce
@@ -425,6 +429,7 @@ def test_a_fig3_tiny_end_to_end(tmp_path):
     assert out["results"]["dataset"]["synthetic"] and out["paths"]["figure"].exists()
 
 
+@pytest.mark.heavy
 def test_sensing_only_experiments_tiny_end_to_end(tmp_path):
     """a-fig4 with Setups I and II and a-fig6 (sensing error vs T for two K), tiny. The pooled CRB of
     Setup I falls as its data grow (a CRB is a property of the data, so this fails if the statistics

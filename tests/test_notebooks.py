@@ -18,6 +18,7 @@ def test_the_four_notebooks_exist():
                                           "monte_carlo_at_scale"}
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path, tmp_path):
     nb = nbformat.read(path, as_version=4)

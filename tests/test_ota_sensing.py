@@ -245,6 +245,7 @@ def test_ml_estimator_exact_without_noise(rng):
     np.testing.assert_allclose(v, target, atol=1e-6)
 
 
+@pytest.mark.heavy
 def test_ml_estimator_is_efficient_at_high_snr():
     """Large-T model at high SNR: the empirical MSE of the joint ML estimate matches CRB(v).
 

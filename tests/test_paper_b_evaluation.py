@@ -4,6 +4,7 @@ classical sweeps b-fig7/8/9/10/13/14 (one scheme, one compiled trial per shape).
 import dataclasses
 
 import numpy as np
+import pytest
 
 from isac_jax import cellfree as cf
 from isac_jax import experiments
@@ -13,6 +14,7 @@ TINY = cf.get_config("quick", n_subcarriers=8, n_symbols=8, n_tx_antennas=2, n_r
 SMALL = dict(system=TINY, schemes=("music",), n_samples=2, chunk_size=2)
 
 
+@pytest.mark.heavy
 def test_b_fig6_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("b-fig6", powers_dbm=(30.0, 50.0), n_samples=2, chunk_size=2,
                                      system=dataclasses.replace(TINY, precoder="mrt"))
@@ -30,6 +32,7 @@ def _check_sweep(res, n_points):
     assert np.isfinite(res["root_crlb_location_m"]).all()
 
 
+@pytest.mark.heavy
 def test_b_sweeps_tiny_end_to_end(tmp_path):
     # Q is swept: per-target outputs of different lengths must still stack.
     res = experiments.reproduce("b-fig7", out=tmp_path, progress=False,
@@ -43,6 +46,7 @@ def test_b_sweeps_tiny_end_to_end(tmp_path):
     _check_sweep(res, 1)
 
 
+@pytest.mark.heavy
 def test_b_clutter_offset_and_scatter_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig13", out=tmp_path, progress=False, config=experiments.resolve_config(
         "b-fig13", values=(3,), clutter_vars=(1.0, 1e-4), **SMALL))["results"]
