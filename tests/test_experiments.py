@@ -201,20 +201,34 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig12", out=tmp_path, config=cfg, progress=False)["results"]
     np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4, 3 * 4])
 
-    # The information ladder: the "maps" rung is b-train's default D-VQVAE (same training, same result).
-    # Two rungs (the data_aware input is checked against NumPy in test_dvqvae.py; one more model to
+    # The information ladder: the "area_centre" rung is b-train's default D-VQVAE (same training, same
+    # result). Two rungs (the other inputs are checked against NumPy in test_dvqvae.py; one more model to
     # compile here would only repeat the paper rung's path).
     cfg = experiments.resolve_config("b-learnability", "quick", setup=_tiny_learning_setup(), classical=("music",),
-                                     n_classical=4, chunk=4, rungs=("paper", "maps"))
+                                     n_classical=4, chunk=4, rungs=("paper", "area_centre"))
     res = experiments.reproduce("b-learnability", out=tmp_path, config=cfg, progress=False)["results"]
     assert "data_aware" not in res
-    for rung in ("paper", "maps"):
+    for rung in ("paper", "area_centre"):
         assert res[rung]["fronthaul_bits"] == 3 * 4                      # same latent grid for every input
         assert np.isfinite(res[rung]["common"]["location_rmse_m"])
-    assert res["maps"]["location_rmse_m"] == again["dvqvae"]["location_rmse_m"]
+    assert res["area_centre"]["location_rmse_m"] == again["dvqvae"]["location_rmse_m"]
     assert np.isfinite(res["classical"]["music"]["location_rmse_m"]) and res["root_crlb_location_m"] > 0
     for q in ("location_m", "velocity_mps"):       # a median of non-negative values is at most twice their mean
         assert 0 < res[f"median_root_crlb_{q}"] <= np.sqrt(2) * res[f"root_crlb_{q}"]
+
+    # Learned curves: one model per distinct system; both axes pass through the nominal system (the
+    # tiny setup's 30 dBm, no clutter), which trains once and is b-train's D-VQVAE.
+    cfg = experiments.resolve_config("b-learned-curves", "quick", setup=_tiny_learning_setup(), classical=("music",),
+                                     n_classical=4, chunk=4, axes=(("power_dbm", (30.0, 40.0)), ("n_clutter", (0,))))
+    res = experiments.reproduce("b-learned-curves", out=tmp_path, config=cfg, progress=False)["results"]
+    assert res["n_models"] == 2
+    power, clutter = res["power_dbm"], res["n_clutter"]
+    assert power["dvqvae"]["location_rmse_m"][0] == clutter["dvqvae"]["location_rmse_m"][0] \
+        == again["dvqvae"]["location_rmse_m"]
+    # The power changes the echoes, not the scenarios: the trivial predictor scores the same.
+    np.testing.assert_allclose(power["trivial"]["location_rmse_m"][1], power["trivial"]["location_rmse_m"][0])
+    assert power["dvqvae"]["location_rmse_m"][1] != power["dvqvae"]["location_rmse_m"][0]
+    assert np.all(np.isfinite(power["music"]["location_rmse_m"])) and np.all(power["root_crlb_location_m"] > 0)
 
 
 def test_b_table3_tiny_end_to_end(tmp_path):

@@ -64,7 +64,10 @@ class NetConfig:
     # B (16)-(17), 4Q outputs in slots, loss under the best assignment) or "heatmap" (beyond the
     # paper: a heatmap_grid^2 map of the normalised area, cross-entropy against Gaussian bumps of
     # heatmap_sigma cells, and a shared read-out of position and velocity at the peaks, its squared
-    # error weighted by heatmap_regression_weight; no assignment).
+    # error weighted by heatmap_regression_weight; no assignment) or "centre" (beyond the paper, with
+    # ap_input "area_maps" only: per-cell logits, offsets and velocities on a heatmap_grid^2 grid of the
+    # area, focal loss against bumps of heatmap_sigma cells, velocity error weighted by
+    # heatmap_regression_weight).
     head: str = "fc"
     heatmap_grid: int = 32
     heatmap_sigma: float = 1.0
@@ -76,6 +79,9 @@ class NetConfig:
     def __post_init__(self):
         check_ap_input(self.ap_input)
         check_head(self.head)
+        if self.head == "centre" and self.ap_input != "area_maps":
+            raise ValueError("head 'centre' needs ap_input 'area_maps' (the head reads a grid of the area, which only "
+                             f"that input's latents lie on); got ap_input {self.ap_input!r}")
         if not self.heatmap_sigma > 0:
             raise ValueError(f"heatmap_sigma must be > 0 (cells), got {self.heatmap_sigma!r}")
         if not self.heatmap_regression_weight > 0:

@@ -25,6 +25,16 @@ same grid, so the encoder, the latent grid and the fronthaul bits are the same f
   ``sqrt(2) v_max`` per leg), so a DFT's ``N_s`` and ``T_s`` bins, most of which hold nothing at
   these sizes, become finely spaced samples of the feasible region (a zoom DFT); the log tames the
   targets' 20-30 dB spread in path loss and reflectivity.
+* ``area_maps`` (*beyond the paper*): the same matched filter, read out where the targets are: for
+  every cell ``(x, y)`` of a grid over the area (:func:`area_grid`) and every transmit AP ``n``, the
+  map's power at that cell's direction cosine ``(x - r_x)/d_m`` (B.10/B.11's ``cos vartheta``) and
+  bistatic delay ``(d_n + d_m)/c`` (B.7/B.8), bilinearly interpolated, on ``M_r T_s / N_s`` Doppler shifts
+  (``C = N``, grid ``[G_x, G_y, G_d]``). A receive AP knows its own and the transmit APs' positions,
+  so this is a fixed linear warp of its own map, computed at the AP: the fronthaul carries the same
+  ``L`` indices as ``maps`` (the grid has as many cells as ``M_r N_s T_s``). What it buys: every AP's
+  latents lie on one common grid of the area, so the CPU fuses the APs cell by cell and a target is
+  where the APs' evidence coincides, instead of having to learn the bistatic geometry and the
+  association of peaks across APs in dense layers (``docs/dvqvae.md``, "Area maps").
 
 *Decision*: each AP scales its own tensor to unit RMS per sample (no statistics cross the
 fronthaul; the unknown reflection gain scale disappears); the maps are scaled by their mean power.
@@ -40,7 +50,9 @@ import jax.numpy as jnp
 from ..cellfree.config import SPEED_OF_LIGHT, CellFreeConfig
 from ..core.arrays import ula_response
 
-AP_INPUTS = ("paper", "data_aware", "maps")
+AP_INPUTS = ("paper", "data_aware", "maps", "area_maps")
+#: Oversampling of the direction-cosine axis of the maps the ``area_maps`` input interpolates.
+AREA_ANGLE_OVERSAMPLING = 4
 
 
 def _unit_rms(z, axes):
@@ -61,28 +73,28 @@ def strip_data(y, x):
     return y[:, None, None] * jnp.conj(x)[:, :, :, None]
 
 
-def map_grids(system: CellFreeConfig) -> dict:
-    """The grids of the ``maps`` input: ``cos[M_r]`` (receive direction cosines, bin centres of
-    ``[-1, 1]``), ``delay_s[N_s]`` from the shortest transmit-receive AP distance to the longest
+def map_grids(system: CellFreeConfig, *, n_cos: int | None = None, n_doppler: int | None = None) -> dict:
+    """The grids of the ``maps`` input: ``cos[n_cos]`` (receive direction cosines, bin centres of
+    ``[-1, 1]``; default ``M_r``), ``delay_s[N_s]`` from the shortest transmit-receive AP distance to the longest
     bistatic path through a corner of the area (a sum of distances is convex, so its maximum over
-    the area is at a corner), ``doppler_hz[T_s]`` over ``+-2 sqrt(2) v_max f_c / c``."""
+    the area is at a corner), ``doppler_hz[n_doppler]`` (default ``T_s``) over ``+-2 sqrt(2) v_max f_c / c``."""
     tx, rx = system.tx_positions, system.rx_positions
     ax, ay = system.area_m
     corners = ((0.0, 0.0), (ax, 0.0), (0.0, ay), (ax, ay))
     shortest = min(math.dist(t, r) for t, r in itertools.product(tx, rx))
     longest = max(math.dist(t, c) + math.dist(c, r) for t, r, c in itertools.product(tx, rx, corners))
     f_max = 2.0 * math.sqrt(2.0) * system.max_speed_mps * system.carrier_hz / SPEED_OF_LIGHT
-    Mr = system.n_rx_antennas
+    Mr = n_cos or system.n_rx_antennas
     return {"cos": jnp.asarray([-1.0 + (2 * j + 1) / Mr for j in range(Mr)]),
             "delay_s": jnp.linspace(shortest, longest, system.n_subcarriers) / SPEED_OF_LIGHT,
-            "doppler_hz": jnp.linspace(-f_max, f_max, system.n_symbols)}
+            "doppler_hz": jnp.linspace(-f_max, f_max, n_doppler or system.n_symbols)}
 
 
-def angle_delay_doppler_map(z, system: CellFreeConfig):
+def angle_delay_doppler_map(z, system: CellFreeConfig, grids: dict | None = None):
     """Matched-filter power ``sum_a |a_r(cos)^H z_a e^{+j2pi i Df tau} e^{-j2pi t f_D DT}|^2`` of
-    ``z[B, N, N_t, M_r, N_s, T_s]`` (phases of (B.6)) on the :func:`map_grids`, summed over each
-    transmit AP's antennas -> ``[B, N, M_r, N_s, T_s]``."""
-    g = map_grids(system)
+    ``z[B, N, N_t, M_r, N_s, T_s]`` (phases of (B.6)) on ``grids`` (default :func:`map_grids`),
+    summed over each transmit AP's antennas -> ``[B, N, n_cos, n_delay, n_doppler]``."""
+    g = map_grids(system) if grids is None else grids
     real = jnp.real(z).dtype
     i = jnp.arange(system.n_subcarriers, dtype=real)
     t = jnp.arange(1, system.n_symbols + 1, dtype=real)
@@ -94,15 +106,72 @@ def angle_delay_doppler_map(z, system: CellFreeConfig):
     return jnp.sum(jnp.real(m) ** 2 + jnp.imag(m) ** 2, axis=2)
 
 
+def area_grid(system: CellFreeConfig) -> tuple:
+    """``(G, G, G_d)`` of the ``area_maps`` input: ``G = N_s`` cells along x and along y and
+    ``G_d = M_r T_s / N_s`` Doppler shifts, as many elements as ``M_r N_s T_s`` so that the latent
+    grid, ``L`` and the fronthaul bits are those of the other inputs (quick: 32 x 32 cells of
+    3.1 m, 8 Doppler shifts; Table B.I: 256 x 256 cells, 16 shifts)."""
+    Mr, Ns, Ts = system.n_rx_antennas, system.n_subcarriers, system.n_symbols
+    if (Mr * Ts) % Ns:
+        raise ValueError(f"ap_input 'area_maps' needs n_rx_antennas * n_symbols ({Mr} * {Ts}) to be a multiple of "
+                         f"n_subcarriers ({Ns}): its grid has N_s x N_s cells and M_r T_s / N_s Doppler shifts")
+    return (Ns, Ns, Mr * Ts // Ns)
+
+
+def feature_grid(kind: str, system: CellFreeConfig) -> tuple:
+    """The three spatial axes of an AP input's tensor: ``(M_r, N_s, T_s)``, or :func:`area_grid`."""
+    check_ap_input(kind)
+    return area_grid(system) if kind == "area_maps" else (system.n_rx_antennas, system.n_subcarriers, system.n_symbols)
+
+
+def area_cells(system: CellFreeConfig):
+    """Centres ``x[G_x]``, ``y[G_y]`` (m) of the ``area_maps`` grid's cells over ``[0, a_x] x [0, a_y]``."""
+    gx, gy, _ = area_grid(system)
+    ax, ay = system.area_m
+    return (jnp.arange(gx) + 0.5) * (ax / gx), (jnp.arange(gy) + 0.5) * (ay / gy)
+
+
+def _interpolate(values, position, n: int):
+    """Lower index and weight of linear interpolation at fractional ``position`` on ``n`` samples
+    (clamped to the ends)."""
+    low = jnp.clip(jnp.floor(position), 0, n - 2).astype(jnp.int32)
+    return low, jnp.clip(position - low, 0.0, 1.0).astype(values.dtype)
+
+
+def area_map(p, system: CellFreeConfig, rx_position, grids: dict):
+    """Read the maps ``p[B, N, n_cos, N_s, G_d]`` of one receive AP at ``rx_position[2]`` (m) out at
+    every cell of :func:`area_cells`: bilinear in the direction cosine ``(x - r_x)/d_m`` (B.10) and
+    the bistatic delay ``(d_n + d_m)/c`` (B.7)-(B.8) of transmit AP ``n`` -> ``[B, N, G_x, G_y, G_d]``."""
+    xs, ys = area_cells(system)
+    real = p.dtype
+    px, py = jnp.meshgrid(xs.astype(real), ys.astype(real), indexing="ij")          # [Gx, Gy]
+    rx = jnp.asarray(rx_position, real)
+    tx = system.tx_array().astype(real)                                             # [N, 2]
+    d_rx = jnp.hypot(px - rx[0], py - rx[1])
+    d_tx = jnp.hypot(px[None] - tx[:, 0, None, None], py[None] - tx[:, 1, None, None])   # [N, Gx, Gy]
+    cos = (px - rx[0]) / jnp.maximum(d_rx, 1e-9)
+    delay = (d_tx + d_rx[None]) / SPEED_OF_LIGHT
+    c, d = grids["cos"].astype(real), grids["delay_s"].astype(real)
+    ic, wc = _interpolate(p, jnp.broadcast_to((cos - c[0]) / (c[1] - c[0]), delay.shape), c.shape[0])
+    idl, wd = _interpolate(p, (delay - d[0]) / (d[1] - d[0]), d.shape[0])
+    n = jnp.broadcast_to(jnp.arange(tx.shape[0])[:, None, None], delay.shape)
+    out = 0.0
+    for dc, w_c in ((0, 1.0 - wc), (1, wc)):
+        for dd, w_d in ((0, 1.0 - wd), (1, wd)):
+            out = out + (w_c * w_d)[None, ..., None] * p[:, n, ic + dc, idl + dd, :]
+    return out
+
+
 def check_ap_input(kind: str) -> None:
     if kind not in AP_INPUTS:
         raise ValueError(f"ap_input must be one of {', '.join(AP_INPUTS)}, got {kind!r}")
 
 
-def ap_features(kind: str, y, x=None, *, system: CellFreeConfig | None = None):
-    """One AP's encoder input ``[B, M_r, N_s, T_s, C]`` (see the module docstring) from its echoes
-    ``y[B, M_r, N_s, T_s]`` and, for ``data_aware`` and ``maps``, the transmit signals
-    ``x[B, N, N_t, N_s, T_s]``; ``maps`` also needs the ``system`` (its grids)."""
+def ap_features(kind: str, y, x=None, *, system: CellFreeConfig | None = None, rx_position=None):
+    """One AP's encoder input ``[B, M_r, N_s, T_s, C]`` (``area_maps``: ``[B, G_x, G_y, G_d, C]``; see
+    the module docstring) from its echoes ``y[B, M_r, N_s, T_s]`` and, for ``data_aware`` and the
+    maps, the transmit signals ``x[B, N, N_t, N_s, T_s]``; the maps also need the ``system`` (their
+    grids) and ``area_maps`` the AP's position ``rx_position[2]`` (m)."""
     check_ap_input(kind)
     if kind == "paper":
         return complex_to_channels(y)
@@ -112,11 +181,21 @@ def ap_features(kind: str, y, x=None, *, system: CellFreeConfig | None = None):
         raise ValueError(f"X must have shape [B={y.shape[0]}, N, N_t, N_s={y.shape[2]}, T_s={y.shape[3]}], "
                          f"got {list(x.shape)}")
     z = strip_data(y, x)                                                        # [B, N, Nt, Mr, Ns, Ts]
-    if kind == "maps":
+    if kind in ("maps", "area_maps"):
         if system is None:
-            raise ValueError("ap_input 'maps' needs the system configuration (its delay and Doppler grids)")
-        p = angle_delay_doppler_map(z, system)                                  # [B, N, Mr, Ns, Ts]
-        p = p / jnp.maximum(jnp.mean(p, axis=(-4, -3, -2, -1), keepdims=True), jnp.finfo(p.dtype).tiny)
+            raise ValueError(f"ap_input {kind!r} needs the system configuration (its delay and Doppler grids)")
+        if kind == "maps":
+            p = angle_delay_doppler_map(z, system)                              # [B, N, Mr, Ns, Ts]
+            scale = jnp.mean(p, axis=(-4, -3, -2, -1), keepdims=True)
+        else:
+            if rx_position is None:
+                raise ValueError("ap_input 'area_maps' needs the receive AP's position rx_position[2] (m)")
+            grids = map_grids(system, n_cos=AREA_ANGLE_OVERSAMPLING * system.n_rx_antennas,
+                              n_doppler=area_grid(system)[2])
+            p = angle_delay_doppler_map(z, system, grids)                       # [B, N, 4 Mr, Ns, Gd]
+            scale = jnp.mean(p, axis=(-4, -3, -2, -1), keepdims=True)          # the AP's whole map
+            p = area_map(p, system, rx_position, grids)                         # [B, N, Gx, Gy, Gd]
+        p = p / jnp.maximum(scale, jnp.finfo(p.dtype).tiny)
         return jnp.moveaxis(jnp.log1p(p), 1, -1)
     z = _unit_rms(z, (-5, -4, -3, -2, -1)).reshape(z.shape[0], -1, *z.shape[3:])   # [B, N Nt, Mr, Ns, Ts]
     return jnp.concatenate([jnp.moveaxis(jnp.real(z), 1, -1), jnp.moveaxis(jnp.imag(z), 1, -1)], axis=-1)

@@ -13,6 +13,17 @@
   depends on the order of the targets, and every output unit gets a gradient from every sample (a
   per-cell velocity output would learn only from the samples with a target in its cell).
 
+- ``centre`` (*beyond the paper*; needs the ``area_maps`` AP input, whose latents lie on a grid of
+  the area): a fully convolutional head, CenterNet-style (Zhou et al., "Objects as points", 2019).
+  :class:`CentreHead` maps the decoder's spatial features to ``G x G`` cells, each with a logit
+  ("a target's cell"), its offset inside the cell and a velocity ``[logit, dx, dy, v_x, v_y]``; all
+  cells share the weights (convolutions, with the cell's coordinates as two input channels so the
+  geometry may enter), so every sample trains every output. The loss is the penalty-reduced focal
+  loss on the logits against Gaussian bumps of ``sigma`` cells around the targets' cells, plus the
+  squared error of the offset (in cells) and ``regression_weight`` times that of the normalised
+  velocity, read at the true targets' cells. Estimation reads the ``Q`` highest 3 x 3 local maxima.
+  Per-cell sigmoids, not one softmax, so two targets do not share one distribution's mass.
+
 Coordinates are the min-max normalised features of :mod:`isac_jax.dvqvae.targets` (``[0, 1]`` over
 the training labels), so the map covers the region the training targets span.
 """
@@ -25,7 +36,8 @@ import jax.numpy as jnp
 
 from .targets import assigned_mse, psi_to_features
 
-HEADS = ("fc", "heatmap")
+HEADS = ("fc", "heatmap", "centre")
+_CENTRE_CHANNELS = 5   # per cell: logit, offset x, offset y (cells), v_x, v_y (normalised)
 _FOURIER = 4          # frequencies of the query's position encoding
 
 
@@ -35,10 +47,11 @@ def check_head(head: str) -> None:
 
 
 def n_head_outputs(head: str, n_targets: int, grid: int) -> int:
-    """Width of the decoder's output: ``4 Q`` (``fc``) or ``G^2 + 4 Q`` (``heatmap``: the map's
-    logits, then the ``Q`` queries' read-out ``[x, y, v_x, v_y]``)."""
+    """Width of the decoder's output: ``4 Q`` (``fc``), ``G^2 + 4 Q`` (``heatmap``: the map's
+    logits, then the ``Q`` queries' read-out ``[x, y, v_x, v_y]``) or ``5 G^2`` (``centre``: per
+    cell, x-major, ``[logit, dx, dy, v_x, v_y]``)."""
     check_head(head)
-    return 4 * n_targets if head == "fc" else grid * grid + 4 * n_targets
+    return {"fc": 4 * n_targets, "heatmap": grid * grid + 4 * n_targets, "centre": _CENTRE_CHANNELS * grid * grid}[head]
 
 
 def target_cells(labels, grid: int):
@@ -106,16 +119,88 @@ def heatmap_loss(raw, labels, grid: int, sigma: float, regression_weight: float)
     return cross_entropy + regression_weight * jnp.mean((readout - labels) ** 2)
 
 
+def _coordinates(B: int, gx: int, gy: int, dtype):
+    """``[B, gx, gy, 2]``: every cell's normalised centre."""
+    cx, cy = jnp.meshgrid((jnp.arange(gx) + 0.5) / gx, (jnp.arange(gy) + 0.5) / gy, indexing="ij")
+    return jnp.broadcast_to(jnp.stack([cx, cy], axis=-1).astype(dtype), (B, gx, gy, 2))
+
+
+class CentreHead(nn.Module):
+    """Spatial features ``h[B, g, g, ...]`` on the area grid (x, y first; the rest is folded into
+    channels) -> ``[B, 5 G^2]`` with ``G = grid``, a multiple of ``g``: two 3 x 3 convolutions of
+    ``width`` channels (ReLU) on the features and the cells' coordinates, nearest up-sampling to
+    ``G x G``, one more 3 x 3 convolution and a 1 x 1 convolution to the five outputs per cell."""
+
+    width: int
+    grid: int
+    dtype: object = jnp.float32
+
+    @nn.compact
+    def __call__(self, h):
+        B, g = h.shape[0], h.shape[1]
+        if self.grid % g or h.shape[2] != g:
+            raise ValueError(f"the centre head's grid ({self.grid}) must be a multiple of the square feature grid, "
+                             f"got {h.shape[1:3]}")
+        h = h.reshape(B, g, g, -1).astype(self.dtype)
+        conv = lambda c, k: nn.Conv(c, (k, k), padding="SAME", dtype=self.dtype)   # noqa: E731
+        h = nn.relu(conv(self.width, 3)(jnp.concatenate([h, _coordinates(B, g, g, h.dtype)], axis=-1)))
+        h = nn.relu(conv(self.width, 3)(h))
+        up = self.grid // g
+        h = jnp.repeat(jnp.repeat(h, up, axis=1), up, axis=2)
+        h = nn.relu(conv(self.width, 3)(jnp.concatenate([h, _coordinates(B, self.grid, self.grid, h.dtype)], axis=-1)))
+        return conv(_CENTRE_CHANNELS, 1)(h).astype(jnp.float32).reshape(B, -1)
+
+
+def _centre_cells(raw, grid: int):
+    return raw.reshape(raw.shape[0], grid, grid, _CENTRE_CHANNELS)
+
+
+def _read_cells(out, cells, grid: int):
+    """``[B, Q, 4]`` normalised ``[x, y, v_x, v_y]`` of the cells ``cells[B, Q, 2]`` of ``out[B, G, G, 5]``."""
+    b = jnp.arange(out.shape[0])[:, None]
+    at = out[b, cells[..., 0], cells[..., 1]]                                    # [B, Q, 5]
+    return jnp.concatenate([cell_centres(cells, grid) + at[..., 1:3] / grid, at[..., 3:]], axis=-1)
+
+
+def centre_target(labels, grid: int, sigma: float):
+    """``[B, G, G]``: the max over targets of ``exp(-|c - c_q|^2 / 2 sigma^2)``, ``c_q`` the target's
+    cell (so exactly 1 there): CenterNet's penalty-reducing target."""
+    cells = target_cells(labels, grid).astype(labels.dtype)                       # [B, Q, 2]
+    idx = jnp.arange(grid, dtype=labels.dtype)
+    d2 = ((idx[None, None, :, None] - cells[..., 0, None, None]) ** 2
+          + (idx[None, None, None, :] - cells[..., 1, None, None]) ** 2)         # [B, Q, G, G]
+    return jnp.max(jnp.exp(-d2 / (2 * sigma ** 2)), axis=1)
+
+
+def centre_loss(raw, labels, grid: int, sigma: float, regression_weight: float):
+    """Focal loss (alpha 2, beta 4) of the cells' logits against :func:`centre_target`, summed over
+    cells and divided by the number of targets, plus the mean squared offset error (cells) and
+    ``regression_weight`` times the mean squared velocity error (normalised) at the true cells."""
+    out = _centre_cells(raw, grid)
+    logit = out[..., 0]
+    heat = centre_target(labels, grid, sigma)
+    positive = heat >= 1.0
+    p = jax.nn.sigmoid(logit)
+    focal = jnp.where(positive, (1 - p) ** 2 * -jax.nn.log_sigmoid(logit),
+                      (1 - heat) ** 4 * p ** 2 * -jax.nn.log_sigmoid(-logit))
+    focal = jnp.sum(focal) / jnp.maximum(jnp.sum(positive), 1)
+    read = _read_cells(out, target_cells(labels, grid), grid)
+    offset = jnp.mean(((read[..., :2] - labels[..., :2]) * grid) ** 2)
+    return focal + offset + regression_weight * jnp.mean((read[..., 2:] - labels[..., 2:]) ** 2)
+
+
 def training_queries(head: str, labels, grid: int):
     """What the decoder is queried with in training: the true targets' cell centres (``heatmap``),
-    nothing for ``fc``."""
-    return None if head == "fc" else cell_centres(target_cells(labels, grid), grid)
+    nothing for the other heads."""
+    return cell_centres(target_cells(labels, grid), grid) if head == "heatmap" else None
 
 
 def head_loss(head: str, raw, labels, grid: int, sigma: float, regression_weight: float):
     """Training loss of the head on a batch: ``raw[B, n_outputs]``, ``labels[B, Q, 4]`` normalised."""
     if head == "fc":
         return assigned_mse(psi_to_features(raw), labels)
+    if head == "centre":
+        return centre_loss(raw, labels, grid, sigma, regression_weight)
     return heatmap_loss(raw, labels, grid, sigma, regression_weight)
 
 
@@ -124,4 +209,7 @@ def head_estimates(head: str, raw, n_targets: int, grid: int):
     queried at its own map's peaks, which it does when given no queries)."""
     if head == "fc":
         return psi_to_features(raw)
+    if head == "centre":
+        out = _centre_cells(raw, grid)
+        return _read_cells(out, peak_cells(out[..., 0].reshape(raw.shape[0], -1), n_targets, grid), grid)
     return raw[:, grid * grid:].reshape(raw.shape[0], n_targets, 4)

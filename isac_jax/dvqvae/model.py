@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from ..cellfree.config import CellFreeConfig
 from ..cellfree.overhead import centralised_bits
 from .config import NetConfig
-from .features import ap_features
+from .features import ap_features, feature_grid
 from .heads import n_head_outputs
 from .networks import ApEncoders, CentralisedCnn, Decoder
 from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
@@ -43,7 +43,16 @@ class SensingModel:
         if self.scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {self.scheme!r}")
         s = self.system
-        dims = {"n_rx_antennas": s.n_rx_antennas, "n_subcarriers": s.n_subcarriers, "n_symbols": s.n_symbols}
+        grid = feature_grid(self.net.ap_input, s)
+        names = (("area cells in x (n_subcarriers)", "area cells in y (n_subcarriers)",
+                  "Doppler shifts (n_rx_antennas * n_symbols / n_subcarriers)")
+                 if self.net.ap_input == "area_maps" else ("n_rx_antennas", "n_subcarriers", "n_symbols"))
+        dims = dict(zip(names, grid))
+        if self.net.head == "centre":
+            g = grid[0] // (4 if self.scheme == "cnn" else self.net.downsample)
+            if g < 1 or self.net.heatmap_grid % g:
+                raise ValueError(f"heatmap_grid = {self.net.heatmap_grid} must be a multiple of the {g} x {g} "
+                                 "cells the centre head reads")
         if self.scheme != "cnn":
             for name, v in dims.items():
                 if v % self.net.downsample:
@@ -73,8 +82,7 @@ class SensingModel:
     @property
     def grid(self) -> tuple:
         d = self.net.downsample
-        s = self.system
-        return (s.n_rx_antennas // d, s.n_subcarriers // d, s.n_symbols // d)
+        return tuple(n // d for n in feature_grid(self.net.ap_input, self.system))
 
     @property
     def n_latent(self) -> int:
@@ -109,7 +117,9 @@ class SensingModel:
     def ap_inputs(self, Y, X=None):
         """Every receive AP's encoder input ``[B, M, M_r, N_s, T_s, C]``, each AP from its own echoes
         (and ``X`` where ``net.ap_input`` needs it; :func:`~isac_jax.dvqvae.features.ap_features`)."""
-        return jax.vmap(lambda y: ap_features(self.net.ap_input, y, X, system=self.system), in_axes=1, out_axes=1)(Y)
+        rx = self.system.rx_array().astype(jnp.real(Y).dtype)                   # [M, 2]
+        return jax.vmap(lambda y, r: ap_features(self.net.ap_input, y, X, system=self.system, rx_position=r),
+                        in_axes=(1, 0), out_axes=1)(Y, rx)
 
     def init(self, key, Y, X):
         """Parameters (and, for ``dvqvae``, the codebooks initialised from this batch's latents);

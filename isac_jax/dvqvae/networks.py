@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from .config import NetConfig
 from .features import complex_to_channels
-from .heads import QueryReadout, peak_cells, cell_centres
+from .heads import CentreHead, QueryReadout, peak_cells, cell_centres
 
 
 def _conv3d_im2col(x, kernel, stride: int, padding: int):
@@ -144,8 +144,12 @@ class Decoder(nn.Module):
     """CPU decoder (16): latents ``[B, M, L, D]`` (quantised or continuous) and ``X [B, N N_t, N_s, T_s]``
     -> ``[B, n_outputs]``: ``psi_hat [B, 4Q]`` (normalised locations then velocities) or another
     head's outputs (:mod:`isac_jax.dvqvae.heads`; ``queries[B, Q, 2]``: where the heat-map head reads
-    targets out, by default its map's peaks). ``grid`` is the latent grid
-    ``(M_r, N_s, T_s) / downsample`` so that ``L = prod(grid)``."""
+    targets out, by default its map's peaks). ``grid`` is the latent grid (the AP input's grid
+    ``/ downsample``) so that ``L = prod(grid)``.
+
+    With the ``centre`` head (``area_maps`` latents, one grid of the area for all APs) the residual
+    block's output goes to :class:`~isac_jax.dvqvae.heads.CentreHead` instead of the projections
+    and FC layers, and ``X`` is not used: the maps were built from it at the APs."""
 
     cfg: NetConfig
     grid: tuple
@@ -158,6 +162,8 @@ class Decoder(nn.Module):
         z = jnp.moveaxis(z, 1, -2).reshape(B, *self.grid, M * D)        # concatenate APs on channels
         impl, dt = self.cfg.conv_impl, self.cfg.compute_dtype
         z = Residual(self.cfg.n_res_cpu, impl, dt)(z)
+        if self.cfg.head == "centre":
+            return CentreHead(self.cfg.fc_dim, self.cfg.heatmap_grid, dt, name="out")(z)
         t = Downsample((self.cfg.tx_hidden,) * self.cfg.n_cnn_tx, impl, dt)(complex_to_channels(x))
         t = Residual(self.cfg.n_res_tx, impl, dt)(t)
         fz = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_latent", dtype=dt)(z.reshape(B, -1)))   # Phi_fc^c
@@ -167,8 +173,7 @@ class Decoder(nn.Module):
 
 
 class _CnnBranch(nn.Module):
-    """Two 3D convs (kernel ``cnn_kernel``, 'same' padding, ReLU), each followed by 2x max-pooling,
-    flattened."""
+    """Two 3D convs (kernel ``cnn_kernel``, 'same' padding, ReLU), each followed by 2x max-pooling."""
 
     cfg: NetConfig
 
@@ -178,7 +183,7 @@ class _CnnBranch(nn.Module):
         for c in self.cfg.cnn_channels:
             h = nn.relu(Conv3d(c, k, padding=k // 2, impl=self.cfg.conv_impl, dtype=self.cfg.compute_dtype)(h))
             h = nn.max_pool(h, (2, 2, 2), strides=(2, 2, 2))
-        return h.reshape(h.shape[0], -1)
+        return h
 
 
 class CentralisedCnn(nn.Module):
@@ -189,7 +194,10 @@ class CentralisedCnn(nn.Module):
     *Decision*: Paper B's CNN [1] uses the transmit signals. The ``data_aware`` and ``maps``
     features are already built from them; with the ``paper`` input the transmit tensor
     ``X [B, N N_t, N_s, T_s]`` (real/imaginary parts) goes through a second branch, like the
-    decoder's (two branches because ``X`` and ``Y`` live on different antenna axes)."""
+    decoder's (two branches because ``X`` and ``Y`` live on different antenna axes). With the
+    ``centre`` head (``area_maps``) the pooled features, still on the area grid, go to
+    :class:`~isac_jax.dvqvae.heads.CentreHead` (width ``fc_dim``, as the decoder's) instead of the
+    FC layers."""
 
     cfg: NetConfig
     n_outputs: int
@@ -198,8 +206,11 @@ class CentralisedCnn(nn.Module):
     def __call__(self, features, x, queries=None):
         h = jnp.moveaxis(features, 1, -2)                                # [B, A, F, T, M, C]
         h = _CnnBranch(self.cfg, name="echo_branch")(h.reshape(*h.shape[:4], -1))
+        if self.cfg.head == "centre":
+            return CentreHead(self.cfg.fc_dim, self.cfg.heatmap_grid, self.cfg.compute_dtype, name="out")(h)
+        h = h.reshape(h.shape[0], -1)
         if self.cfg.ap_input == "paper":
-            t = _CnnBranch(self.cfg, name="tx_branch")(complex_to_channels(x))
+            t = _CnnBranch(self.cfg, name="tx_branch")(complex_to_channels(x)).reshape(h.shape[0], -1)
             h = jnp.concatenate([h, t], axis=-1)
         for w in self.cfg.cnn_fc:
             h = nn.relu(nn.Dense(w, dtype=self.cfg.compute_dtype)(h))

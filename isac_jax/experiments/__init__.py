@@ -20,8 +20,8 @@ import jax
 from .outputs import to_jsonable, write_outputs
 from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, ml_vs_crb,
                       pareto_crb)
-from .paper_b import crlb, design_aps, fig6 as b_fig6, fig10 as b_fig10, fig11 as b_fig11, fig12, learnability, \
-    overhead, sweeps, table3, train
+from .paper_b import crlb, design_aps, fig6 as b_fig6, fig10 as b_fig10, fig11 as b_fig11, fig12, \
+    learnability, learned_curves, overhead, sweeps, table3, train
 from .registry import Experiment
 
 #: Every experiment, in the order of the papers (Paper A, then Paper B); the CLI's ``list`` order.
@@ -31,7 +31,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     pareto_crb.EXPERIMENT,
     crlb.EXPERIMENT, b_fig6.EXPERIMENT, sweeps.FIG7, sweeps.FIG8, sweeps.FIG9, b_fig10.EXPERIMENT, sweeps.FIG13,
     sweeps.FIG14, design_aps.EXPERIMENT, overhead.EXPERIMENT, train.EXPERIMENT, b_fig11.EXPERIMENT,
-    fig12.EXPERIMENT, table3.EXPERIMENT, learnability.EXPERIMENT,
+    fig12.EXPERIMENT, table3.EXPERIMENT, learnability.EXPERIMENT, learned_curves.EXPERIMENT,
 )
 REGISTRY: dict[str, Experiment] = {e.name: e for e in EXPERIMENTS}
 assert len(REGISTRY) == len(EXPERIMENTS), "experiment names must be unique"

@@ -4,7 +4,7 @@ Test samples ``fold_in(key, j)`` of the quick system (:mod:`.fig6`) at P = 30 dB
 with velocity estimates (``music``, ``cs``, ``ml_refined``) the estimates are drawn next to the
 true targets they are matched to (best assignment), locations as points and velocities as arrows.
 
-``learned`` adds the default D-VQVAE (AP input ``maps``, :mod:`.learning`): trained (resuming from
+``learned`` adds the default D-VQVAE (AP input ``area_maps``, head ``centre``, :mod:`.learning`): trained (resuming from
 its checkpoint in the work directory) on the learning system, which is not the classical panels'
 system (8x8 arrays, 32x32 grid, 35 dBm: see :class:`.learning.LearningSetup`), and drawn on the
 first ``n_samples`` of its own test samples, matched to the true targets as in its loss.
@@ -46,7 +46,7 @@ class Config:
 
 
 PRESETS = {
-    # 600 steps: the D-VQVAE of b-learnability's "maps" rung (same seed and setup, same model).
+    # 600 steps: the D-VQVAE of b-learnability's "area_centre" rung (same seed and setup, same model).
     "quick": Config(learned=LearningSetup(steps=600)),
     "paper": Config(system=CF_PRESETS["paper"], n_samples=20, chunk_size=4,
                     learned=LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",

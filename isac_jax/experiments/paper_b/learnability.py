@@ -7,7 +7,14 @@ fronthaul bits; only the AP input changes (:mod:`isac_jax.dvqvae.features`):
 * ``paper``: ``Re/Im Y_m`` (Sec. B.III.A, literal);
 * ``data_aware``: ``Y_m conj(x_{n,a})``, the data modulation removed with the transmit signals the
   CPU holds;
-* ``maps``: the classical per-AP angle-delay-Doppler maps of that product.
+* ``maps``: the classical per-AP angle-delay-Doppler maps of that product;
+* ``area_maps``: the same maps read out on a grid of the area at each cell's direction and bistatic
+  delay (a fixed warp at the AP), with the paper's dense decoder head (``fc``): what aligning the
+  APs' latents alone buys;
+* ``area_centre``: ``area_maps`` with the fully convolutional ``centre`` head, which reads the
+  targets cell by cell on that grid (the default of the learning experiments).
+
+The paper-literal rungs use the paper's head (``fc``, (16)-(17)); only the last changes the head.
 
 Next to them, on the first ``n_classical`` test samples (the very same echoes): the classical
 schemes of the evaluation harness (:mod:`isac_jax.cellfree.evaluation`), the root of the mean and of
@@ -34,10 +41,14 @@ from .learning import LearningSetup, train_and_evaluate
 
 NAME = "b-learnability"
 DESCRIPTION = ("(Not in Paper B) The information ladder: the D-VQVAE on Re/Im Y (paper), on Y times the "
-               "conjugate transmit signals, and on classical angle-delay-Doppler maps, beside the classical "
-               "schemes, the trivial predictor and the root CRLB on the same samples")
+               "conjugate transmit signals, on classical angle-delay-Doppler maps, on those maps on a grid of the "
+               "area (dense head, then the convolutional centre head), beside the classical schemes, the trivial "
+               "predictor and the root CRLB on the same samples")
 
-RUNGS = ("paper", "data_aware", "maps")
+#: rung -> (AP input, output head)
+RUNG_NETWORKS = {"paper": ("paper", "fc"), "data_aware": ("data_aware", "fc"), "maps": ("maps", "fc"),
+                 "area_maps": ("area_maps", "fc"), "area_centre": ("area_maps", "centre")}
+RUNGS = tuple(RUNG_NETWORKS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +105,8 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     out = {"rungs": list(config.rungs), "scheme": config.scheme, "n_test": setup.n_test,
            "n_classical": config.n_classical, "steps": setup.steps}
     for rung in config.rungs:
-        model = SensingModel(config.scheme, setup.net(ap_input=rung), sysc)
+        ap_input, head = RUNG_NETWORKS[rung]
+        model = SensingModel(config.scheme, setup.net(ap_input=ap_input, head=head), sysc)
         out[rung] = train_and_evaluate(model, setup.train_config(), train, test, seed=seed,
                                        checkpoint=work / f"{config.scheme}_{rung}.ckpt", progress=progress,
                                        n_common=config.n_classical)

@@ -61,13 +61,24 @@ def _apply_rx_antennas(cfg, m):
 
 
 def _apply_scatterers(cfg, s):
-    return dataclasses.replace(cfg, n_clutter=int(s), clutter_var=1.0)
+    # chi~^2 = 1 (b-fig13 scales it per column); no scatterers leave the system as it is.
+    return dataclasses.replace(cfg, n_clutter=int(s), clutter_var=1.0) if s else dataclasses.replace(cfg, n_clutter=0)
 
 
 def _apply_offsets(cfg, level):
     symbol_s = 1.0 / cfg.scs_hz + cfg.cp_s
     return dataclasses.replace(cfg, timing_offset_std_s=float(level) / (cfg.n_subcarriers * cfg.scs_hz),
                                cfo_std_hz=float(level) / (cfg.n_symbols * symbol_s))
+
+
+def _apply_power(cfg, p):
+    return dataclasses.replace(cfg, power_dbm=float(p))
+
+
+#: How each Paper B figure's axis changes a system: ``AXES[axis](config, value) -> config``
+#: (shared with the learned curves of :mod:`.learned_curves`).
+AXES = {"power_dbm": _apply_power, "n_targets": _apply_targets, "n_symbols": _apply_symbols,
+        "n_rx_antennas": _apply_rx_antennas, "n_clutter": _apply_scatterers, "offset_level": _apply_offsets}
 
 
 def _define(name: str, fig: str, what: str, axis: str, apply: Callable, xlabel: str, quick: SweepConfig,

@@ -80,7 +80,8 @@ def time_setting(system, net, batch: int, repeats: int, key) -> dict:
     params, book = model.init(k_init, Y[:2], X[:2])
     enc_params = jax.tree_util.tree_map(lambda a: a[0], params["encoder"])
     # One AP's whole local work: its input features (from Y, and X where net.ap_input needs it) and encoder.
-    encode = jax.jit(lambda p, y, x: ApEncoder(net).apply({"params": p}, ap_features(net.ap_input, y, x, system=system)))
+    encode = jax.jit(lambda p, y, x: ApEncoder(net).apply({"params": p}, ap_features(net.ap_input, y, x, system=system,
+                                                                                 rx_position=system.rx_positions[0])))
     z = encode(enc_params, Y[:, 0], X)
     quantise = jax.jit(lambda z, cb: nearest_indices(z[:, None], cb[None])[:, 0])
     idx = jnp.stack([quantise(z, book.codewords[0])] * M, axis=1)

@@ -4,7 +4,8 @@ training set, evaluate them and the trivial predictor on the same test set.
 Per scheme (``dvqvae``, ``dvae``, ``cnn``, ``trivial``): ``location_rmse_m``, ``velocity_rmse_mps``
 (per-target Euclidean errors, best target assignment), ``coordinate_rmse`` (x, y, v_x, v_y) and
 ``fronthaul_bits`` per receive AP and update. Every model trains for the same number of steps; the
-receive APs' input is ``LearningSetup.ap_input`` (default ``maps``; ``paper`` is the literal Re/Im Y_m, see
+receive APs' input is ``LearningSetup.ap_input`` and the output head ``LearningSetup.head`` (default
+``area_maps`` with the ``centre`` head; ``paper`` with ``fc`` is the literal Re/Im Y_m network, see
 ``b-learnability``). The trained models are the checkpoints in ``work/<scheme>.ckpt`` (msgpack, no pickle);
 rerunning resumes unfinished training.
 """
@@ -57,7 +58,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     out["centralised_bits"] = centralised_bits(sysc.n_rx_antennas, sysc.n_subcarriers, sysc.n_symbols)
     out["fully_distributed_bits"] = fully_distributed_bits(sysc.n_targets)
     out["test_truth"] = np.asarray(labels_of(test)[:100])
-    out.update(ap_input=setup.ap_input, steps=setup.steps, power_dbm=sysc.power_dbm)
+    out.update(ap_input=setup.ap_input, head=setup.head, steps=setup.steps, power_dbm=sysc.power_dbm)
     return out
 
 
