@@ -54,8 +54,8 @@ class NetConfig:
     # 3D convolution kernel: "auto" (im2col on CPU, XLA native elsewhere), "im2col" or "native".
     conv_impl: str = "auto"
     # What the receive APs' encoders (and the centralised CNN) see: "paper" (Re/Im Y_m, Sec. B.III.A),
-    # "data_aware" (Y_m times the conjugate users' symbols) or "maps" (angle-delay-Doppler maps);
-    # see isac_jax.dvqvae.features.
+    # "data_aware" (Y_m times the conjugate transmit signals), "maps" (angle-delay-Doppler maps) or
+    # "area_maps" (those maps read out on a grid of the area); see isac_jax.dvqvae.features.
     ap_input: str = "paper"
     # D-VAE: weight of the KL divergence to N(0, I), mean over batch, APs, latents and dimensions
     # (a beta-VAE weight; *Decision*, Paper B gives none).
