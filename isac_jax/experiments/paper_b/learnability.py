@@ -90,13 +90,18 @@ def classical_on_test_samples(system, seed: int, start: int, n: int, schemes, ch
     return summary
 
 
-def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
-    unknown = [r for r in config.rungs if r not in RUNGS]
+def check_choices(name: str, given, known, n_classical: int, n_test: int) -> None:
+    """Raise unless every entry of ``given`` is in ``known`` and ``1 <= n_classical <= n_test``."""
+    unknown = [g for g in given if g not in known]
     if unknown:
-        raise ValueError(f"rungs must be among {', '.join(RUNGS)}, got {unknown}")
+        raise ValueError(f"{name} must be among {', '.join(known)}, got {unknown}")
+    if not 0 < n_classical <= n_test:
+        raise ValueError(f"n_classical must be in [1, n_test={n_test}], got {n_classical}")
+
+
+def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
     setup = config.setup
-    if not 0 < config.n_classical <= setup.n_test:
-        raise ValueError(f"n_classical must be in [1, n_test={setup.n_test}], got {config.n_classical}")
+    check_choices("rungs", config.rungs, RUNGS, config.n_classical, setup.n_test)
     work = Path(work_dir or ".")
     train, test = setup.splits(seed)
     sysc = setup.system()

@@ -36,7 +36,7 @@ from ...dvqvae.training import evaluate, labels_of, trivial_prediction
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
 from .fig6 import SCHEME_COLORS
-from .learnability import classical_on_test_samples
+from .learnability import check_choices, classical_on_test_samples
 from .learning import LearningSetup, train_and_evaluate
 from .sweeps import AXES
 
@@ -104,12 +104,8 @@ def _point(system, setup: LearningSetup, config: Config, *, seed: int, work: Pat
 
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
-    unknown = [a for a, _ in config.axes if a not in FIGURES]
-    if unknown:
-        raise ValueError(f"axes must be among {', '.join(FIGURES)}, got {unknown}")
     setup = config.setup
-    if not 0 < config.n_classical <= setup.n_test:
-        raise ValueError(f"n_classical must be in [1, n_test={setup.n_test}], got {config.n_classical}")
+    check_choices("axes", [a for a, _ in config.axes], FIGURES, config.n_classical, setup.n_test)
     work = Path(work_dir or ".")
     nominal = setup.system()
     points: dict[str, dict] = {}            # repr(system) -> scores: shared grid points train once
