@@ -131,11 +131,11 @@ def area_cells(system: CellFreeConfig):
     return (jnp.arange(gx) + 0.5) * (ax / gx), (jnp.arange(gy) + 0.5) * (ay / gy)
 
 
-def _interpolate(values, position, n: int):
+def _interpolate(position, n: int):
     """Lower index and weight of linear interpolation at fractional ``position`` on ``n`` samples
     (clamped to the ends)."""
     low = jnp.clip(jnp.floor(position), 0, n - 2).astype(jnp.int32)
-    return low, jnp.clip(position - low, 0.0, 1.0).astype(values.dtype)
+    return low, jnp.clip(position - low, 0.0, 1.0).astype(position.dtype)
 
 
 def area_map(p, system: CellFreeConfig, rx_position, grids: dict):
@@ -152,8 +152,8 @@ def area_map(p, system: CellFreeConfig, rx_position, grids: dict):
     cos = (px - rx[0]) / jnp.maximum(d_rx, 1e-9)
     delay = (d_tx + d_rx[None]) / SPEED_OF_LIGHT
     c, d = grids["cos"].astype(real), grids["delay_s"].astype(real)
-    ic, wc = _interpolate(p, jnp.broadcast_to((cos - c[0]) / (c[1] - c[0]), delay.shape), c.shape[0])
-    idl, wd = _interpolate(p, (delay - d[0]) / (d[1] - d[0]), d.shape[0])
+    ic, wc = _interpolate(jnp.broadcast_to((cos - c[0]) / (c[1] - c[0]), delay.shape), c.shape[0])
+    idl, wd = _interpolate((delay - d[0]) / (d[1] - d[0]), d.shape[0])
     n = jnp.broadcast_to(jnp.arange(tx.shape[0])[:, None, None], delay.shape)
     out = 0.0
     for dc, w_c in ((0, 1.0 - wc), (1, wc)):
