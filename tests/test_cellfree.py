@@ -254,3 +254,25 @@ def test_bistatic_range_and_doppler_are_blind_along_the_transmit_receive_segment
                                rtol=1e-9, atol=1e-9)
     gx, gy = np.mean(grad[..., 0] ** 2), np.mean(grad[..., 1] ** 2)
     assert gy < 0.5 * gx, (gx, gy)
+
+
+def test_a_sensing_comb_is_the_full_grid_subsampled(rng):
+    """``subcarrier_step`` / ``symbol_step``: the echo on the comb equals the (NumPy) echo of the full
+    OFDM grid at every k_f-th subcarrier (0, k_f, ...) and k_t-th symbol (k_t, 2 k_t, ...), and the
+    users' channels (hence the precoders) are the full grid's at the sensed subcarriers."""
+    kf, kt, Ns, Ts = 4, 3, 6, 5
+    cfg = cf.get_config("quick", n_rx_antennas=4, n_subcarriers=Ns, n_symbols=Ts, subcarrier_step=kf,
+                        symbol_step=kt)
+    assert cfg.sensed_scs_hz == kf * 240e3 and cfg.sensed_symbol_s == pytest.approx(kt * (1 / 240e3 + 1.04e-6))
+    g, v, beta, x_full = _inputs(rng, Ns=kf * Ns, Ts=kt * Ts)
+    y_full = np_echo(TX, RX, g, v, beta, x_full)
+    sub = (slice(None), slice(None), slice(None, None, kf), slice(kt - 1, None, kt))
+    y = cf.noiseless_echo(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray(g), jnp.asarray(v), jnp.asarray(beta),
+                          jnp.asarray(x_full[sub]), **cfg.echo_kwargs)
+    assert rel_err(y, y_full[sub]) < 1e-10
+    full = dataclasses.replace(cfg, n_subcarriers=kf * Ns, n_symbols=kt * Ts, subcarrier_step=1, symbol_step=1)
+    _, h, _, _ = cf.draw_transmission(jax.random.PRNGKey(3), cfg, dtype=jnp.float64)
+    _, h_full, _, _ = cf.draw_transmission(jax.random.PRNGKey(3), full, dtype=jnp.float64)
+    assert rel_err(h, h_full[::kf]) < 1e-12
+    with pytest.raises(ValueError, match="symbol_step must be a positive integer"):
+        cf.get_config("quick", symbol_step=0)

@@ -654,14 +654,33 @@ def test_area_maps_against_numpy(rng):
                     n_subcarriers=5, n_symbols=6), rx_position=rx)
 
 
-def test_area_maps_peak_at_the_target():
+def test_area_grid_samples_the_doppler_span_once_per_resolution_cell():
+    """``area_grid`` keeps ``G^2 G_d = M_r N_s T_s`` and trades cells for Doppler shifts only when
+    ``M_r T_s / N_s`` shifts sample the span ``2 f_max`` (f_max = 2 sqrt(2) v_max f_c / c) less than once
+    per resolution cell ``1 / (T_s k_t (1 / Df + T_cp))``."""
+    from isac_jax.dvqvae.features import area_grid, doppler_span_cells
+
+    for overrides, grid in (({}, (32, 32, 8)), ({"subcarrier_step": 8, "symbol_step": 8}, (16, 16, 32)),
+                            ({"symbol_step": 2}, (32, 32, 8)), ({"symbol_step": 5}, (16, 16, 32))):
+        system = get_config("quick", **overrides)
+        span = 2 * 2 * math.sqrt(2) * 20.0 * 30e9 / 299_792_458.0 * 32 * system.symbol_step * (1 / 240e3 + 1.04e-6)
+        assert doppler_span_cells(system) == pytest.approx(span, rel=1e-12)
+        assert area_grid(system) == grid, overrides
+        assert grid[0] * grid[1] * grid[2] == 8 * 32 * 32
+    assert area_grid(get_config("paper")) == (256, 256, 16)
+
+
+@pytest.mark.parametrize("comb", [1, 8], ids=["quick", "comb8"])
+def test_area_maps_peak_at_the_target(comb):
     """One target's noiseless echo (one transmit AP, so no ghost paths): the two receive APs'
-    ``area_maps``, summed over the Doppler shifts, peak within two cells (6.25 m) of the target,
-    and at that cell each AP's Doppler profile peaks within two steps of the path's bistatic Doppler."""
+    ``area_maps``, summed over the Doppler shifts, peak within two cells (6.25 m; 12.5 m on the
+    16 x 16 grid of a comb of 8) of the target, and at that cell each AP's Doppler profile peaks
+    within two steps of the path's bistatic Doppler."""
     from isac_jax.cellfree.echo import bistatic_geometry
     from isac_jax.dvqvae.features import area_cells, area_grid, map_grids
 
-    system = get_config("quick", n_targets=1, n_users=2, noise_dbm=-250.0, tx_positions=((25.0, 0.0),))
+    system = get_config("quick", n_targets=1, n_users=2, noise_dbm=-250.0, tx_positions=((25.0, 0.0),),
+                        subcarrier_step=comb, symbol_step=comb)
     out = sample_batch(jax.random.PRNGKey(5), np.arange(4), system, dtype=jnp.float64)
     model = SensingModel("dvqvae", get_net_config("quick", ap_input="area_maps"), system)
     maps = np.asarray(jax.jit(model.ap_inputs)(out["Y"], out["X"]))[..., 0]      # [B, M, Gx, Gy, Gd]

@@ -50,13 +50,19 @@ class CellFreeConfig:
     timing_offset_std_s: float = 0.0            # sigma_tau (B.30), real Gaussian per (n, m, t)
     cfo_std_hz: float = 0.0                     # sigma_f (B.30)
     precoder: str = "mmse"                      # mmse | zf | mrt
+    # A sensing comb (beyond the paper): the echo is observed on every ``subcarrier_step``-th
+    # subcarrier and every ``symbol_step``-th symbol of the OFDM grid, ``n_subcarriers x n_symbols``
+    # of them, so a small tensor keeps the bandwidth and duration (the resolution) of a large grid.
+    subcarrier_step: int = 1
+    symbol_step: int = 1
 
     def __post_init__(self):
         for name in ("carrier_hz", "scs_hz", "cp_s", "ref_distance_m", "pathloss_exp", "reflection_var",
                      "max_speed_mps", "clutter_var"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        for name in ("n_subcarriers", "n_symbols", "n_tx_antennas", "n_rx_antennas", "n_users", "n_targets"):
+        for name in ("n_subcarriers", "n_symbols", "n_tx_antennas", "n_rx_antennas", "n_users", "n_targets",
+                     "subcarrier_step", "symbol_step"):
             v = getattr(self, name)
             if int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -83,9 +89,30 @@ class CellFreeConfig:
         return dbm_to_watt(self.power_dbm)
 
     @property
+    def sensed_scs_hz(self) -> float:
+        """Frequency step (Hz) between the sensed subcarriers: ``subcarrier_step * scs_hz``."""
+        return self.subcarrier_step * self.scs_hz
+
+    @property
+    def sensed_symbol_s(self) -> float:
+        """Time step (s) between the sensed symbols: ``symbol_step * (1 / scs_hz + cp_s)``."""
+        return self.symbol_step * (1.0 / self.scs_hz + self.cp_s)
+
+    @property
+    def sensed_cp_s(self) -> float:
+        """The ``cp_s`` under which the kernels, which take a grid as ``(scs_hz, cp_s)`` with symbol
+        period ``1 / scs_hz + cp_s``, see the sensed grid: ``sensed_symbol_s - 1 / sensed_scs_hz``
+        (``cp_s`` itself without a comb)."""
+        if self.subcarrier_step == self.symbol_step == 1:
+            return self.cp_s
+        return self.sensed_symbol_s - 1.0 / self.sensed_scs_hz
+
+    @property
     def echo_kwargs(self) -> dict:
-        """The keyword arguments of :func:`~isac_jax.cellfree.noiseless_echo` for this system."""
-        return dict(n_rx=self.n_rx_antennas, carrier_hz=self.carrier_hz, scs_hz=self.scs_hz, cp_s=self.cp_s,
+        """The keyword arguments of :func:`~isac_jax.cellfree.noiseless_echo` for this system (its
+        sensed grid: :attr:`sensed_scs_hz`, :attr:`sensed_cp_s`)."""
+        return dict(n_rx=self.n_rx_antennas, carrier_hz=self.carrier_hz, scs_hz=self.sensed_scs_hz,
+                    cp_s=self.sensed_cp_s,
                     pathloss_ref_db=self.pathloss_ref_db, pathloss_exp=self.pathloss_exp,
                     ref_distance_m=self.ref_distance_m)
 

@@ -28,7 +28,7 @@ def received_echo(key, cfg: CellFreeConfig, scenario, x):
     if cfg.timing_offset_std_s > 0 or cfg.cfo_std_hz > 0:
         tau_o, f_o = clock_offsets(k_off, N, M, Ts, timing_offset_std_s=cfg.timing_offset_std_s,
                                    cfo_std_hz=cfg.cfo_std_hz, dtype=jnp.real(x).dtype)
-        offsets = offset_phase(tau_o, f_o, Ns, scs_hz=cfg.scs_hz, cp_s=cfg.cp_s)
+        offsets = offset_phase(tau_o, f_o, Ns, scs_hz=cfg.sensed_scs_hz, cp_s=cfg.sensed_cp_s)
     y = combine_paths(path_factors(tx, rx, scenario.targets, scenario.velocities, scenario.beta, x, **kw), offsets)
     if cfg.n_clutter:
         # (B.29): static scatterers (zero Doppler); (B.30) multiplies LoS and clutter alike.
@@ -44,7 +44,7 @@ def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
     sc = sample_scenario(k_sc, cfg, dtype=dtype)
     tx = cfg.tx_array().astype(dtype)
     N = tx.shape[0]
-    H = comm_channels(k_h, tx, sc.users, cfg.n_tx_antennas, cfg.n_subcarriers, scs_hz=cfg.scs_hz,
+    H = comm_channels(k_h, tx, sc.users, cfg.n_tx_antennas, cfg.n_subcarriers, scs_hz=cfg.sensed_scs_hz,
                       pathloss_ref_db=cfg.pathloss_ref_db, pathloss_exp=cfg.pathloss_exp,
                       ref_distance_m=cfg.ref_distance_m, rician_k=cfg.rician_k)
     W = precoders(H, N, cfg.power_w, cfg.comm_noise_w, kind=cfg.precoder)

@@ -73,6 +73,18 @@ def strip_data(y, x):
     return y[:, None, None] * jnp.conj(x)[:, :, :, None]
 
 
+def max_doppler_hz(system: CellFreeConfig) -> float:
+    """Largest bistatic Doppler (Hz) of a target in the area: ``2 sqrt(2) v_max f_c / c`` (both
+    unit vectors of (B.9) aligned with a velocity of ``v_max`` per axis)."""
+    return 2.0 * math.sqrt(2.0) * system.max_speed_mps * system.carrier_hz / SPEED_OF_LIGHT
+
+
+def doppler_span_cells(system: CellFreeConfig) -> float:
+    """The Doppler span ``2 f_max`` in Doppler resolution cells ``1 / (T_s DT)`` of the sensed grid
+    (quick: 1.9; Table B.I, or quick with a symbol comb of 8: 15.1)."""
+    return 2.0 * max_doppler_hz(system) * system.n_symbols * system.sensed_symbol_s
+
+
 def map_grids(system: CellFreeConfig, *, n_cos: int | None = None, n_doppler: int | None = None) -> dict:
     """The grids of the ``maps`` input: ``cos[n_cos]`` (receive direction cosines, bin centres of
     ``[-1, 1]``; default ``M_r``), ``delay_s[N_s]`` from the shortest transmit-receive AP distance to the longest
@@ -83,7 +95,7 @@ def map_grids(system: CellFreeConfig, *, n_cos: int | None = None, n_doppler: in
     corners = ((0.0, 0.0), (ax, 0.0), (0.0, ay), (ax, ay))
     shortest = min(math.dist(t, r) for t, r in itertools.product(tx, rx))
     longest = max(math.dist(t, c) + math.dist(c, r) for t, r, c in itertools.product(tx, rx, corners))
-    f_max = 2.0 * math.sqrt(2.0) * system.max_speed_mps * system.carrier_hz / SPEED_OF_LIGHT
+    f_max = max_doppler_hz(system)
     Mr = n_cos or system.n_rx_antennas
     return {"cos": jnp.asarray([-1.0 + (2 * j + 1) / Mr for j in range(Mr)]),
             "delay_s": jnp.linspace(shortest, longest, system.n_subcarriers) / SPEED_OF_LIGHT,
@@ -98,24 +110,30 @@ def angle_delay_doppler_map(z, system: CellFreeConfig, grids: dict | None = None
     real = jnp.real(z).dtype
     i = jnp.arange(system.n_subcarriers, dtype=real)
     t = jnp.arange(1, system.n_symbols + 1, dtype=real)
-    symbol_s = 1.0 / system.scs_hz + system.cp_s
+    symbol_s = system.sensed_symbol_s
     a = jnp.conj(ula_response(g["cos"].astype(real), system.n_rx_antennas))                # [Dr, Mr]
-    d = jnp.exp(2j * jnp.pi * system.scs_hz * i[:, None] * g["delay_s"].astype(real)[None, :])   # [Ns, Dd]
+    d = jnp.exp(2j * jnp.pi * system.sensed_scs_hz * i[:, None] * g["delay_s"].astype(real)[None, :])   # [Ns, Dd]
     f = jnp.exp(-2j * jnp.pi * symbol_s * t[:, None] * g["doppler_hz"].astype(real)[None, :])   # [Ts, Df]
     m = jnp.einsum("ra,bnkait,id,tf->bnkrdf", a.astype(z.dtype), z, d.astype(z.dtype), f.astype(z.dtype))
     return jnp.sum(jnp.real(m) ** 2 + jnp.imag(m) ** 2, axis=2)
 
 
 def area_grid(system: CellFreeConfig) -> tuple:
-    """``(G, G, G_d)`` of the ``area_maps`` input: ``G = N_s`` cells along x and along y and
-    ``G_d = M_r T_s / N_s`` Doppler shifts, as many elements as ``M_r N_s T_s`` so that the latent
-    grid, ``L`` and the fronthaul bits are those of the other inputs (quick: 32 x 32 cells of
-    3.1 m, 8 Doppler shifts; Table B.I: 256 x 256 cells, 16 shifts)."""
+    """``(G, G, G_d)`` of the ``area_maps`` input, ``G^2 G_d = M_r N_s T_s`` elements so that the
+    latent grid, ``L`` and the fronthaul bits are those of the other inputs: ``G = N_s`` cells along
+    x and along y and ``G_d = M_r T_s / N_s`` Doppler shifts, unless that samples the Doppler span
+    (:func:`doppler_span_cells`) less than once per resolution cell, where a target between two
+    shifts would vanish from the map: then ``G`` is halved and ``G_d`` quadrupled until it does
+    (quick: 32 x 32 cells of 3.1 m, 8 shifts for 1.9 cells; quick with a symbol comb of 8:
+    16 x 16 cells of 6.25 m, 32 shifts for 15.1 cells; Table B.I: 256 x 256 cells, 16 shifts for 15.1)."""
     Mr, Ns, Ts = system.n_rx_antennas, system.n_subcarriers, system.n_symbols
     if (Mr * Ts) % Ns:
         raise ValueError(f"ap_input 'area_maps' needs n_rx_antennas * n_symbols ({Mr} * {Ts}) to be a multiple of "
                          f"n_subcarriers ({Ns}): its grid has N_s x N_s cells and M_r T_s / N_s Doppler shifts")
-    return (Ns, Ns, Mr * Ts // Ns)
+    g, g_d = Ns, Mr * Ts // Ns
+    while g_d < doppler_span_cells(system) and g % 2 == 0 and g > 2:
+        g, g_d = g // 2, 4 * g_d
+    return (g, g, g_d)
 
 
 def feature_grid(kind: str, system: CellFreeConfig) -> tuple:

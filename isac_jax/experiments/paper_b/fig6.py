@@ -74,7 +74,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
            "root_crlb_location_m": summary["root_crlb_location_m"],
            "root_crlb_velocity_mps": summary["root_crlb_velocity_mps"],
            "resolution": resolution(base.n_subcarriers, base.n_symbols, carrier_hz=base.carrier_hz,
-                                    scs_hz=base.scs_hz, cp_s=base.cp_s)}
+                                    scs_hz=base.sensed_scs_hz, cp_s=base.sensed_cp_s)}
     for scheme in config.schemes:
         res[scheme] = summary[scheme]
     return res

@@ -66,9 +66,8 @@ def _apply_scatterers(cfg, s):
 
 
 def _apply_offsets(cfg, level):
-    symbol_s = 1.0 / cfg.scs_hz + cfg.cp_s
-    return dataclasses.replace(cfg, timing_offset_std_s=float(level) / (cfg.n_subcarriers * cfg.scs_hz),
-                               cfo_std_hz=float(level) / (cfg.n_symbols * symbol_s))
+    return dataclasses.replace(cfg, timing_offset_std_s=float(level) / (cfg.n_subcarriers * cfg.sensed_scs_hz),
+                               cfo_std_hz=float(level) / (cfg.n_symbols * cfg.sensed_symbol_s))
 
 
 def _apply_power(cfg, p):
@@ -114,8 +113,8 @@ def _define(name: str, fig: str, what: str, axis: str, apply: Callable, xlabel: 
         res["root_crlb_velocity_mps"] = np.reshape([s["root_crlb_velocity_mps"] for s in sums], shape)
         for scheme in config.schemes:
             res[scheme] = {k: np.reshape([s[scheme][k] for s in sums], shape) for k in sums[0][scheme]}
-        res["resolution"] = [resolution(c.n_subcarriers, c.n_symbols, carrier_hz=c.carrier_hz, scs_hz=c.scs_hz,
-                                        cp_s=c.cp_s) for c in (apply(base, v) for v in config.values)]
+        res["resolution"] = [resolution(c.n_subcarriers, c.n_symbols, carrier_hz=c.carrier_hz,
+                                        scs_hz=c.sensed_scs_hz, cp_s=c.sensed_cp_s) for c in (apply(base, v) for v in config.values)]
         return res
 
     def plot(results: dict, path) -> None:
