@@ -23,7 +23,10 @@ def enable_compilation_cache() -> str | None:
     import jax
 
     jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    # Programs that compile in under 0.5 s are not worth a file, unless the caller says otherwise
+    # (the tests cache every program: tests/conftest.py).
+    jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                      float(os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", 0.5)))
     return where
 
 

@@ -24,6 +24,18 @@ if "ISAC_JAX_TEST_XLA_FLAGS" not in os.environ:
 if os.environ["ISAC_JAX_TEST_XLA_FLAGS"] not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + os.environ["ISAC_JAX_TEST_XLA_FLAGS"]).strip()
 
+# Many tests build the same XLA programs (experiments, shared kernels): a persistent cache lets the
+# second build -- in this process, in the other pytest-xdist worker, or in a subprocess a test starts
+# (notebook kernels, forced-device and distributed runs, which read the JAX_* variables) -- load the
+# executable instead of compiling it again. Every program is cached, however short its compilation:
+# the suite's programs are small, and caching them all cut its CPU time by 12 % on a fresh clone
+# (578 s -> 504 s user CPU, 363 s -> 316 s wall, 2 cores; threshold 0.5 s before). It lives under
+# .pytest_cache (removed by `make clean`).
+CACHE = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ["ISAC_JAX_CACHE"] = CACHE          # the CLI, run in-process by the tests, uses the same cache
+
 import jax  # noqa: E402
 import numpy as np
 import pytest
@@ -31,13 +43,9 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 # Implicit rank promotion (broadcasting a [n] against a [n, 1] by accident) is an error in the tests.
 jax.config.update("jax_numpy_rank_promotion", "raise")
-# Many tests build the same XLA programs (experiments, shared kernels): a persistent cache lets the
-# second build -- in this process or in the other pytest-xdist worker -- load the executable instead
-# of compiling it again. It lives under .pytest_cache (removed by `make clean`).
-CACHE = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
-jax.config.update("jax_compilation_cache_dir", CACHE)
-os.environ["ISAC_JAX_CACHE"] = CACHE          # the CLI, run in-process by the tests, uses the same cache
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs",
+                  float(os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"]))
 
 
 def pytest_collection_modifyitems(config, items):
