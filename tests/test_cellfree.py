@@ -214,6 +214,7 @@ def test_cellfree_bad_input():
     assert dataclasses.replace(cf.get_config("paper")).n_subcarriers == 256
 
 
+@pytest.mark.heavy
 def test_closed_form_crlb_equals_autodiff_without_the_doppler_position_term():
     """Appendix B.A's hand derivatives (a second, autodiff-free route) agree with autodiff of the
     model whose Doppler does not move with the target; the exact bound differs from both."""

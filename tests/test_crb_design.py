@@ -17,6 +17,7 @@ def _geometry(seed, K):
     return devices, PAPER_A_TARGET_REGION.sample(jax.random.PRNGKey(seed + 100), 5)
 
 
+@pytest.mark.heavy
 def test_batched_fim_matches_numpy_reference(rng):
     K, M, I, T = 4, 3, 2, 16
     devices, targets = _geometry(0, K)
@@ -78,6 +79,7 @@ def _instance(rng, K=4, N=8, M=3, I=2, T=8):
     return H, W, ota.dft_pulses(K, T), devices
 
 
+@pytest.mark.heavy
 def test_crb_aware_design_meets_target_and_power(rng):
     H, W, p, devices = _instance(rng)
     P, s2, T = 1.0, 1e-5, 8

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from conftest import crandn, rel_err
 from isac_jax import ota
@@ -88,6 +89,7 @@ def _geometry(seed, K):
     return np.asarray(devices), np.asarray(target)
 
 
+@pytest.mark.heavy
 def test_finite_t_fim_matches_numpy_reference_built_from_the_random_matrices(rng):
     K, M, T, P, s2 = 3, 3, 16, 1.0, 1e-6
     devices, target = _geometry(int(rng.integers(1 << 30)), K)

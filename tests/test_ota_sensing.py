@@ -196,6 +196,7 @@ def test_fim_does_not_depend_on_power(rng):
     assert rel_err(J1, J2) < 1e-12
 
 
+@pytest.mark.heavy
 def test_crb_lower_bound_below_crb_everywhere(rng):
     """Theorem 2 as a property: CRB_L <= CRB(v) for random v in the region and random precoders."""
     K, M, I = 6, 4, 2

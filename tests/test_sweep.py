@@ -133,6 +133,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.heavy
 def test_two_process_distributed_sweep_merges_and_resumes_after_a_kill(tmp_path):
     """SPEC §9: under jax.distributed (two CPU processes on localhost) the units are split between the
     processes and the merged result equals the single-process sweep; after process 1 is killed mid-run
