@@ -34,7 +34,7 @@ if os.environ["ISAC_JAX_TEST_XLA_FLAGS"] not in os.environ.get("XLA_FLAGS", ""):
 CACHE = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ["ISAC_JAX_CACHE"] = CACHE          # the CLI, run in-process by the tests, uses the same cache
+os.environ["ISAC_JAX_CACHE"] = os.environ["JAX_COMPILATION_CACHE_DIR"]   # the CLI, run in-process, too
 
 import jax  # noqa: E402
 import numpy as np
