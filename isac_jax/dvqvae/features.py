@@ -45,6 +45,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import jax
 import jax.numpy as jnp
 
 from ..cellfree.config import SPEED_OF_LIGHT, CellFreeConfig
@@ -156,28 +157,36 @@ def _interpolate(position, n: int):
     return low, jnp.clip(position - low, 0.0, 1.0).astype(position.dtype)
 
 
-def area_map(p, system: CellFreeConfig, rx_position, grids: dict):
-    """Read the maps ``p[B, N, n_cos, N_s, G_d]`` of one receive AP at ``rx_position[2]`` (m) out at
-    every cell of :func:`area_cells`: bilinear in the direction cosine ``(x - r_x)/d_m`` (B.10) and
-    the bistatic delay ``(d_n + d_m)/c`` (B.7)-(B.8) of transmit AP ``n`` -> ``[B, N, G_x, G_y, G_d]``."""
-    xs, ys = area_cells(system)
+def map_at(p, system: CellFreeConfig, rx_position, grids: dict, px, py):
+    """Read one sample's maps ``p[N, n_cos, N_s, G_d]`` of the receive AP at ``rx_position[2]`` (m)
+    out at the points ``px[...]``, ``py[...]`` (m): bilinear in the direction cosine ``(x - r_x)/d_m``
+    (B.10) and the bistatic delay ``(d_n + d_m)/c`` (B.7)-(B.8) of transmit AP ``n`` -> ``[N, ..., G_d]``."""
     real = p.dtype
-    px, py = jnp.meshgrid(xs.astype(real), ys.astype(real), indexing="ij")          # [Gx, Gy]
+    px, py = jnp.asarray(px, real), jnp.asarray(py, real)
     rx = jnp.asarray(rx_position, real)
     tx = system.tx_array().astype(real)                                             # [N, 2]
     d_rx = jnp.hypot(px - rx[0], py - rx[1])
-    d_tx = jnp.hypot(px[None] - tx[:, 0, None, None], py[None] - tx[:, 1, None, None])   # [N, Gx, Gy]
+    expand = (slice(None),) + (None,) * px.ndim
+    d_tx = jnp.hypot(px[None] - tx[expand + (0,)], py[None] - tx[expand + (1,)])   # [N, ...]
     cos = (px - rx[0]) / jnp.maximum(d_rx, 1e-9)
     delay = (d_tx + d_rx[None]) / SPEED_OF_LIGHT
     c, d = grids["cos"].astype(real), grids["delay_s"].astype(real)
     ic, wc = _interpolate(jnp.broadcast_to((cos - c[0]) / (c[1] - c[0]), delay.shape), c.shape[0])
     idl, wd = _interpolate((delay - d[0]) / (d[1] - d[0]), d.shape[0])
-    n = jnp.broadcast_to(jnp.arange(tx.shape[0])[:, None, None], delay.shape)
+    n = jnp.broadcast_to(jnp.arange(tx.shape[0])[expand], delay.shape)
     out = 0.0
     for dc, w_c in ((0, 1.0 - wc), (1, wc)):
         for dd, w_d in ((0, 1.0 - wd), (1, wd)):
-            out = out + (w_c * w_d)[None, ..., None] * p[:, n, ic + dc, idl + dd, :]
+            out = out + (w_c * w_d)[..., None] * p[n, ic + dc, idl + dd, :]
     return out
+
+
+def area_map(p, system: CellFreeConfig, rx_position, grids: dict):
+    """:func:`map_at` of the maps ``p[B, N, n_cos, N_s, G_d]`` at every cell of :func:`area_cells`
+    -> ``[B, N, G_x, G_y, G_d]``."""
+    xs, ys = area_cells(system)
+    px, py = jnp.meshgrid(xs.astype(p.dtype), ys.astype(p.dtype), indexing="ij")     # [Gx, Gy]
+    return jax.vmap(lambda q: map_at(q, system, rx_position, grids, px, py))(p)
 
 
 def check_ap_input(kind: str) -> None:
