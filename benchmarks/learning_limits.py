@@ -17,6 +17,7 @@ cells of 6.25 m of a distinct target, :func:`found_breakdown`) with the RMSEs ov
 alone: whether a model misses a target or places the ones it finds poorly.
 
 Usage: python benchmarks/learning_limits.py [--out DIR] [--system KEY=VALUE ...] [--net KEY=VALUE ...]
+       [--lr-schedule cosine]
        5000:160000 5000:16000
 (a GPU reading; one 5000-step run of the earlier ``maps`` default took about 2.5 min on an H100 and
 about 40 min on a 2-core CPU; the default's 600 steps take about 6 min on that CPU).
@@ -60,17 +61,17 @@ def found_breakdown(pred, data, scaler) -> dict:
             "velocity_rmse_mps_found": rmse(vel[found]) if found.any() else None}
 
 
-def reading(spec: str, work: Path, system: tuple = (), net_changes: tuple = ()) -> dict:
+def reading(spec: str, work: Path, system: tuple = (), net_changes: tuple = (), lr_schedule: str = "constant") -> dict:
     steps, n_train, net = (spec.split(":") + ["quick"])[:3]
     base = b_train.PRESETS["quick"].setup
     setup = dataclasses.replace(base, steps=int(steps), n_train=int(n_train), net_preset=net,
                                 epochs=-(-int(steps) * 32 // int(n_train)),
                                 system_overrides=base.system_overrides + system,
-                                net_overrides=base.net_overrides + net_changes)
+                                net_overrides=base.net_overrides + net_changes, lr_schedule=lr_schedule)
     train, test = setup.splits(0)
     model = SensingModel("dvqvae", setup.net(), setup.system())
     t0 = time.perf_counter()
-    res = fit(model, setup.train_config(), train, seed=0, checkpoint=work / f"{_name(spec, system + net_changes)}.ckpt",
+    res = fit(model, setup.train_config(), train, seed=0, checkpoint=work / f"{_name(spec, system + net_changes + _schedule(lr_schedule))}.ckpt",
               progress=False)
     seen = dataclasses.replace(train, stop=train.start + min(1000, len(train)))
     pred = predict(model, res.state, test)
@@ -79,6 +80,10 @@ def reading(spec: str, work: Path, system: tuple = (), net_changes: tuple = ()) 
             "trivial": evaluate(trivial_prediction(train, len(test), LabelScaler.fit(labels_of(train))), test,
                                 res.scaler),
             "wall_s": time.perf_counter() - t0}
+
+
+def _schedule(lr_schedule: str) -> tuple:
+    return () if lr_schedule == "constant" else (("lr", lr_schedule),)
 
 
 def _name(spec: str, system: tuple) -> str:
@@ -98,18 +103,20 @@ def main() -> None:
     ap.add_argument("--out", default="learning_limits_work")
     ap.add_argument("--system", type=_override, action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--net", type=_override, action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"))
     args = ap.parse_args()
     system, net = tuple(args.system), tuple(args.net)
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
-    print(f"# learning_limits (b-train quick setup, default D-VQVAE; system changes {list(system)}, network changes {list(net)}): {machine()}")
+    print(f"# learning_limits (b-train quick setup, default D-VQVAE; system changes {list(system)}, network changes "
+          f"{list(net)}, learning rate {args.lr_schedule}): {machine()}")
     print("| steps : training samples [: net] | test location (m) | test velocity (m/s) "
           "| train location (m) | train velocity (m/s) | trivial location / velocity | test x / y / v_x / v_y "
           "| both targets found | location / velocity RMSE there | wall (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for spec in args.specs:
-        r = reading(spec, work, system, net)
-        (work / f"{_name(spec, system + net)}.json").write_text(json.dumps(r, indent=1))
+        r = reading(spec, work, system, net, args.lr_schedule)
+        (work / f"{_name(spec, system + net + _schedule(args.lr_schedule))}.json").write_text(json.dumps(r, indent=1))
         t, s, z, f = r["test"], r["train_first_1000"], r["trivial"], r["test_found"]
         there = (f"{f['location_rmse_m_found']:.2f} / {f['velocity_rmse_mps_found']:.2f}"
                  if f.get("location_rmse_m_found") is not None else "-")

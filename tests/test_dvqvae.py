@@ -374,6 +374,31 @@ def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
     assert learned["location_rmse_m"] < 0.7 * trivial["location_rmse_m"], (learned, trivial)
 
 
+def test_cosine_schedule_sets_every_steps_rate_and_resumes(data, tmp_path):
+    """``lr_schedule="cosine"``: after ``s`` steps of a budget ``S`` the injected rate is
+    ``lr (1 + cos(pi (s - 1) / S)) / 2`` (closed form), the first step equals the constant
+    schedule's, later ones do not, and an interrupted run resumes onto the same parameters."""
+    model = SensingModel("dvae", NET, SYSTEM)
+    tc = TrainConfig(batch_size=8, epochs=1, learning_rate=1e-2, lr_schedule="cosine", max_steps=4)
+    rate = lambda r: float(r.state.opt_state[-1].hyperparams["learning_rate"])   # noqa: E731
+    full = fit(model, tc, data, progress=False)
+    assert rate(full) == pytest.approx(1e-2 * 0.5 * (1 + math.cos(math.pi * 3 / 4)), rel=1e-6)
+    leaves = lambda r: jax.tree_util.tree_leaves(r.state.params)                 # noqa: E731
+    const = dataclasses.replace(tc, lr_schedule="constant")
+    for a, b in zip(leaves(fit(model, tc, data, progress=False, max_steps=1)),
+                    leaves(fit(model, const, data, progress=False, max_steps=1))):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert any(not np.array_equal(np.asarray(a), np.asarray(b))
+               for a, b in zip(leaves(full), leaves(fit(model, const, data, progress=False))))
+    ckpt = tmp_path / "cos.ckpt"
+    fit(model, tc, data, progress=False, checkpoint=ckpt, max_steps=2)
+    resumed = fit(model, tc, data, progress=False, checkpoint=ckpt)
+    for a, b in zip(leaves(full), leaves(resumed)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        TrainConfig(lr_schedule="linear")
+
+
 def test_learning_rates_share_one_compiled_training_step(data):
     """The learning rate lives in the optimiser state: a second run at another learning rate compiles
     no new training step (its log shows none, while the first run's does)."""
@@ -614,9 +639,10 @@ def test_area_maps_against_numpy(rng):
     """``area_maps``: the matched-filter power on a 4x finer direction-cosine grid and ``M_r``
     Doppler shifts (explicit sums of (B.6)'s phases, float64), read out at every cell of the area
     at that cell's receive direction cosine and bistatic delay by ``np.interp`` along the delay and
-    then the cosine, then ``log(1 + P / mean P)`` with the mean over the whole map."""
+    then the cosine, then ``log(1 + P / mean P)`` with the mean over the whole map; and the power read
+    out the same way at random points of the area (``map_at``)."""
     from isac_jax.cellfree.config import SPEED_OF_LIGHT
-    from isac_jax.dvqvae.features import AREA_ANGLE_OVERSAMPLING, ap_features, map_grids
+    from isac_jax.dvqvae.features import AREA_ANGLE_OVERSAMPLING, ap_features, map_at, map_grids
 
     system = get_config("quick", n_rx_antennas=2, n_tx_antennas=2, n_subcarriers=4, n_symbols=6)
     B, N, Nt, Mr, Ns, Ts = 2, 2, 2, 2, 4, 6
@@ -647,6 +673,16 @@ def test_area_maps_against_numpy(rng):
     got = np.asarray(ap_features("area_maps", jnp.asarray(y), jnp.asarray(x), system=system, rx_position=rx))
     assert got.shape == (B, Gx, Gy, Gd, N)
     np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-10)
+    # the same read-out at arbitrary points (map_at, used at the targets' true positions)
+    pts = rng.uniform(0.0, 100.0, (5, 2))
+    at = np.zeros((N, len(pts), Gd))
+    for (k, (px, py)), n, f in itertools.product(enumerate(pts), range(N), range(Gd)):
+        d_rx = math.hypot(px - rx[0], py - rx[1])
+        delay = (math.hypot(px - system.tx_positions[n][0], py - system.tx_positions[n][1]) + d_rx) / SPEED_OF_LIGHT
+        rows = [np.interp(delay, g["delay_s"], power[1, n, a, :, f]) for a in range(len(g["cos"]))]
+        at[n, k, f] = np.interp((px - rx[0]) / d_rx, g["cos"], rows)
+    got_at = map_at(jnp.asarray(power[1]), system, rx, {k: jnp.asarray(v) for k, v in g.items()}, pts[:, 0], pts[:, 1])
+    np.testing.assert_allclose(np.asarray(got_at), at, rtol=1e-8, atol=1e-12)
     with pytest.raises(ValueError, match="rx_position"):
         ap_features("area_maps", jnp.asarray(y), jnp.asarray(x), system=system)
     with pytest.raises(ValueError, match="multiple of n_subcarriers"):

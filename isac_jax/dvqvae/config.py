@@ -121,6 +121,9 @@ class NetConfig:
         return 2 ** self.n_cnn_tx
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Algorithm B.1: Adam with ``learning_rate``; ``epochs`` passes over the training set in
@@ -135,6 +138,9 @@ class TrainConfig:
     the machine and its load: no preset uses it.
     ``data_parallel``: shard every batch over all local devices (``jax.sharding``, parameters
     replicated); ``batch_size`` must then be a multiple of the device count.
+    ``lr_schedule``: ``"constant"`` (Algorithm B.1) or ``"cosine"`` (*beyond the paper*: the rate
+    decays as ``learning_rate (1 + cos(pi s / S)) / 2`` over the run's budget of ``S`` steps,
+    ``max_steps`` or all epochs; a run resumed with another budget continues on the new schedule).
     """
 
     learning_rate: float = 1e-4
@@ -145,6 +151,7 @@ class TrainConfig:
     time_budget_s: float | None = None
     grad_clip: float | None = 1.0
     data_parallel: bool = False
+    lr_schedule: str = "constant"
 
     def __post_init__(self):
         if not self.learning_rate > 0:
@@ -153,6 +160,8 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or int(v) != v or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.max_steps is not None and (isinstance(self.max_steps, bool) or int(self.max_steps) != self.max_steps
                                            or self.max_steps < 1):
             raise ValueError(f"max_steps must be a positive integer or None, got {self.max_steps!r}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -58,6 +59,20 @@ def make_optimizer(grad_clip: float | None, learning_rate: float):
     *state* (``optax.inject_hyperparams``): runs at different learning rates share one compiled step."""
     clip = [optax.clip_by_global_norm(grad_clip)] if grad_clip else []
     return optax.chain(*clip, optax.inject_hyperparams(optax.adam, hyperparam_dtype=jnp.float32)(learning_rate=learning_rate))
+
+
+def learning_rate_at(tc: TrainConfig, step: int, budget: int) -> float:
+    """The learning rate of global step ``step`` (0-based) of a run of ``budget`` steps."""
+    if tc.lr_schedule == "cosine":
+        return tc.learning_rate * 0.5 * (1.0 + math.cos(math.pi * min(step, budget) / budget))
+    return tc.learning_rate
+
+
+def _with_learning_rate(opt_state, rate: float):
+    """``opt_state`` of :func:`make_optimizer` with its injected learning rate set to ``rate``."""
+    inner = opt_state[-1]
+    hyper = {**inner.hyperparams, "learning_rate": jnp.asarray(rate, jnp.float32)}
+    return (*opt_state[:-1], inner._replace(hyperparams=hyper))
 
 
 def make_train_step(model: SensingModel, tc: TrainConfig):
@@ -208,6 +223,8 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
         batch = train.batch(idx)
         previous = state
         inputs = place_batch(batch["Y"], batch["X"], labels[idx])
+        if tc.lr_schedule != "constant":
+            state = state._replace(opt_state=_with_learning_rate(state.opt_state, learning_rate_at(tc, s, budget)))
         state, loss, ppl = step_fn(state, *inputs, jax.random.fold_in(k_step, s))
         bar.update(1)
         if s % 10 == 0:

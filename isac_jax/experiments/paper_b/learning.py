@@ -56,6 +56,7 @@ class LearningSetup:
     epochs: int = 10
     learning_rate: float = 1e-3
     steps: int | None = 1200
+    lr_schedule: str = "constant"                        # or "cosine" over the budget (TrainConfig)
 
     def system(self):
         return get_config(self.system_preset, **dict(self.system_overrides))
@@ -76,7 +77,8 @@ class LearningSetup:
 
     def train_config(self, **extra):
         return TrainConfig(**{"learning_rate": self.learning_rate, "batch_size": self.batch_size,
-                              "epochs": self.epochs, "max_steps": self.steps, **extra})
+                              "epochs": self.epochs, "max_steps": self.steps,
+                              "lr_schedule": self.lr_schedule, **extra})
 
 
 def train_and_evaluate(model: SensingModel, tc: TrainConfig, train, test, *, seed: int, checkpoint: Path,
