@@ -1,0 +1,218 @@
+"""Paper B learning: how much velocity do the receive APs' maps hold *where the targets are*?
+
+The default D-VQVAE of ``b-train`` locates the targets it finds to about 6-7 m but its velocity
+error stays near 12 m/s even there (trivial predictor 16.4 m/s). This probe removes detection
+and the fronthaul from the question: at every target's **true** position it reads each receive AP's
+``area_maps`` input (the same matched filter, direction-cosine oversampling, Doppler shifts,
+per-AP scaling and ``log1p``; :func:`isac_jax.dvqvae.features.map_at`) out as ``M x N`` Doppler
+profiles of ``G_d`` shifts, and estimates the velocity from them and the position three ways:
+
+* ``classical``: per transmit-receive pair the profile's peak (parabolic interpolation on the log
+  profile), then the bistatic Doppler model (B.9)-(B.11), which is linear in the velocity, solved
+  by weighted least squares (weights: each profile's peak-to-mean ratio) with the prior of the
+  uniform velocities (variance ``v_max^2 / 3`` per axis; a quarter Doppler cell as the per-pair
+  error), clipped to ``[-v_max, v_max]``;
+* ``classical, robust``: the same, fitted to every subset of ``M N - 1`` pairs, keeping the fit of
+  least squared residual (one pair may be an outlier: a faded path whose profile peaks on noise, a
+  ghost or the other target);
+* ``learned``: an MLP (two hidden layers of 256, ReLU) from the ``M N G_d`` profile values and the
+  normalised position to the normalised velocity, trained by Adam on the targets of the training
+  samples (the same generator and indices as ``b-train``: training ``0 .. n_train-1``, test the
+  1,000 after), a read-out with everything a decoder could know at a found target.
+
+Per reading it prints both RMSEs (Euclidean over the two axes, and per axis) and the median
+Euclidean error beside the trivial
+predictor's on the same test targets. ``--system KEY=VALUE`` changes the system as in
+``learning_limits.py`` (e.g. ``subcarrier_step=8 symbol_step=8``: the paper's range and Doppler
+cells on the quick tensor); ``--independent`` makes every transmit AP send its own symbols
+(``ghost_paths.py``: no ghost paths in the maps, a sensing-only counterfactual).
+
+Usage: python benchmarks/velocity_readout.py [--system KEY=VALUE ...] [--independent]
+       [--n-train 8000] [--steps 3000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import linen as nn
+
+from isac_jax.cellfree.config import CellFreeConfig
+from isac_jax.cellfree.echo import bistatic_geometry
+from isac_jax.core.timing import machine
+from isac_jax.dvqvae import features as F
+from isac_jax.dvqvae.data import GeneratedSplit
+from isac_jax.experiments.paper_b import train as b_train
+
+sys.path.insert(0, str(Path(__file__).parent))
+from ghost_paths import IndependentDataSplit  # noqa: E402
+from learning_limits import _override  # noqa: E402
+
+BATCH = 100
+
+
+def profile_reader(system: CellFreeConfig):
+    """``(Y[B, M, M_r, N_s, T_s], X[B, N, N_t, N_s, T_s], targets[B, Q, 2]) -> [B, Q, M, N, G_d]``: the
+    ``area_maps`` input's Doppler profiles of every pair at every target's true position."""
+    grids = F.map_grids(system, n_cos=F.AREA_ANGLE_OVERSAMPLING * system.n_rx_antennas,
+                        n_doppler=F.area_grid(system)[2])
+
+    def one_ap(y, x, targets, rx_position):
+        p = F.angle_delay_doppler_map(F.strip_data(y, x), system, grids)           # [B, N, C, D, Gd]
+        p = p / jnp.maximum(jnp.mean(p, axis=(-4, -3, -2, -1), keepdims=True), jnp.finfo(p.dtype).tiny)
+        read = jax.vmap(lambda q, g: F.map_at(q, system, rx_position, grids, g[:, 0], g[:, 1]))
+        return jnp.log1p(read(p, targets))                                         # [B, N, Q, Gd]
+
+    @jax.jit
+    def profiles(Y, X, targets):
+        out = jnp.stack([one_ap(Y[:, m], X, targets, r) for m, r in enumerate(system.rx_positions)], 1)
+        return jnp.transpose(out, (0, 3, 1, 2, 4))                                 # [B, Q, M, N, Gd]
+    return profiles, np.asarray(grids["doppler_hz"])
+
+
+def doppler_matrix(system: CellFreeConfig, points):
+    """Bistatic Doppler (Hz) per m/s of velocity along x and y at ``points[P, 2]``: ``[P, M N, 2]``
+    (rows in the order of the profiles' ``M, N`` axes)."""
+    tx, rx = system.tx_array(), system.rx_array()
+
+    def one(g):
+        cols = [bistatic_geometry(tx, rx, g[None], jnp.asarray(e, g.dtype)[None], carrier_hz=system.carrier_hz)
+                ["doppler_hz"][:, :, 0].T.reshape(-1) for e in ((1.0, 0.0), (0.0, 1.0))]
+        return jnp.stack(cols, -1)
+    return np.asarray(jax.vmap(one)(jnp.asarray(points, jnp.float32)))
+
+
+def collect(split, system: CellFreeConfig, n: int) -> dict:
+    """Profiles ``[n Q, M, N, G_d]``, positions and velocities ``[n Q, 2]`` of the split's first ``n`` samples."""
+    profiles, _ = profile_reader(system)
+    parts = []
+    for a in range(0, n, BATCH):
+        b = split.batch(np.arange(a, min(a + BATCH, n)))
+        parts.append((np.asarray(profiles(jnp.asarray(b["Y"]), jnp.asarray(b["X"]), jnp.asarray(b["targets"]))),
+                      b["targets"], b["velocities"]))
+    prof, pos, vel = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return {"profiles": prof.reshape(-1, *prof.shape[2:]), "positions": pos.reshape(-1, 2),
+            "velocities": vel.reshape(-1, 2)}
+
+
+def classical(data: dict, system: CellFreeConfig, doppler_hz, *, robust: bool = False) -> np.ndarray:
+    """Velocity estimates ``[P, 2]`` from the profiles' peaks (see the module docstring); ``robust``:
+    the best fit over the subsets that leave one pair out."""
+    prof = data["profiles"].reshape(len(data["profiles"]), -1, len(doppler_hz))     # [P, MN, Gd]
+    k = prof.argmax(-1)
+    f = doppler_hz[k].astype(float)
+    logp = np.log(np.maximum(prof, 1e-30))
+    inner = (k > 0) & (k < len(doppler_hz) - 1)
+    kk = np.clip(k, 1, len(doppler_hz) - 2)
+    y0, y1, y2 = (np.take_along_axis(logp, (kk + d)[..., None], -1)[..., 0] for d in (-1, 0, 1))
+    den = y0 - 2 * y1 + y2
+    shift = np.where(inner & (den < 0), 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0)
+    f = f + shift * (doppler_hz[1] - doppler_hz[0])
+    A = doppler_matrix(system, data["positions"])                                  # [P, MN, 2]
+    w = prof.max(-1) / prof.mean(-1)
+    w = w / w.mean(-1, keepdims=True)
+    noise = (1.0 / (system.n_symbols * system.sensed_symbol_s) / 4) ** 2           # a quarter Doppler cell
+    prior = system.max_speed_mps ** 2 / 3
+    vmax = system.max_speed_mps
+
+    def fit(keep):                                                                 # keep[MN] in {0, 1}
+        wk = w * keep
+        lhs = np.einsum("pki,pk,pkj->pij", A, wk, A) / noise + np.eye(2) / prior
+        rhs = np.einsum("pki,pk,pk->pi", A, wk, f) / noise
+        v = np.clip(np.linalg.solve(lhs, rhs[..., None])[..., 0], -vmax, vmax)
+        return v, np.sum(keep * (np.einsum("pki,pi->pk", A, v) - f) ** 2, -1)
+    if not robust:
+        return fit(np.ones(A.shape[1]))[0]
+    fits = [fit(1.0 - np.eye(A.shape[1])[j]) for j in range(A.shape[1])]
+    best = np.argmin(np.stack([r for _, r in fits], -1), -1)
+    return np.stack([v for v, _ in fits], 1)[np.arange(len(best)), best]
+
+
+class ReadOut(nn.Module):
+    @nn.compact
+    def __call__(self, z):
+        for _ in range(2):
+            z = nn.relu(nn.Dense(256)(z))
+        return nn.Dense(2)(z)
+
+
+def learned(train: dict, test: dict, system: CellFreeConfig, steps: int, seed: int = 0) -> np.ndarray:
+    """The MLP read-out trained on ``train``'s targets; velocity estimates ``[P, 2]`` on ``test``."""
+    area = np.asarray(system.area_m, np.float32)
+    vmax = system.max_speed_mps
+
+    def inputs(d):
+        return jnp.asarray(np.concatenate([d["profiles"].reshape(len(d["profiles"]), -1),
+                                           d["positions"] / area - 0.5], -1), jnp.float32)
+    xs, ys, xt = inputs(train), jnp.asarray(train["velocities"] / vmax, jnp.float32), inputs(test)
+    mu, sd = xs.mean(0), xs.std(0) + 1e-6
+    net = ReadOut()
+    params = net.init(jax.random.PRNGKey(seed), xs[:1])
+    opt = optax.adam(optax.cosine_decay_schedule(1e-3, steps))
+    state = opt.init(params)
+
+    @jax.jit
+    def step(params, state, key):
+        idx = jax.random.randint(key, (256,), 0, xs.shape[0])
+        loss, g = jax.value_and_grad(lambda p: jnp.mean((net.apply(p, (xs[idx] - mu) / sd) - ys[idx]) ** 2))(params)
+        upd, state = opt.update(g, state)
+        return optax.apply_updates(params, upd), state, loss
+
+    key = jax.random.PRNGKey(seed + 1)
+    for i in range(steps):
+        params, state, _ = step(params, state, jax.random.fold_in(key, i))
+    return np.clip(np.asarray(net.apply(params, (xt - mu) / sd)) * vmax, -vmax, vmax)
+
+
+def errors(est, truth) -> dict:
+    e = est - truth
+    return {"rmse": float(np.sqrt(np.mean(np.sum(e ** 2, -1)))),
+            "median": float(np.median(np.linalg.norm(e, axis=-1))), "v_x": float(np.sqrt(np.mean(e[:, 0] ** 2))),
+            "v_y": float(np.sqrt(np.mean(e[:, 1] ** 2)))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--system", type=_override, action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--independent", action="store_true", help="every transmit AP sends its own symbols")
+    ap.add_argument("--n-train", type=int, default=8000)
+    ap.add_argument("--n-test", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=3000)
+    args = ap.parse_args()
+    base = b_train.PRESETS["quick"].setup
+    setup = dataclasses.replace(base, system_overrides=base.system_overrides + tuple(args.system))
+    system = setup.system()
+    train_split, test_split = setup.splits(0)
+    if args.independent:
+        train_split, test_split = (IndependentDataSplit(system, s.seed, s.start, s.stop)
+                                   for s in (train_split, test_split))
+    assert isinstance(test_split, GeneratedSplit)
+    t0 = time.perf_counter()
+    tr, te = collect(train_split, system, args.n_train), collect(test_split, system, args.n_test)
+    _, doppler_hz = profile_reader(system)
+    trivial = np.broadcast_to(tr["velocities"].mean(0), te["velocities"].shape)
+    rows = {"trivial (training mean)": errors(trivial, te["velocities"]),
+            "classical (peaks + weighted LS with the prior)": errors(classical(te, system, doppler_hz), te["velocities"]),
+            "classical, robust (best fit leaving one pair out)":
+                errors(classical(te, system, doppler_hz, robust=True), te["velocities"]),
+            f"learned (MLP, {args.steps} steps on {len(tr['velocities'])} targets)":
+                errors(learned(tr, te, system, args.steps), te["velocities"])}
+    print(f"# velocity read-out at the true positions, b-train quick system with {list(args.system)}"
+          f"{', independent data per transmit AP' if args.independent else ''}: Doppler span "
+          f"{F.doppler_span_cells(system):.1f} cells, {len(doppler_hz)} shifts; {len(te['velocities'])} test targets; "
+          f"{time.perf_counter() - t0:.0f} s; {machine()}")
+    print("| read-out | velocity RMSE (m/s) | v_x | v_y | median error (m/s) |\n|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['rmse']:.2f} | {r['v_x']:.2f} | {r['v_y']:.2f} | {r['median']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
