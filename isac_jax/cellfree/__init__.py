@@ -32,6 +32,8 @@ from .echo import offset_phase as offset_phase
 from .echo import PathFactors as PathFactors
 from .echo import combine_paths as combine_paths
 from .echo import path_factors as path_factors
+from .posterior import grid_posterior as grid_posterior
+from .posterior import marginal_log_likelihood as marginal_log_likelihood
 from .overhead import centralised_bits as centralised_bits
 from .overhead import dvqvae_bits as dvqvae_bits
 from .overhead import fully_distributed_bits as fully_distributed_bits
