@@ -204,12 +204,20 @@ def head_loss(head: str, raw, labels, grid: int, sigma: float, regression_weight
     return heatmap_loss(raw, labels, grid, sigma, regression_weight)
 
 
+def centre_peaks(raw, n_targets: int, grid: int):
+    """The ``centre`` head's read-out of ``raw[B, 5 G^2]`` at its ``Q`` highest local maxima: the
+    normalised estimates ``[B, Q, 4]`` and the peaks' logits ``[B, Q]`` (their confidence)."""
+    out = _centre_cells(raw, grid)
+    cells = peak_cells(out[..., 0].reshape(raw.shape[0], -1), n_targets, grid)
+    b = jnp.arange(out.shape[0])[:, None]
+    return _read_cells(out, cells, grid), out[b, cells[..., 0], cells[..., 1], 0]
+
+
 def head_estimates(head: str, raw, n_targets: int, grid: int):
     """Normalised estimates ``[B, Q, 4]`` from ``raw[B, n_outputs]`` (for ``heatmap``, a decoder
     queried at its own map's peaks, which it does when given no queries)."""
     if head == "fc":
         return psi_to_features(raw)
     if head == "centre":
-        out = _centre_cells(raw, grid)
-        return _read_cells(out, peak_cells(out[..., 0].reshape(raw.shape[0], -1), n_targets, grid), grid)
+        return centre_peaks(raw, n_targets, grid)[0]
     return raw[:, grid * grid:].reshape(raw.shape[0], n_targets, 4)
