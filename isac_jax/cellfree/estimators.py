@@ -418,6 +418,20 @@ def _velocity_search(Y, x, tx, rx, g, kw, settings):
 
 
 # --------------------------------------------------------------------------------- refined ML
+def path_gram(f, Y):
+    """``G_m = B_m^H B_m`` ``[M, NQ, NQ]`` and ``b_m = B_m^H y_m`` ``[M, NQ]`` of the unit-gain path columns
+    ``B_m`` (order ``(n, q)``) of the factors ``f`` (:func:`path_factors`, beta = 1), formed from the separable
+    factors (the receive array factor separates), never from ``B_m`` itself."""
+    N, M, Q = f.delay.shape[:3]
+    s = f.delay[..., :, None] * f.doppler[..., None, :] * f.tx_beam[:, None]          # [N,M,Q,Ns,Ts]
+    s = jnp.moveaxis(s, 1, 0).reshape(M, N * Q, -1)                                   # [M, NQ, Ns Ts]
+    spatial = jnp.tile(jnp.einsum("mqa,mpa->mqp", jnp.conj(f.a_r), f.a_r), (1, N, N))  # [M, NQ, NQ]
+    gram = spatial * jnp.einsum("mkp,mlp->mkl", jnp.conj(s), s)
+    beamformed = jnp.einsum("mqa,mait->mqit", jnp.conj(f.a_r), Y).reshape(M, 1, Q, -1)
+    beamformed = jnp.broadcast_to(beamformed, (M, N, Q, beamformed.shape[-1])).reshape(M, N * Q, -1)
+    return gram, jnp.sum(jnp.conj(s) * beamformed, axis=-1)
+
+
 def concentrated_cost(psi, Y, x, tx, rx, n_targets, kw):
     """``min_beta ||Y - rho(psi, beta)||^2`` of (B.6) at ``psi[4Q]`` (beta per receive AP in closed form).
 
@@ -430,14 +444,7 @@ def concentrated_cost(psi, Y, x, tx, rx, n_targets, kw):
     N, M = tx.shape[0], rx.shape[0]
     f = path_factors(tx, rx, psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2),
                      jnp.ones((N, M, Q), x.dtype), x, **kw)
-    s = f.delay[..., :, None] * f.doppler[..., None, :] * f.tx_beam[:, None]          # [N,M,Q,Ns,Ts]
-    s = jnp.moveaxis(s, 1, 0).reshape(M, N * Q, -1)                                   # [M, NQ, Ns Ts]
-    spatial = jnp.einsum("mqa,mpa->mqp", jnp.conj(f.a_r), f.a_r)                      # [M, Q, Q]
-    spatial = jnp.tile(spatial, (1, N, N))                                            # [M, NQ, NQ] ((n,q) order)
-    gram = spatial * jnp.einsum("mkp,mlp->mkl", jnp.conj(s), s)
-    beamformed = jnp.einsum("mqa,mait->mqit", jnp.conj(f.a_r), Y).reshape(M, 1, Q, -1)
-    beamformed = jnp.broadcast_to(beamformed, (M, N, Q, beamformed.shape[-1])).reshape(M, N * Q, -1)
-    b = jnp.sum(jnp.conj(s) * beamformed, axis=-1)                                    # [M, NQ]
+    gram, b = path_gram(f, Y)
     eye = jnp.eye(N * Q, dtype=gram.dtype)[None]
     ridge = 1e-12 * jnp.real(jnp.trace(gram, axis1=-2, axis2=-1))[:, None, None] / (N * Q)
     fit = jnp.real(jnp.sum(jnp.conj(b) * jnp.linalg.solve(gram + ridge * eye, b[..., None])[..., 0]))

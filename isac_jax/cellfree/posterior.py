@@ -10,8 +10,8 @@ columns (path loss included) and ``beta_m ~ CN(0, chi^2 I)`` (Sec. B.V: i.i.d. R
     log p(y_m | psi) = -D log(pi xi^2) - ||y_m||^2 / xi^2 - log det(I + chi^2 G_m / xi^2)
                        + b_m^H (xi^2 / chi^2 I + G_m)^{-1} b_m / xi^2,
 
-``G_m = B_m^H B_m``, ``b_m = B_m^H y_m`` (formed from the separable factors, as
-:func:`~isac_jax.cellfree.estimators.concentrated_cost` does; ``N Q x N Q`` linear solves only).
+``G_m = B_m^H B_m``, ``b_m = B_m^H y_m`` (:func:`~isac_jax.cellfree.estimators.path_gram`, shared with the
+concentrated cost of refined ML; ``N Q x N Q`` linear solves only).
 Unlike the CRLB, which is local and for unbiased estimators, the posterior sees every ambiguity
 (sidelobes, the other target, ghost paths through the other transmit AP).
 
@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from .echo import path_factors
+from .estimators import path_gram
 
 
 def marginal_log_likelihood(Y, x, tx, rx, points, velocities, *, noise_w: float, reflection_var: float = 1.0,
@@ -52,13 +53,7 @@ def marginal_log_likelihood(Y, x, tx, rx, points, velocities, *, noise_w: float,
     scale = 1.0 / math.sqrt(noise_w)                          # unit-variance noise: entries O(1), float32-safe
     f = path_factors(tx, rx, points, velocities, jnp.ones((N, M, Q), x.dtype), x * scale, **echo_kw)
     Y = Y * scale
-    s = f.delay[..., :, None] * f.doppler[..., None, :] * f.tx_beam[:, None]          # [N,M,Q,Ns,Ts]
-    s = jnp.moveaxis(s, 1, 0).reshape(M, N * Q, -1)                                   # [M, NQ, Ns Ts]
-    spatial = jnp.tile(jnp.einsum("mqa,mpa->mqp", jnp.conj(f.a_r), f.a_r), (1, N, N))  # [M, NQ, NQ]
-    gram = spatial * jnp.einsum("mkp,mlp->mkl", jnp.conj(s), s)
-    beamformed = jnp.einsum("mqa,mait->mqit", jnp.conj(f.a_r), Y).reshape(M, 1, Q, -1)
-    beamformed = jnp.broadcast_to(beamformed, (M, N, Q, beamformed.shape[-1])).reshape(M, N * Q, -1)
-    b = jnp.sum(jnp.conj(s) * beamformed, axis=-1)                                    # [M, NQ]
+    gram, b = path_gram(f, Y)
     A = gram + jnp.eye(N * Q, dtype=gram.dtype)[None] / reflection_var                 # xi^2/chi^2 I + G (xi = 1)
     L = jnp.linalg.cholesky(A)
     w = jax.scipy.linalg.solve_triangular(L, b[..., None], lower=True)[..., 0]
