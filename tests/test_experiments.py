@@ -158,7 +158,7 @@ def _tiny_learning_setup(**kw):
                          net_overrides=(("hidden", 4), ("latent_dim", 4), ("n_codewords", 8), ("tx_hidden", 4),
                                         ("proj_dim", 8), ("fc_dim", 8), ("cnn_channels", (2, 2)),
                                         ("cnn_fc", (8, 8, 8)), ("conv_impl", "native")),
-                         n_train=32, n_test=16, batch_size=8, epochs=2, learning_rate=3e-3, **kw)
+                         n_train=32, n_test=16, n_calibration=16, batch_size=8, epochs=2, learning_rate=3e-3, **kw)
 
 
 @pytest.mark.heavy
@@ -171,6 +171,8 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     assert res["dvae"]["fronthaul_bits"] == 32 * 4 * 4
     assert res["cnn"]["fronthaul_bits"] == res["centralised_bits"] == 64 * 4 * 8 * 8
     assert res["dvqvae"]["epochs_completed"] == 2 and res["dvqvae"]["training_completed"]
+    # The centre head's estimates are the read-out fitted on the calibration samples; the peaks are scored too.
+    assert len(res["dvqvae"]["shrinkage"]) == 6 and np.isfinite(res["dvqvae"]["peaks"]["location_rmse_m"])
     assert [p.stat().st_size > 0 for p in (tmp_path / "b-train" / "work").glob("*/dvqvae.ckpt")] == [True]
     saved = json.loads((tmp_path / "b-train" / "results.json").read_text())
     assert set(saved) >= {"dvqvae", "dvae", "cnn", "trivial"}

@@ -248,11 +248,11 @@ def fit(model: SensingModel, tc: TrainConfig, train, *, seed: int = 0, checkpoin
     return FitResult(state, scaler, R, completed, time.perf_counter() - t0)
 
 
-def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 64):
-    """Normalised estimates ``[n, Q, 4]``. The D-VQVAE runs the online path of Algorithm B.2
-    (indices at the APs, decoding from indices at the CPU), so what is evaluated is what the
-    fronthaul carries."""
-    fn = functools.partial(_predict, model)
+def decoder_outputs(model: SensingModel, state: TrainState, data, *, batch_size: int = 64):
+    """The decoder's raw outputs ``[n, n_outputs]`` (what :func:`isac_jax.dvqvae.heads.head_estimates`
+    reads). The D-VQVAE runs the online path of Algorithm B.2 (indices at the APs, decoding from
+    indices at the CPU), so what is evaluated is what the fronthaul carries."""
+    fn = functools.partial(_decoder_outputs, model)
     data = as_split(data)
     out = []
     for b0 in range(0, len(data), batch_size):
@@ -262,12 +262,17 @@ def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 6
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def _predict(model: SensingModel, params, book, Y, X):
+def _decoder_outputs(model: SensingModel, params, book, Y, X):
     if model.scheme == "dvqvae":
-        pred = model.estimate_from_indices(params, book, model.ap_indices(params, book, Y, X), X)
-    else:
-        pred, _ = model.forward(params, book, Y, X)
-    return head_estimates(model.net.head, pred, model.system.n_targets, model.net.heatmap_grid)
+        return model.estimate_from_indices(params, book, model.ap_indices(params, book, Y, X), X)
+    return model.forward(params, book, Y, X)[0]
+
+
+def predict(model: SensingModel, state: TrainState, data, *, batch_size: int = 64):
+    """Normalised estimates ``[n, Q, 4]`` read from :func:`decoder_outputs` by the model's head
+    (for ``centre``, its ``Q`` strongest peaks)."""
+    raw = decoder_outputs(model, state, data, batch_size=batch_size)
+    return np.asarray(head_estimates(model.net.head, jnp.asarray(raw), model.system.n_targets, model.net.heatmap_grid))
 
 
 def evaluate(pred_norm, data, scaler: LabelScaler) -> dict:

@@ -25,7 +25,8 @@ from ...core.precision import float64
 from ...core.sweep import run_sweep
 from ...dvqvae.model import SensingModel
 from ...dvqvae.targets import assigned_errors, rmse
-from ...dvqvae.training import fit, labels_of, predict
+from ...dvqvae.readout import calibrated_predict
+from ...dvqvae.training import fit, labels_of
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
 from .fig6 import QUICK_SYSTEM
@@ -61,7 +62,7 @@ def learned_estimates(setup: LearningSetup, n: int, *, seed: int, checkpoint, pr
     test = dataclasses.replace(test, stop=test.start + min(n, setup.n_test))
     model = SensingModel("dvqvae", setup.net(), setup.system())
     res = fit(model, setup.train_config(), train, seed=seed, checkpoint=checkpoint, progress=progress)
-    pred = predict(model, res.state, test)
+    pred = calibrated_predict(model, res.state, res.scaler, train, setup.calibration(seed), test)["estimates"]
     true = res.scaler.normalise(labels_of(test))
     matched = res.scaler.rescale(np.asarray(reorder_true(true, best_permutation(pred, true))))
     est = res.scaler.rescale(np.asarray(pred))

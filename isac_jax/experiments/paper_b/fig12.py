@@ -42,7 +42,8 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     for n_c in config.codebook_sizes:
         model = SensingModel("dvqvae", setup.net(n_codewords=n_c), setup.system())
         r = train_and_evaluate(model, setup.train_config(), train, test, seed=seed, progress=progress,
-                               checkpoint=Path(work_dir or ".") / f"dvqvae_nc{n_c}.ckpt")
+                               checkpoint=Path(work_dir or ".") / f"dvqvae_nc{n_c}.ckpt",
+                               calibration=setup.calibration(seed))
         for k in rows:
             rows[k].append(r[k])
     return {"codebook_sizes": np.asarray(config.codebook_sizes), **{k: np.asarray(v) for k, v in rows.items()}}

@@ -114,7 +114,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
         model = SensingModel(config.scheme, setup.net(ap_input=ap_input, head=head), sysc)
         out[rung] = train_and_evaluate(model, setup.train_config(), train, test, seed=seed,
                                        checkpoint=work / f"{config.scheme}_{rung}.ckpt", progress=progress,
-                                       n_common=config.n_classical)
+                                       calibration=setup.calibration(seed), n_common=config.n_classical)
     trivial = trivial_prediction(train, len(test), scaler)
     out["trivial"] = {**evaluate(trivial, test, scaler), "common": evaluate(trivial[:config.n_classical], common, scaler)}
     summary = classical_on_test_samples(sysc, seed, setup.n_train, config.n_classical, config.classical, config.chunk)

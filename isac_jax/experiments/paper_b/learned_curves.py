@@ -84,7 +84,8 @@ def _point(system, setup: LearningSetup, config: Config, *, seed: int, work: Pat
     tag = hashlib.sha256(repr(system).encode()).hexdigest()[:10]
     model = SensingModel("dvqvae", setup.net(), system)
     learned = train_and_evaluate(model, setup.train_config(), train, test, seed=seed, progress=progress,
-                                 checkpoint=work / f"dvqvae_{tag}.ckpt", n_common=config.n_classical)
+                                 checkpoint=work / f"dvqvae_{tag}.ckpt", calibration=setup.calibration(seed, system),
+                                 n_common=config.n_classical)
     scaler = LabelScaler.fit(labels_of(train))
     trivial = trivial_prediction(train, len(test), scaler)
     summary = classical_on_test_samples(system, seed, setup.n_train, config.n_classical, config.classical,

@@ -14,15 +14,17 @@ from ...dvqvae.config import TrainConfig, get_net_config
 from ...dvqvae.data import GeneratedSplit
 from ...dvqvae.features import area_grid
 from ...dvqvae.model import SensingModel, index_fronthaul_bits, parameter_count
-from ...dvqvae.training import evaluate, fit, predict
+from ...dvqvae.readout import calibrated_predict
+from ...dvqvae.training import evaluate, fit
 
 
 @dataclasses.dataclass(frozen=True)
 class LearningSetup:
     """System (``cellfree`` preset plus overrides), network preset, data sizes and training settings.
 
-    Samples ``0 .. n_train-1`` of the generator (key ``seed``) train, the next ``n_test`` test; both
-    are streamed (the generator is deterministic, so every scheme sees the same samples).
+    Samples ``0 .. n_train-1`` of the generator (key ``seed``) train, the next ``n_test`` test, the
+    next ``n_calibration`` fit the read-out (:meth:`calibration`); all are streamed (the generator
+    is deterministic, so every scheme sees the same samples).
     ``steps`` is every model's training budget in optimiser steps (``None``: all ``epochs``), the
     same for every scheme, so results do not depend on the machine or its load.
 
@@ -52,6 +54,7 @@ class LearningSetup:
     head: str = "centre"                                 # how the decoder reads the targets (dvqvae.heads)
     n_train: int = 16000
     n_test: int = 1000
+    n_calibration: int = 2000                            # after the test samples: fits the read-out (dvqvae.readout)
     batch_size: int = 32
     epochs: int = 10
     learning_rate: float = 1e-3
@@ -75,6 +78,13 @@ class LearningSetup:
         return (GeneratedSplit(sysc, seed, 0, self.n_train),
                 GeneratedSplit(sysc, seed, self.n_train, self.n_train + self.n_test))
 
+    def calibration(self, seed: int, system=None):
+        """Samples after the test set (of ``system``, default :meth:`system`) on which the ``centre``
+        head's confidence-shrunk read-out is fitted (:mod:`isac_jax.dvqvae.readout`): neither trained
+        on nor scored."""
+        start = self.n_train + self.n_test
+        return GeneratedSplit(system or self.system(), seed, start, start + self.n_calibration)
+
     def train_config(self, **extra):
         return TrainConfig(**{"learning_rate": self.learning_rate, "batch_size": self.batch_size,
                               "epochs": self.epochs, "max_steps": self.steps,
@@ -82,14 +92,19 @@ class LearningSetup:
 
 
 def train_and_evaluate(model: SensingModel, tc: TrainConfig, train, test, *, seed: int, checkpoint: Path,
-                       progress: bool, n_common: int | None = None) -> dict:
+                       progress: bool, calibration=None, n_common: int | None = None) -> dict:
     """Fit (resuming from ``checkpoint``), then evaluate on ``test``; D-VQVAE errors come from the
-    index-only path and its fronthaul bits from the index tensor it produced. ``n_common``: also
-    the RMSEs on the first ``n_common`` test samples (``out["common"]``), those the classical
-    schemes are scored on."""
+    index-only path and its fronthaul bits from the index tensor it produced. With the ``centre``
+    head and a ``calibration`` split the estimates are the confidence-shrunk read-out fitted there
+    (``dvqvae.readout``; its ``theta`` in ``out["shrinkage"]``) and ``out["peaks"]`` scores the
+    peaks themselves. ``n_common``: also the RMSEs on the first ``n_common`` test samples
+    (``out["common"]``), those the classical schemes are scored on."""
     res = fit(model, tc, train, seed=seed, checkpoint=checkpoint, progress=progress)
-    pred = predict(model, res.state, test)
+    read = calibrated_predict(model, res.state, res.scaler, train, calibration, test)
+    pred = read["estimates"]
     out = evaluate(pred, test, res.scaler)
+    if "shrunk" in read:
+        out.update(peaks=evaluate(read["peaks"], test, res.scaler), shrinkage=read["theta"])
     if n_common is not None:
         common = dataclasses.replace(test, stop=test.start + n_common)
         out["common"] = evaluate(pred[:n_common], common, res.scaler)

@@ -52,7 +52,8 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     for scheme in config.schemes:
         model = SensingModel(scheme, setup.net(), sysc)
         out[scheme] = train_and_evaluate(model, setup.train_config(), train, test, seed=seed,
-                                         checkpoint=work / f"{scheme}.ckpt", progress=progress)
+                                         checkpoint=work / f"{scheme}.ckpt", progress=progress,
+                                         calibration=setup.calibration(seed))
     scaler = LabelScaler.fit(labels_of(train))
     out["trivial"] = {**evaluate(trivial_prediction(train, len(test), scaler), test, scaler), "fronthaul_bits": 0}
     out["centralised_bits"] = centralised_bits(sysc.n_rx_antennas, sysc.n_subcarriers, sysc.n_symbols)
