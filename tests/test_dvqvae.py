@@ -16,7 +16,7 @@ from isac_jax.core.checkpoint import load_checkpoint, save_checkpoint
 from isac_jax.dvqvae import (LabelScaler, SensingModel, TrainConfig, evaluate, fit, get_net_config,
                              index_fronthaul_bits, predict, trivial_prediction)
 from isac_jax.dvqvae.features import complex_to_channels
-from isac_jax.dvqvae.networks import ApEncoder, Conv3d
+from isac_jax.dvqvae.networks import ApEncoder, Conv3d, conv3d_fft, conv3d_im2col, conv_kind
 from isac_jax.dvqvae.quantiser import (Codebook, ema_update, lookup, nearest_indices, perplexity,
                                        restart_dead_codes, straight_through)
 from isac_jax.dvqvae.targets import psi_to_features
@@ -48,7 +48,7 @@ def _np_conv3d(x, w, stride, pad):
 
 
 @pytest.mark.parametrize("kernel,stride,pad,impl", [(4, 2, 1, "im2col"), (4, 2, 1, "native"), (3, 1, 1, "im2col"),
-                                                    (5, 1, 2, "im2col")])
+                                                    (5, 1, 2, "im2col"), (5, 1, 2, "fft"), (3, 1, 0, "fft")])
 def test_conv3d_against_numpy_loops(rng, kernel, stride, pad, impl):
     x = rng.standard_normal((2, 4, 6, 8, 3)).astype(np.float32)
     conv = Conv3d(5, kernel, stride=stride, padding=pad, impl=impl)
@@ -60,6 +60,21 @@ def test_conv3d_against_numpy_loops(rng, kernel, stride, pad, impl):
     native = jax.lax.conv_general_dilated(jnp.asarray(x), jnp.asarray(w), (stride,) * 3, ((pad, pad),) * 3,
                                           dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))
     np.testing.assert_allclose(got, np.asarray(native) + b, rtol=1e-4, atol=1e-4)
+
+
+def test_fft_conv3d_gradients_equal_the_im2col_gradients_and_strides_are_refused(rng):
+    # the CNN baseline trains through the FFT kernel on the CPU: its backward pass must be the conv's
+    x = jnp.asarray(rng.standard_normal((2, 6, 5, 4, 3)))
+    w = jnp.asarray(rng.standard_normal((5, 5, 5, 3, 2)))
+    loss = lambda f: lambda w, x: jnp.sum(jnp.sin(f(x, w)))                                # noqa: E731
+    g_fft = jax.grad(loss(lambda x, w: conv3d_fft(x, w, 2)), argnums=(0, 1))(w, x)
+    g_ref = jax.grad(loss(lambda x, w: conv3d_im2col(x, w, 1, 2)), argnums=(0, 1))(w, x)
+    for a, b in zip(g_fft, g_ref):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-9, atol=1e-9)
+    if jax.default_backend() == "cpu":
+        assert conv_kind("auto", 5, 1, 2) == "fft" and conv_kind("auto", 4, 2, 1) == "im2col"
+    with pytest.raises(ValueError, match="stride 1"):
+        Conv3d(2, 4, stride=2, padding=1, impl="fft").init(jax.random.PRNGKey(0), x)
 
 
 def test_vmapped_encoders_equal_each_ap_applied_separately(data):

@@ -51,7 +51,8 @@ class NetConfig:
     cnn_channels: tuple = (16, 32)
     cnn_kernel: int = 5
     cnn_fc: tuple = (256, 256, 256)
-    # 3D convolution kernel: "auto" (im2col on CPU, XLA native elsewhere), "im2col" or "native".
+    # 3D convolution kernel: "auto" (CPU: FFT for stride-1 kernels >= 5, else im2col; XLA native
+    # elsewhere), "im2col", "fft" (stride 1) or "native" (networks.conv_kind).
     conv_impl: str = "auto"
     # What the receive APs' encoders (and the centralised CNN) see: "paper" (Re/Im Y_m, Sec. B.III.A),
     # "data_aware" (Y_m times the conjugate transmit signals), "maps" (angle-delay-Doppler maps) or
@@ -90,8 +91,8 @@ class NetConfig:
             raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16', got {self.compute_dtype!r}")
         if not self.kl_weight >= 0:
             raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight!r}")
-        if self.conv_impl not in ("auto", "im2col", "native"):
-            raise ValueError(f"conv_impl must be one of auto, im2col, native, got {self.conv_impl!r}")
+        if self.conv_impl not in ("auto", "im2col", "fft", "native"):
+            raise ValueError(f"conv_impl must be one of auto, im2col, fft, native, got {self.conv_impl!r}")
         for name in ("n_cnn", "hidden", "latent_dim", "n_cnn_tx", "tx_hidden", "proj_dim", "fc_dim", "cnn_kernel",
                      "heatmap_grid"):
             v = getattr(self, name)

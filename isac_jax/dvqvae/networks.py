@@ -16,7 +16,7 @@ from .features import complex_to_channels
 from .heads import CentreHead, QueryReadout, peak_cells, cell_centres
 
 
-def _conv3d_im2col(x, kernel, stride: int, padding: int):
+def conv3d_im2col(x, kernel, stride: int, padding: int):
     """The same 3D convolution as ``lax.conv_general_dilated``, written as patch extraction plus one
     2D matmul: on XLA's CPU backend this is 2-40x faster in the backward pass (strided 3D
     convolutions are the worst case) and turns ``vmap`` over per-AP kernels into a batched matmul."""
@@ -30,11 +30,37 @@ def _conv3d_im2col(x, kernel, stride: int, padding: int):
     return y.reshape(*patches.shape[:-1], kernel.shape[-1])
 
 
+def conv3d_fft(x, kernel, padding: int):
+    """The same stride-1 3D convolution (a cross-correlation, as in ``lax.conv_general_dilated``)
+    by real FFTs of length ``n + k - 1`` per axis, so there is no wrap-around: for large kernels
+    on few channels (the CNN baseline's kernel 5, ``k^3`` = 125 patch copies) this moves a few
+    channel-sized transforms instead of a ``k^3 C_in``-wide patch tensor (5x faster fwd+bwd on the CPU)."""
+    k = kernel.shape[0]
+    axes = (1, 2, 3)
+    full = [x.shape[a] + k - 1 for a in axes]
+    spectrum = jnp.einsum("bdhwc,dhwco->bdhwo", jnp.fft.rfftn(x, s=full, axes=axes),
+                          jnp.fft.rfftn(kernel[::-1, ::-1, ::-1], s=full, axes=(0, 1, 2)))
+    y = jnp.fft.irfftn(spectrum, s=full, axes=axes)
+    start = k - 1 - padding                      # full linear convolution -> padded cross-correlation
+    return y[:, start:start + x.shape[1] + 2 * padding - k + 1, start:start + x.shape[2] + 2 * padding - k + 1,
+             start:start + x.shape[3] + 2 * padding - k + 1].astype(x.dtype)
+
+
+def conv_kind(impl: str, kernel: int, stride: int, padding: int) -> str:
+    """The kernel ``impl`` resolves to: ``"auto"`` on the CPU backend is :func:`conv3d_fft` for
+    stride-1 convolutions with kernels of 5 and more (padding below the kernel), else
+    :func:`conv3d_im2col`; elsewhere (GPU: cuDNN, no patch copy) XLA's native convolution."""
+    if impl != "auto":
+        return impl
+    if jax.default_backend() != "cpu":
+        return "native"
+    return "fft" if stride == 1 and kernel >= 5 and padding < kernel else "im2col"
+
+
 class Conv3d(nn.Module):
     """3D convolution (channels-last, symmetric zero padding) with ``nn.Conv``'s parameter names.
 
-    ``impl="auto"`` runs it as :func:`_conv3d_im2col` on the CPU backend and as XLA's native
-    convolution elsewhere (GPU: cuDNN, which needs no ``k^3`` patch copy).
+    ``impl``: ``"im2col"``, ``"fft"`` (stride 1 only), ``"native"`` or ``"auto"`` (:func:`conv_kind`).
     """
 
     features: int
@@ -52,8 +78,13 @@ class Conv3d(nn.Module):
                             self.param_dtype).astype(self.dtype)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), self.param_dtype).astype(self.dtype)
         x = x.astype(self.dtype)
-        if self.impl == "im2col" or (self.impl == "auto" and jax.default_backend() == "cpu"):
-            y = _conv3d_im2col(x, kernel, self.stride, self.padding)
+        kind = conv_kind(self.impl, k, self.stride, self.padding)
+        if kind == "fft":
+            if self.stride != 1:
+                raise ValueError(f"impl 'fft' needs stride 1, got stride={self.stride}")
+            y = conv3d_fft(x, kernel, self.padding)
+        elif kind == "im2col":
+            y = conv3d_im2col(x, kernel, self.stride, self.padding)
         else:
             y = jax.lax.conv_general_dilated(x, kernel, (self.stride,) * 3, ((self.padding, self.padding),) * 3,
                                              dimension_numbers=("NDHWC", "DHWIO", "NDHWC"))

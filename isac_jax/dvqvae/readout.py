@@ -20,6 +20,8 @@ fitted to the assigned squared error on calibration samples held out of training
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,19 +70,25 @@ def fit_shrinkage(reads, logits, true_norm, prior_mean, scaler: LabelScaler, *, 
     if reads.ndim != 3 or reads.shape[-1] != 4 or logits.shape != reads.shape[:2] or true_norm.shape != reads.shape:
         raise ValueError("fit_shrinkage needs reads[n, Q, 4], logits[n, Q] and true_norm[n, Q, 4], got "
                          f"{reads.shape}, {logits.shape}, {true_norm.shape}")
-    prior_mean = jnp.asarray(prior_mean, jnp.float32)
+    scaler = LabelScaler(*(jnp.asarray(a, jnp.float32) for a in scaler))
+    return np.asarray(_fit_shrinkage(reads, logits, true_norm, jnp.asarray(prior_mean, jnp.float32), scaler,
+                                     steps, learning_rate))
+
+
+@functools.partial(jax.jit, static_argnums=(5, 6))
+def _fit_shrinkage(reads, logits, true_norm, prior_mean, scaler, steps, learning_rate):
+    # compiled once per calibration shape: every scheme and experiment of a run reuses it
     opt = optax.adam(learning_rate)
-    grad = jax.value_and_grad(shrinkage_loss)
+    grad = jax.grad(shrinkage_loss)
 
     def step(carry, _):
         theta, st = carry
-        _, g = grad(theta, reads, logits, true_norm, prior_mean, scaler)
-        up, st = opt.update(g, st)
+        up, st = opt.update(grad(theta, reads, logits, true_norm, prior_mean, scaler), st)
         return (optax.apply_updates(theta, up), st), None
 
     theta = jnp.asarray(_INITIAL_THETA, jnp.float32)
     (theta, _), _ = jax.lax.scan(step, (theta, opt.init(theta)), None, length=steps)
-    return np.asarray(theta)
+    return theta
 
 
 def calibrated_predict(model, state, scaler: LabelScaler, train, calibration, data) -> dict:
