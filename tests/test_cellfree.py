@@ -171,10 +171,15 @@ def test_dataset_deterministic_and_resumable(tmp_path):
     cfg = cf.get_config("quick", n_subcarriers=8, n_symbols=8, n_tx_antennas=4, n_rx_antennas=4, n_clutter=2,
                         timing_offset_std_s=1e-9, cfo_std_hz=10.0)
     key = jax.random.PRNGKey(7)
-    # Batch size 2 everywhere: one compilation serves the whole test.
+    # Requests of up to 8 samples run padded to 8: one compilation serves the whole test.
     a = cf.sample_batch(key, np.array([0, 1]), cfg)
     b = cf.sample_batch(key, np.array([1, 0]), cfg)
     np.testing.assert_array_equal(np.asarray(a["Y"])[::-1], np.asarray(b["Y"]))
+    c = cf.sample_batch(key, np.array([4, 0, 1]), cfg)                   # the padding is trimmed off
+    assert {k: v.shape[0] for k, v in c.items()} == {k: 3 for k in c}
+    np.testing.assert_array_equal(np.asarray(c["Y"])[1:], np.asarray(a["Y"]))
+    np.testing.assert_array_equal(np.asarray(cf.sample_labels(key, np.array([1, 4]), cfg)["targets"]),
+                                  np.asarray(c["targets"])[[2, 0]])
     streamed = list(cf.iterate_batches(key, 0, 5, 2, cfg))
     assert [len(s["Y"]) for s in streamed] == [2, 2, 1]
     np.testing.assert_array_equal(streamed[0]["Y"], np.asarray(a["Y"]))

@@ -24,13 +24,36 @@ _compiled: dict = {}
 _compiled_labels: dict = {}
 
 
+def _padded_size(n: int) -> int:
+    """The batch a request for ``n`` samples runs at: the next power of two (at least 8) up to 1024,
+    then the next multiple of 1024, so a run compiles a few programs, not one per batch size (the
+    generator's program takes seconds to compile and milliseconds to run)."""
+    return max(8, 1 << max(n - 1, 0).bit_length()) if n <= 1024 else -(-n // 1024) * 1024
+
+
+def _run_padded(fn, key, indices):
+    """``fn(key, indices)`` with ``indices`` padded by repeating the last one to :func:`_padded_size`,
+    the padding trimmed off (each sample depends on its index only, so the padding changes no sample)."""
+    if isinstance(indices, jax.core.Tracer):
+        return fn(key, indices.astype(jnp.uint32))
+    idx = np.asarray(indices)
+    if idx.ndim != 1:
+        raise ValueError(f"indices must be a 1-D array of sample indices, got shape {idx.shape}")
+    n = len(idx)
+    if n == 0:
+        return fn(key, jnp.asarray(idx, jnp.uint32))
+    padded = np.concatenate([idx, np.repeat(idx[-1:], _padded_size(n) - n)])
+    return jax.tree_util.tree_map(lambda a: a[:n], fn(key, jnp.asarray(padded, jnp.uint32)))
+
+
 def sample_batch(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
-    """Samples ``indices[B]`` (ints) as stacked arrays; one compiled function per (config, dtype)."""
+    """Samples ``indices[B]`` (ints) as stacked arrays; one compiled function per (config, dtype),
+    run at a few padded batch sizes (:func:`_padded_size`)."""
     fn_key = (cfg, jnp.dtype(dtype).name)
     if fn_key not in _compiled:
         _compiled[fn_key] = jax.jit(jax.vmap(
             lambda k, d: simulate_sample(jax.random.fold_in(k, d), cfg, dtype=dtype), in_axes=(None, 0)))
-    return _compiled[fn_key](key, jnp.asarray(indices, jnp.uint32))
+    return _run_padded(_compiled[fn_key], key, indices)
 
 
 def sample_labels(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
@@ -42,7 +65,7 @@ def sample_labels(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> di
             sc = sample_scenario_of(jax.random.fold_in(k, d), cfg, dtype=dtype)
             return {"targets": sc.targets, "velocities": sc.velocities}
         _compiled_labels[fn_key] = jax.jit(jax.vmap(one, in_axes=(None, 0)))
-    return _compiled_labels[fn_key](key, jnp.asarray(indices, jnp.uint32))
+    return _run_padded(_compiled_labels[fn_key], key, indices)
 
 
 def iterate_batches(key, start: int, stop: int, batch_size: int, cfg: CellFreeConfig, *, dtype=jnp.float32):
