@@ -36,9 +36,10 @@ class Config:
 
 
 PRESETS = {
-    # 2,000 steps on 64,000 streamed samples, each seen once: the most the slowest scheme (the D-VAE,
-    # ~0.75 s per step) trains in 30 min on a 2-core CPU; fresh samples, because 16,000 samples
-    # repeated over 2.4 epochs already opened a train-test gap (benchmarks/RESULTS.md).
+    # 2,000 steps on 64,000 streamed samples, each seen once: about what the slowest scheme (the
+    # D-VQVAE, 1,496 s for 2,000 steps) trains in 30 min on a 2-core CPU; fresh samples, because
+    # 16,000 samples repeated over 2.4 epochs opened a train-test gap in the one-target reading
+    # (benchmarks/RESULTS.md).
     "quick": Config(LearningSetup(steps=2000, n_train=64000)),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                   n_train=16000, n_test=4000,
