@@ -89,14 +89,15 @@ def test_noiseless_echo_matches_numpy_loops(rng):
 def test_crlb_gram_hessian_and_finite_difference_reference(rng):
     g, v, beta, x = _inputs(rng, Ns=6, Ts=6)
     args = tuple(map(jnp.asarray, (TX, RX, g, v, beta, x)))
-    gram = np.asarray(cf.crlb(*args, **KW))
-    hess = np.asarray(cf.crlb(*args, **KW, method="hessian"))
+    crlb = jax.jit(lambda *a: cf.crlb(*a, **KW))              # one program each, not hundreds of eager ops
+    gram = np.asarray(crlb(*args))
+    hess = np.asarray(jax.jit(lambda *a: cf.crlb(*a, **KW, method="hessian"))(*args))
     assert rel_err(hess, gram) < 1e-8
     # Independent reference: FIM (B.23) from central finite differences of the NumPy echo, then (B.24).
     ref = np_crlb_finite_differences(TX, RX, g, v, beta, x, 1e-12)
     assert rel_err(np.diag(gram), np.diag(ref)) < 1e-4
     # CRLB scales as 1/P: doubling the transmit power halves it.
-    doubled = np.asarray(cf.crlb(*args[:5], args[5] * np.sqrt(2.0), **KW))
+    doubled = np.asarray(crlb(*args[:5], args[5] * np.sqrt(2.0)))
     np.testing.assert_allclose(doubled, gram / 2, rtol=1e-8, atol=1e-12 * np.abs(gram).max())
     Q = len(g)
     loc, vel = cf.root_crlb(jnp.asarray(gram), Q)
@@ -224,11 +225,12 @@ def test_closed_form_crlb_equals_autodiff_without_the_doppler_position_term():
     """Appendix B.A's hand derivatives (a second, autodiff-free route) agree with autodiff of the
     model whose Doppler does not move with the target; the exact bound differs from both."""
     cfg = cf.get_config("quick", n_subcarriers=8, n_symbols=6, n_tx_antennas=3, n_rx_antennas=4)
-    sc, _, _, x = cf.draw_transmission(jax.random.PRNGKey(2), cfg, dtype=jnp.float64)
+    sc, _, _, x = jax.jit(lambda k: cf.draw_transmission(k, cfg, dtype=jnp.float64))(jax.random.PRNGKey(2))
     args = (cfg.tx_array(), cfg.rx_array(), sc.targets, sc.velocities, sc.beta, x)
-    dropped = np.asarray(cf.crlb(*args, **cfg.crlb_kwargs, doppler_position_term=False))
-    closed = np.asarray(cf.crlb_closed_form(*args, **cfg.crlb_kwargs))
-    exact = np.asarray(cf.crlb(*args, **cfg.crlb_kwargs))
+    # Jitted: one program per route instead of hundreds of eager ops.
+    dropped = np.asarray(jax.jit(lambda *a: cf.crlb(*a, **cfg.crlb_kwargs, doppler_position_term=False))(*args))
+    closed = np.asarray(jax.jit(lambda *a: cf.crlb_closed_form(*a, **cfg.crlb_kwargs))(*args))
+    exact = np.asarray(jax.jit(lambda *a: cf.crlb(*a, **cfg.crlb_kwargs))(*args))
     assert rel_err(closed, dropped) < 1e-9
     assert rel_err(exact, dropped) > 1e-4
 
@@ -325,10 +327,11 @@ def test_grid_posterior_integrates_narrow_modes(rng):
         d2 = jnp.sum((p[:, None, :] - jnp.asarray(mu)[None]) ** 2, -1)
         return jax.scipy.special.logsumexp(-d2 / (2 * sd ** 2) + jnp.log(jnp.asarray(w))[None], axis=-1)
 
-    out = cf.grid_posterior(log_density, (0.0, 0.0), (100.0, 100.0), n_cells=(50, 50), refine=20, window=1,
-                         n_modes=4)
+    out = jax.jit(lambda: cf.grid_posterior(log_density, (0.0, 0.0), (100.0, 100.0), n_cells=(50, 50), refine=20,
+                                            window=1, n_modes=4))()    # one program, not many eager ops
     assert np.allclose(np.asarray(out["mean"]), w @ mu, atol=0.01)
     near0 = np.linalg.norm(np.asarray(out["points"]) - mu[0], axis=-1) < 1.0
     assert abs(float(np.asarray(out["weights"])[near0].sum()) - 0.3) < 0.005
-    coarse = cf.grid_posterior(log_density, (0.0, 0.0), (100.0, 100.0), n_cells=(50, 50), refine=1, window=0)
+    coarse = jax.jit(lambda: cf.grid_posterior(log_density, (0.0, 0.0), (100.0, 100.0), n_cells=(50, 50), refine=1,
+                                               window=0))()
     assert np.linalg.norm(np.asarray(coarse["mean"]) - w @ mu) > 5.0     # the refinement is what works

@@ -25,11 +25,11 @@ def test_batched_fim_matches_numpy_reference(rng):
     s2 = rng.uniform(0.5e-5, 2e-5, K)
     jac = ota.round_trip_jacobians(targets, devices, M)
     fims = ota.fisher_information_batch(jac, jnp.asarray(C), jnp.asarray(s2), T)
+    one = jax.jit(lambda v: ota.fisher_information(v, devices, jnp.asarray(C), jnp.asarray(s2), T, 1.0))
     for s in range(targets.shape[0]):
         ref = np_fim(np.asarray(targets[s]), np.asarray(devices), C, s2, T)
         assert rel_err(fims[s], ref) < 1e-10
-        assert rel_err(fims[s], ota.fisher_information(targets[s], devices, jnp.asarray(C), jnp.asarray(s2), T,
-                                                       1.0)) < 1e-10
+        assert rel_err(fims[s], one(targets[s])) < 1e-10
 
 
 @pytest.mark.heavy
@@ -37,14 +37,16 @@ def test_smooth_max_bounds_and_gradient(rng):
     K, M, I, T = 3, 3, 2, 8
     devices, targets = _geometry(1, K)
     C = jnp.asarray(crandn(rng, K, M, I))
-    crbs = np.array([float(ota.crb(v, devices, C, 1e-5, T, 1.0)) for v in targets])
+    # Jitted: one program per function instead of hundreds of eager ops.
+    crb_at = jax.jit(lambda v: ota.crb(v, devices, C, 1e-5, T, 1.0))
+    crbs = np.array([float(crb_at(v)) for v in targets])
     tau = 0.05
-    val = float(ota.smooth_worst_crb(C, devices, targets, 1e-5, T, temperature=tau))
+    f = jax.jit(lambda X: ota.smooth_worst_crb(X, devices, targets, 1e-5, T, temperature=tau))
+    val = float(f(C))
     assert crbs.max() <= val * (1 + 1e-12) and val <= crbs.max() * len(crbs) ** tau * (1 + 1e-12)
     # Autodiff gradient in C against central finite differences along a random complex direction.
     D = jnp.asarray(crandn(rng, K, M, I))
-    f = lambda X: ota.smooth_worst_crb(X, devices, targets, 1e-5, T, temperature=tau)  # noqa: E731
-    g = jnp.conj(jax.grad(f)(C))                               # JAX: grad of real f(complex) is conj
+    g = jnp.conj(jax.jit(jax.grad(f))(C))                      # JAX: grad of real f(complex) is conj
     h = 1e-6
     fd = (f(C + h * D) - f(C - h * D)) / (2 * h)
     assert abs(float(jnp.real(jnp.vdot(g, D))) - float(fd)) <= 1e-5 * abs(float(fd))

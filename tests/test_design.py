@@ -69,6 +69,7 @@ def _bisection_projection(r, P, e_min, n=200):
 def test_norm_projection_closed_form_matches_bisection(rng):
     """The sorted closed form equals a bisection on the KKT multiplier, with zeros, ties and
     all-saturating inputs among the random cases."""
+    project = jax.jit(project_norms_energy)        # one program per K instead of its eager ops
     for trial in range(400):
         K = int(rng.integers(1, 9))
         P = rng.uniform(0.5, 2.0)
@@ -80,7 +81,7 @@ def test_norm_projection_closed_form_matches_bisection(rng):
             r[:] = r[0]
         if trial % 11 == 0:
             r[:] = 0.0
-        rho = np.asarray(project_norms_energy(jnp.asarray(r), P, e_min))
+        rho = np.asarray(project(jnp.asarray(r), P, e_min))
         np.testing.assert_allclose(rho, _bisection_projection(r, P, e_min), rtol=0, atol=1e-12)
 
 
@@ -232,8 +233,9 @@ def test_uniform_weight_identity_and_why_the_front_collapses(rng):
     C *= np.sqrt(rng.uniform(0.2, 1.0, (K, 1, 1)) * P / np.sum(np.abs(C) ** 2, axis=(1, 2), keepdims=True))
     W = np.broadcast_to(np.eye(I) / K, (K, I, I))
     pulses = ota.dft_pulses(K, T)
-    got = float(ota.aggregation_mse(ota.optimal_receiver(jnp.asarray(H), jnp.asarray(C), jnp.asarray(W), pulses, sig2),
-                                    jnp.asarray(H), jnp.asarray(C), jnp.asarray(W), pulses, sig2))
+    mse_at_optimum = jax.jit(lambda H, C, W: ota.aggregation_mse(ota.optimal_receiver(H, C, W, pulses, sig2), H, C, W,
+                                                                 pulses, sig2))   # one program, not eager ops
+    got = float(mse_at_optimum(jnp.asarray(H), jnp.asarray(C), jnp.asarray(W)))
     sigma = sum(H[k] @ C[k] @ C[k].conj().T @ H[k].conj().T for k in range(K)) + sig2 * np.eye(N)
     w = 1.0 / K
     ref = np.sum(W ** 2) - w ** 2 * N + w ** 2 * sig2 * np.trace(np.linalg.inv(sigma)).real

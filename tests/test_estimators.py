@@ -25,15 +25,17 @@ TARGET = np.array([[40.0, 60.0]])
 VELOCITY = np.array([[6.0, -9.0]])
 
 
+# The tests' simulator calls are jitted: one program each instead of hundreds of eager ops.
 @functools.lru_cache(maxsize=None)
 def _transmit():
-    _, _, _, x = cf.draw_transmission(jax.random.PRNGKey(3), CFG, dtype=jnp.float64)
-    return x
+    return jax.jit(lambda k: cf.draw_transmission(k, CFG, dtype=jnp.float64)[3])(jax.random.PRNGKey(3))
+
+
+_noiseless_echo = jax.jit(lambda *a: cf.noiseless_echo(*a, **CFG.echo_kwargs))
 
 
 def _echo(tx, rx, g, v, beta, x):
-    return cf.noiseless_echo(jnp.asarray(tx), jnp.asarray(rx), jnp.asarray(g), jnp.asarray(v), beta, x,
-                             **CFG.echo_kwargs)
+    return _noiseless_echo(jnp.asarray(tx), jnp.asarray(rx), jnp.asarray(g), jnp.asarray(v), jnp.asarray(beta), x)
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,8 +121,9 @@ def test_refined_ml_attains_the_crlb_at_high_snr():
 
     loc_sq, vel_sq = map(np.asarray, errors(jax.random.split(jax.random.PRNGKey(5), n)))
     kw = {**CFG.crlb_kwargs, "noise_dbm": CFG.noise_dbm - 40.0}
-    bound = np.diag(np.asarray(cf.crlb(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray(TARGET), jnp.asarray(VELOCITY),
-                                       beta, x, **kw)))
+    crlb = jax.jit(lambda *a: cf.crlb(*a, **kw))
+    bound = np.diag(np.asarray(crlb(jnp.asarray(TX), jnp.asarray(RX), jnp.asarray(TARGET), jnp.asarray(VELOCITY), beta,
+                                    x)))
     rel_se = 1.0 / np.sqrt(2 * n * 2)
     for sq, var in ((loc_sq, bound[:2].sum()), (vel_sq, bound[2:].sum())):
         ratio = np.sqrt(sq.mean() / var)

@@ -280,25 +280,29 @@ def test_perfect_link_frames_reach_the_pooled_ml_point_and_clip_symbols():
     point of the data) and whose error is within a few CRBs; its loss excess over the truth is no
     larger than what the x, y, z cycle leaves on its own data (why the Fisher axes are the default).
     """
-    dev, tgt, link = _valley_setup()
+    dev, tgt, link = jax.jit(_valley_setup)()        # one program each, not hundreds of eager ops
     K, T = link.C.shape[0], link.pulses.shape[1]
-    weak = jnp.linalg.eigh(fisher_information(tgt, dev, link.C, 1e-4, T, 1.0))[1][:, 0]
+    weak = jax.jit(lambda: jnp.linalg.eigh(fisher_information(tgt, dev, link.C, 1e-4, T, 1.0))[1][:, 0])()
     final = {}
     for coordinates in ("fisher", "xyz"):
         phys = cs.SensingPhysics(echo_noise_var_w=1e-4, coordinates=coordinates)
-        st = cs.pilot_frame(jax.random.PRNGKey(13), tgt + weak, jnp.zeros((T, K)), link, dev, tgt, phys, "perfect")
-        start = st.v
-        frames = jax.jit(lambda s, k: cs.sensing_frames(s, k, jnp.zeros((30, T, K)), link, dev, tgt, phys,
-                                                        "perfect"))
-        st, r, _ = frames(st, jax.random.PRNGKey(14))
-        assert np.all(np.abs(np.asarray(r[..., 0])) <= phys.symbol_clip + 1e-12)
 
-        def loss(v):
-            return float(jnp.sum(cs.local_losses_from(v, st.Xi_hat, st.sqrt_corr, st.n_samples, dev, phys)))
+        @jax.jit
+        def frames_from(v0):
+            st = cs.pilot_frame(jax.random.PRNGKey(13), v0, jnp.zeros((T, K)), link, dev, tgt, phys, "perfect")
+            start = st.v
+            st, r, _ = cs.sensing_frames(st, jax.random.PRNGKey(14), jnp.zeros((30, T, K)), link, dev, tgt, phys,
+                                         "perfect")
+            def loss(v):
+                return jnp.sum(cs.local_losses_from(v, st.Xi_hat, st.sqrt_corr, st.n_samples, dev, phys))
 
-        assert loss(st.v) < loss(start), coordinates
-        final[coordinates] = (loss(st.v), loss(tgt), float(jnp.sum((st.v - tgt) ** 2)),
-                              float(cs.pooled_crb(st, tgt, dev, phys)))
+            return (r, loss(start), loss(st.v), loss(tgt), jnp.sum((st.v - tgt) ** 2),
+                    cs.pooled_crb(st, tgt, dev, phys))
+
+        r, loss_start, loss_end, loss_truth, se, bound = (np.asarray(a) for a in frames_from(tgt + weak))
+        assert np.all(np.abs(r[..., 0]) <= phys.symbol_clip + 1e-12)
+        assert loss_end < loss_start, coordinates
+        final[coordinates] = (loss_end, loss_truth, se, bound)
     loss_f, loss_truth, se, bound = final["fisher"]
     assert loss_f <= loss_truth and se < 10 * bound
     assert loss_f - loss_truth <= final["xyz"][0] - final["xyz"][1]

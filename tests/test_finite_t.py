@@ -116,9 +116,9 @@ def test_finite_t_bound_reduces_to_crb_without_leakage(rng):
     C = crandn(rng, K, M, I)
     R = np.einsum("kmi,kni->kmn", C, C.conj()) / P
     J0 = FIM(target, devices, R, s2, T, P, whitening_precoders=C, leakage=False)
-    assert rel_err(J0, ota.fisher_information(target, devices, C, s2, T, P)) < 1e-8
+    assert rel_err(J0, jax.jit(ota.fisher_information, static_argnums=4)(target, devices, C, s2, T, P)) < 1e-8
     ls = float(LS_MSE(target, devices, R, s2, T, P, whitening_precoders=C, leakage=False))
-    assert abs(ls / float(ota.crb(target, devices, C, s2, T, P)) - 1) < 1e-8
+    assert abs(ls / float(jax.jit(ota.crb, static_argnums=4)(target, devices, C, s2, T, P)) - 1) < 1e-8
 
 
 def test_leakage_moments_match_simulated_echoes():
@@ -176,20 +176,24 @@ def test_leakage_aware_loss_and_its_curvature_are_the_per_device_gaussian_model(
     def block_cov(v):
         return cov_fn(v) * same
 
-    J_ref = fim_real_gaussian(mean_fn, block_cov, jnp.asarray(target))
-    J = finite_t.block_fisher_information(target, devices, R, s2, T, P)
+    # Jitted: one program each instead of hundreds of eager ops.
+    J_ref = jax.jit(lambda v: fim_real_gaussian(mean_fn, block_cov, v))(jnp.asarray(target))
+    J = jax.jit(finite_t.block_fisher_information, static_argnums=4)(target, devices, R, s2, T, P)
     assert rel_err(J, J_ref) < 1e-8
-    assert rel_err(J, finite_t.finite_t_fisher_information(target, devices, R, s2, T, P)) > 1e-3   # it does differ
+    assert rel_err(J, FIM(target, devices, R, s2, T, P)) > 1e-3   # it does differ
 
     y = np.asarray(mean_fn(target)) + rng.standard_normal(2 * K * M * M)
     Xi_hat = (y[:K * M * M] + 1j * y[K * M * M:]).reshape(K, M, M)
 
+    mean_and_cov = jax.jit(lambda v: (mean_fn(v), block_cov(v)))
+
     def nll(v):
-        S = np.asarray(block_cov(v))
-        r = y - np.asarray(mean_fn(v))
+        m, S = map(np.asarray, mean_and_cov(v))
+        r = y - m
         return 0.5 * r @ np.linalg.solve(S, r) + 0.5 * np.linalg.slogdet(S)[1]
 
     physics = SensingPhysics(power_w=P, echo_noise_var_w=s2, leakage_aware=True)
     other = target + np.array([0.7, -1.3, 0.4])
-    loss = [float(jnp.sum(local_losses_from(v, Xi_hat, root, T, devices, physics))) for v in (target, other)]
+    local_loss = jax.jit(lambda v: jnp.sum(local_losses_from(v, Xi_hat, root, T, devices, physics)))
+    loss = [float(local_loss(v)) for v in (target, other)]
     assert abs((loss[1] - loss[0]) / (nll(other) - nll(target)) - 1) < 1e-8

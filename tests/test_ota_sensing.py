@@ -158,14 +158,15 @@ def test_fisher_information_against_numpy_and_forms(rng):
         devices, target, C, P = _scenario(rng)
         s2 = rng.uniform(1e-6, 1e-5, len(devices))
         T = 32
-        J = np.asarray(ota.fisher_information(target, devices, C, s2, T, P, gamma=gamma))
-        Jg = np.asarray(ota.fisher_information_gram(target, devices, C, s2, T, P, gamma=gamma))
+        # Jitted: one program per form instead of hundreds of eager ops.
+        J = np.asarray(jax.jit(lambda *a: ota.fisher_information(*a, gamma=gamma))(target, devices, C, s2, T, P))
+        Jg = np.asarray(jax.jit(lambda *a: ota.fisher_information_gram(*a, gamma=gamma))(target, devices, C, s2, T, P))
         Jref = np_fim(target, devices, C, s2, T, gamma=gamma)
         assert rel_err(J, Jref) < 1e-8
         assert rel_err(Jg, Jref) < 1e-8
         np.testing.assert_allclose(J, J.T, rtol=1e-12, atol=1e-12 * np.abs(J).max())
         assert np.linalg.eigvalsh(J).min() > 0
-        c = float(ota.crb(target, devices, C, s2, T, P, gamma=gamma))
+        c = float(jax.jit(lambda *a: ota.crb(*a, gamma=gamma))(target, devices, C, s2, T, P))
         assert abs(c - np.trace(np.linalg.inv(Jref))) / c < 1e-8
 
 
@@ -180,10 +181,10 @@ def test_fim_equals_hessian_of_whitened_misfit_and_finite_differences(rng):
         d = A0 - ota.whitened_mean(v, devices, C, s2, T, P)
         return jnp.sum(jnp.real(d) ** 2 + jnp.imag(d) ** 2)   # not |d|^2: abs has no 2nd derivative at 0
 
-    H = np.asarray(jax.hessian(misfit)(jnp.asarray(target)))
-    J = np.asarray(ota.fisher_information(target, devices, C, s2, T, P))
+    H = np.asarray(jax.jit(jax.hessian(misfit))(jnp.asarray(target)))
+    J = np.asarray(jax.jit(ota.fisher_information, static_argnums=4)(target, devices, C, s2, T, P))
     assert rel_err(H, J) < 1e-8
-    g = jax.grad(misfit)
+    g = jax.jit(jax.grad(misfit))
     h = 1e-5 * 100.0
     Hfd = np.stack([(np.asarray(g(target + h * e)) - np.asarray(g(target - h * e))) / (2 * h) for e in np.eye(3)])
     assert rel_err(Hfd, J) < 1e-4
@@ -212,7 +213,8 @@ def test_crb_lower_bound_below_crb_everywhere(rng):
     Cs = crandn(rng, n, K, M, I) * rng.uniform(0.01, 3.0, (n, K, 1, 1))
     s2 = rng.uniform(1e-7, 1e-4, (n, K))
     crbs = np.asarray(crb_fn(vs, jnp.asarray(Cs), jnp.asarray(s2)))
-    lbs = np.asarray(jax.vmap(lambda C, s: ota.crb_lower_bound(C, s, 16, rho))(jnp.asarray(Cs), jnp.asarray(s2)))
+    lbs = np.asarray(jax.jit(jax.vmap(lambda C, s: ota.crb_lower_bound(C, s, 16, rho)))(jnp.asarray(Cs),
+                                                                                        jnp.asarray(s2)))
     assert np.all(lbs <= crbs)
 
 
@@ -265,7 +267,7 @@ def test_ml_estimator_is_efficient_at_high_snr():
 
     n = 300
     se = np.asarray(jax.jit(jax.vmap(trial))(jax.random.split(jax.random.PRNGKey(23), n)))
-    bound = float(ota.crb(target, devices, C, s2, T, P))
+    bound = float(jax.jit(lambda: ota.crb(target, devices, C, s2, T, P))())
     assert 0.75 < se.mean() / bound < 1.25
 
 

@@ -70,11 +70,20 @@ PRESETS = {
 }
 
 
+#: (system, schemes) -> the jitted, vmapped :func:`evaluate_trial`; kept so that a second call on the
+#: same system (b-learned-curves' nominal point after b-learnability, a rerun) neither traces nor
+#: lowers it again (seconds, against milliseconds to run a chunk).
+_classical_trials = {}
+
+
 def classical_on_test_samples(system, seed: int, start: int, n: int, schemes, chunk: int) -> dict:
     """:func:`evaluate_trial` (float64) on the dataset's samples ``start .. start+n-1`` of ``seed``
     (keys ``fold_in(PRNGKey(seed), j)``, exactly the learned schemes' test echoes), summarised."""
     with float64():
-        fn = jax.jit(jax.vmap(lambda k: evaluate_trial(k, system, schemes)))
+        fn_key = (system, tuple(schemes))
+        if fn_key not in _classical_trials:
+            _classical_trials[fn_key] = jax.jit(jax.vmap(lambda k: evaluate_trial(k, system, tuple(schemes))))
+        fn = _classical_trials[fn_key]
         base = jax.random.PRNGKey(seed)
         parts = []
         for a in range(start, start + n, chunk):
