@@ -163,10 +163,16 @@ def _tiny_learning_setup(**kw):
 
 @pytest.mark.heavy
 def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
-    cfg = experiments.resolve_config("b-train", "quick", setup=_tiny_learning_setup())
+    cfg = experiments.resolve_config("b-train", "quick", setup=_tiny_learning_setup(), classical=("music",),
+                                     n_classical=4, chunk=4)
     res = experiments.reproduce("b-train", out=tmp_path, config=cfg, progress=False)["results"]
     for scheme in ("dvqvae", "dvae", "cnn", "trivial"):
         assert np.isfinite(res[scheme]["location_rmse_m"]) and np.isfinite(res[scheme]["velocity_rmse_mps"])
+        assert np.isfinite(res[scheme]["common"]["location_rmse_m"])       # on the classical schemes' samples
+    assert res["n_classical"] == 4 and np.isfinite(res["classical"]["music"]["location_rmse_m"])
+    with pytest.raises(ValueError, match="classical must be among"):
+        experiments.reproduce("b-train", out=tmp_path, progress=False,
+                              config=dataclasses.replace(cfg, classical=("fft",)))
     assert res["dvqvae"]["fronthaul_bits"] == 3 * 4                      # log2(8) bits x L = 1*2*2 latents
     assert res["dvae"]["fronthaul_bits"] == 32 * 4 * 4
     assert res["cnn"]["fronthaul_bits"] == res["centralised_bits"] == 64 * 4 * 8 * 8
@@ -175,7 +181,14 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     assert len(res["dvqvae"]["shrinkage"]) == 6 and np.isfinite(res["dvqvae"]["peaks"]["location_rmse_m"])
     assert [p.stat().st_size > 0 for p in (tmp_path / "b-train" / "work").glob("*/dvqvae.ckpt")] == [True]
     saved = json.loads((tmp_path / "b-train" / "results.json").read_text())
-    assert set(saved) >= {"dvqvae", "dvae", "cnn", "trivial"}
+    assert set(saved) >= {"dvqvae", "dvae", "cnn", "trivial", "classical"}
+    from isac_jax.experiments.claims import read_claim
+    claim = read_claim("b-train", saved)
+    numbers = claim["numbers"]
+    assert "on the first 4 test samples music reaches" in claim["why"], claim
+    assert numbers["music (first 4 test samples; D-VQVAE on them)"].endswith(
+        f"(D-VQVAE {saved['dvqvae']['common']['location_rmse_m']:.3g} m / "
+        f"{saved['dvqvae']['common']['velocity_rmse_mps']:.3g} m/s)"), numbers
     # A rerun finds the finished checkpoints and evaluates the same models.
     again = experiments.reproduce("b-train", out=tmp_path, config=cfg, progress=False)["results"]
     assert again["dvqvae"]["location_rmse_m"] == res["dvqvae"]["location_rmse_m"]

@@ -3,7 +3,10 @@ training set, evaluate them and the trivial predictor on the same test set.
 
 Per scheme (``dvqvae``, ``dvae``, ``cnn``, ``trivial``): ``location_rmse_m``, ``velocity_rmse_mps``
 (per-target Euclidean errors, best target assignment), ``coordinate_rmse`` (x, y, v_x, v_y) and
-``fronthaul_bits`` per receive AP and update. Every model trains for the same number of steps; the
+``fronthaul_bits`` per receive AP and update. Beside them, on the first ``n_classical`` test samples
+(the very same echoes): the ``classical`` schemes of the evaluation harness (default refined ML, the
+paper's strongest classical baseline, in float64), the root CRLB over those samples' targets, and
+every learned scheme's and the trivial predictor's RMSEs on that subset (``[scheme]["common"]``). Every model trains for the same number of steps; the
 receive APs' input is ``LearningSetup.ap_input`` and the output head ``LearningSetup.head`` (default
 ``area_maps`` with the ``centre`` head; ``paper`` with ``fc`` is the literal Re/Im Y_m network, see
 ``b-learnability``). The trained models are the checkpoints in ``work/<scheme>.ckpt`` (msgpack, no pickle);
@@ -17,12 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ...cellfree.estimators import SCHEMES as CLASSICAL_SCHEMES
 from ...cellfree.overhead import centralised_bits, fully_distributed_bits
+from ...dvqvae.data import GeneratedSplit
 from ...dvqvae.model import SensingModel
 from ...dvqvae.targets import LabelScaler
 from ...dvqvae.training import evaluate, labels_of, trivial_prediction
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
+from .learnability import check_choices, classical_on_test_samples
 from .learning import LearningSetup, train_and_evaluate
 
 NAME = "b-train"
@@ -33,6 +39,9 @@ DESCRIPTION = "Paper B Secs. V.A-C: train/evaluate D-VQVAE, D-VAE, centralised C
 class Config:
     setup: LearningSetup = LearningSetup()
     schemes: tuple = ("dvqvae", "dvae", "cnn")
+    classical: tuple = ("ml_refined",)      # () for none
+    n_classical: int = 200
+    chunk: int = 8
 
 
 PRESETS = {
@@ -43,12 +52,15 @@ PRESETS = {
     "quick": Config(LearningSetup(steps=2000, n_train=64000)),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                   n_train=16000, n_test=4000,
-                                  batch_size=32, epochs=100, learning_rate=1e-4, steps=None)),
+                                  batch_size=32, epochs=100, learning_rate=1e-4, steps=None), chunk=4),
 }
 
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
     setup = config.setup
+    n_common = config.n_classical if config.classical else None
+    if config.classical:
+        check_choices("classical", config.classical, CLASSICAL_SCHEMES, config.n_classical, setup.n_test)
     work = Path(work_dir or ".")
     train, test = setup.splits(seed)
     sysc = setup.system()
@@ -57,9 +69,19 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
         model = SensingModel(scheme, setup.net(), sysc)
         out[scheme] = train_and_evaluate(model, setup.train_config(), train, test, seed=seed,
                                          checkpoint=work / f"{scheme}.ckpt", progress=progress,
-                                         calibration=setup.calibration(seed))
+                                         calibration=setup.calibration(seed), n_common=n_common)
     scaler = LabelScaler.fit(labels_of(train))
-    out["trivial"] = {**evaluate(trivial_prediction(train, len(test), scaler), test, scaler), "fronthaul_bits": 0}
+    trivial = trivial_prediction(train, len(test), scaler)
+    out["trivial"] = {**evaluate(trivial, test, scaler), "fronthaul_bits": 0}
+    if config.classical:
+        common = GeneratedSplit(sysc, seed, setup.n_train, setup.n_train + n_common)
+        out["trivial"]["common"] = evaluate(trivial[:n_common], common, scaler)
+        summary = classical_on_test_samples(sysc, seed, setup.n_train, n_common, config.classical, config.chunk)
+        out["classical"] = {s: summary[s] for s in config.classical}
+        out["n_classical"] = n_common
+        for name in ("location_m", "velocity_mps"):
+            out[f"root_crlb_{name}"] = summary[f"root_crlb_{name}"]
+            out[f"median_root_crlb_{name}"] = summary[f"median_root_crlb_{name}"]
     out["centralised_bits"] = centralised_bits(sysc.n_rx_antennas, sysc.n_subcarriers, sysc.n_symbols)
     out["fully_distributed_bits"] = fully_distributed_bits(sysc.n_targets)
     out["test_truth"] = np.asarray(labels_of(test)[:100])
