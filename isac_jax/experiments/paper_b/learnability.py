@@ -99,6 +99,13 @@ def classical_on_test_samples(system, seed: int, start: int, n: int, schemes, ch
     return summary
 
 
+def crlb_entries(summary: dict) -> dict:
+    """The root of the mean and of the median CRLB (location, velocity) of a
+    :func:`classical_on_test_samples` summary, under the keys the results files use."""
+    return {f"{which}_{name}": summary[f"{which}_{name}"]
+            for name in ("location_m", "velocity_mps") for which in ("root_crlb", "median_root_crlb")}
+
+
 def check_choices(name: str, given, known, n_classical: int, n_test: int) -> None:
     """Raise unless every entry of ``given`` is in ``known`` and ``1 <= n_classical <= n_test``."""
     unknown = [g for g in given if g not in known]
@@ -128,9 +135,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     out["trivial"] = {**evaluate(trivial, test, scaler), "common": evaluate(trivial[:config.n_classical], common, scaler)}
     summary = classical_on_test_samples(sysc, seed, setup.n_train, config.n_classical, config.classical, config.chunk)
     out["classical"] = {s: summary[s] for s in config.classical}
-    for name in ("location_m", "velocity_mps"):
-        out[f"root_crlb_{name}"] = summary[f"root_crlb_{name}"]
-        out[f"median_root_crlb_{name}"] = summary[f"median_root_crlb_{name}"]
+    out.update(crlb_entries(summary))
     return out
 
 

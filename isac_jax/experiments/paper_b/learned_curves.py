@@ -36,7 +36,7 @@ from ...dvqvae.training import evaluate, labels_of, trivial_prediction
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
 from .fig6 import SCHEME_COLORS
-from .learnability import check_choices, classical_on_test_samples
+from .learnability import check_choices, classical_on_test_samples, crlb_entries
 from .learning import LearningSetup, train_and_evaluate
 from .sweeps import AXES
 
@@ -98,9 +98,7 @@ def _point(system, setup: LearningSetup, config: Config, *, seed: int, work: Pat
     for scheme in config.classical:
         out[scheme] = {k: summary[scheme][k] for k in ("location_rmse_m", "velocity_rmse_mps")
                        if k in summary[scheme]}
-    for name in ("location_m", "velocity_mps"):
-        for which in ("root_crlb", "median_root_crlb"):
-            out[f"{which}_{name}"] = summary[f"{which}_{name}"]
+    out.update(crlb_entries(summary))
     return out
 
 

@@ -28,7 +28,7 @@ from ...dvqvae.targets import LabelScaler
 from ...dvqvae.training import evaluate, labels_of, trivial_prediction
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
-from .learnability import check_choices, classical_on_test_samples
+from .learnability import check_choices, classical_on_test_samples, crlb_entries
 from .learning import LearningSetup, train_and_evaluate
 
 NAME = "b-train"
@@ -79,9 +79,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
         summary = classical_on_test_samples(sysc, seed, setup.n_train, n_common, config.classical, config.chunk)
         out["classical"] = {s: summary[s] for s in config.classical}
         out["n_classical"] = n_common
-        for name in ("location_m", "velocity_mps"):
-            out[f"root_crlb_{name}"] = summary[f"root_crlb_{name}"]
-            out[f"median_root_crlb_{name}"] = summary[f"median_root_crlb_{name}"]
+        out.update(crlb_entries(summary))
     out["centralised_bits"] = centralised_bits(sysc.n_rx_antennas, sysc.n_subcarriers, sysc.n_symbols)
     out["fully_distributed_bits"] = fully_distributed_bits(sysc.n_targets)
     out["test_truth"] = np.asarray(labels_of(test)[:100])
