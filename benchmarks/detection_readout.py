@@ -10,8 +10,10 @@ them for many cheap steps: a 2 x 2 space-to-depth to 16 x 16 cells, ``--layers``
 ``--width`` channels (ReLU) with the cells' coordinates, then the ``centre`` head of the D-VQVAE
 (:class:`isac_jax.dvqvae.heads.CentreHead`, 16 x 16 cells, focal loss against bumps of 2 cells, its
 offsets and velocities) and its read-out of the two highest local maxima. Adam with cosine decay, batch
-32. Training samples ``0 .. n_train-1`` and the 1,000 test samples ``16,000 .. 16,999`` of b-train's
-quick generator (35 dBm), so the numbers sit beside b-train's. It prints the location and velocity RMSE
+32. Training samples ``0 .. n_train-1`` and b-train's 1,000 test samples (``64,000 .. 64,999``; before
+2026-12-03 ``16,000 .. 16,999``, inside the training samples of an ``--n-train`` above 16,000) of b-train's
+quick generator (its learning system: 4 transmit antennas per AP at 32 dBm; the readings recorded
+before 2026-12-03 used 8 at 35 dBm: ``--system n_tx_antennas=8 --system power_dbm=35.0``), so the numbers sit beside b-train's. It prints the location and velocity RMSE
 on the test set and on the first 1,000 training samples, and the share of test samples with both
 targets found (``learning_limits.found_breakdown``), beside the trivial predictor.
 
@@ -91,8 +93,10 @@ def main() -> None:
     base = b_train.PRESETS["quick"].setup
     setup = dataclasses.replace(base, system_overrides=base.system_overrides + tuple(args.system))
     system = setup.system()
-    train_split = GeneratedSplit(system, 0, 0, args.n_train)
     _, test_split = setup.splits(0)
+    if args.n_train > test_split.start:
+        raise SystemExit(f"--n-train must be at most {test_split.start}: the test samples start there, got {args.n_train}")
+    train_split = GeneratedSplit(system, 0, 0, args.n_train)
     t0 = time.perf_counter()
     f_train, f_test = features(train_split, system), features(test_split, system)
     t_features = time.perf_counter() - t0

@@ -17,8 +17,11 @@ profiles of ``G_d`` shifts, and estimates the velocity from them and the positio
   ghost or the other target);
 * ``learned``: an MLP (two hidden layers of 256, ReLU) from the ``M N G_d`` profile values and the
   normalised position to the normalised velocity, trained by Adam on the targets of the training
-  samples (the same generator and indices as ``b-train``: training ``0 .. n_train-1``, test the
-  1,000 after), a read-out with everything a decoder could know at a found target.
+  samples (the same generator and indices as ``b-train``: training its samples ``0 .. n_train-1``,
+  at most its ``n_train``; test its 1,000 test samples, 64,000 .. 64,999), a read-out with everything
+  a decoder could know at a found target. (Before 2026-12-03 a ``--n-train`` above b-train's then
+  16,000 training samples read on into its test samples 16,000 .. 16,999: the readings recorded with
+  24,000 and 64,000 then had their test targets in the training set; now refused.)
 
 Per reading it prints both RMSEs (Euclidean over the two axes, and per axis) and the median
 Euclidean error beside the trivial
@@ -191,6 +194,10 @@ def main() -> None:
     setup = dataclasses.replace(base, system_overrides=base.system_overrides + tuple(args.system))
     system = setup.system()
     train_split, test_split = setup.splits(0)
+    if args.n_train > len(train_split):
+        # More would read past the training split into the test samples that follow it.
+        raise SystemExit(f"--n-train must be at most {len(train_split)} (b-train's training samples; its test "
+                         f"samples {test_split.start} .. follow them), got {args.n_train}")
     if args.independent:
         train_split, test_split = (IndependentDataSplit(system, s.seed, s.start, s.stop)
                                    for s in (train_split, test_split))

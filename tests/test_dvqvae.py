@@ -362,13 +362,17 @@ def test_streamed_split_matches_generator_and_labels(data):
         ArraySplit({k: data[k] for k in ("Y", "targets", "velocities")})
     with pytest.raises(ValueError, match="start < stop"):
         GeneratedSplit(SYSTEM, 0, 5, 5)
+    # Position 8 of samples 40..47 would be sample 48, the first of the next split (a test set).
+    for outside in ([7, 8], [-1]):
+        with pytest.raises(IndexError, match="positions must lie in 0 .. 7"):
+            split.batch(np.array(outside))
 
 
 @pytest.mark.heavy
 def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
     """The default network of the learning experiments (``area_maps`` input, ``centre`` head) as a
     D-VQVAE, evaluated on the index-only path, trained for 6 epochs on 384 samples of a tiny
-    one-target system at the quick preset's 35 dBm (16 x 16 area cells, an 8 x 8 head grid),
+    one-target system at 35 dBm (16 x 16 area cells, an 8 x 8 head grid),
     locates held-out targets with less than 0.7x the error of the trivial predictor (the
     training-label mean, 41.2 m here; measured 0.50x, 0.60x after 4 epochs). A training loop that does not learn (a
     broken gradient, label scaling, input map, latents misaligned with the area, wrong cells,

@@ -59,7 +59,14 @@ class GeneratedSplit:
         return self.stop - self.start
 
     def batch(self, positions) -> dict:
-        out = sample_batch(jax.random.PRNGKey(self.seed), self.start + np.asarray(positions), self.system)
+        """The samples at ``positions`` (ints in ``0 .. len - 1``, counted from ``start``). A position
+        past the split would silently draw a sample of the next split (the test set after the
+        training set), so it is refused."""
+        pos = np.asarray(positions)
+        if pos.size and (pos.min() < 0 or pos.max() >= len(self)):
+            raise IndexError(f"positions must lie in 0 .. {len(self) - 1} (samples {self.start} .. {self.stop - 1} "
+                             f"of the generator), got {pos.min()} .. {pos.max()}")
+        out = sample_batch(jax.random.PRNGKey(self.seed), self.start + pos, self.system)
         return {k: np.asarray(out[k]) for k in _FIELDS}
 
     def labels(self, chunk: int = 4096) -> dict:
