@@ -6,7 +6,7 @@ true targets they are matched to (best assignment), locations as points and velo
 
 ``learned`` adds the default D-VQVAE (AP input ``area_maps``, head ``centre``, :mod:`.learning`): trained (resuming from
 its checkpoint in the work directory) on the learning system, which is not the classical panels'
-system (8x8 arrays, 32x32 grid, 35 dBm: see :class:`.learning.LearningSetup`), and drawn on the
+system (8 receive and 4 transmit antennas, 32x32 grid, 32 dBm: see :class:`.learning.LearningSetup`), and drawn on the
 first ``n_samples`` of its own test samples, matched to the true targets as in its loss.
 """
 
