@@ -45,7 +45,7 @@ class LearningSetup:
     10 % of the (transmit AP, target) pairs get 10 dB less than an isotropic radiator of the same
     power would give them, with 4 antennas 1.3 % (``benchmarks/illumination.py``). At equal sample
     SNR the D-VQVAE finds both targets far more often with 4 antennas (``benchmarks/RESULTS.md``, "A
-    smaller transmit array"); the users pay for it (median SINR 8.2 dB instead of 11.9 dB, of which
+    smaller transmit array"); the users pay for it (median SINR 8.3 dB instead of 11.9 dB, of which
     3 dB is the lower power). The recorded learning readings before that date used ``N_t = 8`` at
     35 dBm: ``system_overrides=(("power_dbm", 35.0),)`` reproduces them.
 

@@ -45,8 +45,8 @@ class Config:
 
 
 PRESETS = {
-    # 2,000 steps on 64,000 streamed samples, each seen once: about what the slowest scheme (the
-    # D-VQVAE, 1,126 s for 2,000 steps with N_t = 4) trains in 30 min on a 2-core CPU; fresh samples, because
+    # 2,000 steps on 64,000 streamed samples, each seen once: every scheme trains them in under 30 min
+    # on a 2-core CPU (the slowest, the D-VAE, 1,190 s with N_t = 4; the D-VQVAE 1,496 s with N_t = 8); fresh samples, because
     # 16,000 samples repeated over 2.4 epochs opened a train-test gap in the one-target reading
     # (benchmarks/RESULTS.md).
     "quick": Config(LearningSetup(steps=2000, n_train=64000, epochs=1)),
