@@ -7,8 +7,10 @@ radiator of the same power; unit-norm ``a_t``), and the matched-filter SNR of ev
 SINR averaged over the subcarriers (the same precoders).  Halving ``N_t`` and the power together
 keeps the sample SNR (``P T_s / N_t``, ``LearningSetup``); what changes is how evenly the beams,
 aimed at the users, light targets elsewhere (``docs/dvqvae.md``, "A smaller transmit array").
+A third field ``RHO`` puts that share of the power on the null-space sensing stream
+(``CellFreeConfig.sensing_power_fraction``, beyond the paper), which no user receives.
 
-Usage: python benchmarks/illumination.py [--n N] [N_T:POWER_DBM ...]   (default 8:35 4:32 2:29)
+Usage: python benchmarks/illumination.py [--n N] [N_T:POWER_DBM[:RHO] ...]   (default 8:35 4:32 2:29)
 """
 from __future__ import annotations
 
@@ -43,19 +45,21 @@ def illumination(cfg, key, n: int):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=2000)
-    p.add_argument("specs", nargs="*", default=["8:35", "4:32", "2:29"], help="N_T:POWER_DBM")
+    p.add_argument("specs", nargs="*", default=["8:35", "4:32", "2:29"], help="N_T:POWER_DBM[:RHO]")
     a = p.parse_args()
     key = jax.random.PRNGKey(0)
     print(f"# illumination, {a.n} scenarios of the quick generator (key 0): {machine()}")
-    print("| N_t, power | gain median / 10 % / 1 % (dB) | gain < -10 dB | path SNR median / 10 % (dB) "
+    print("| N_t, power, sensing share | gain median / 10 % / 1 % (dB) | gain < -10 dB | path SNR median / 10 % (dB) "
           "| weaker target's best path SNR median / 10 % (dB) | weaker target's 2nd-best path, median / 10 % (dB) "
           "| users' SINR median / 10 % (dB) |")
     print("|---|---|---|---|---|---|---|")
     for spec in a.specs:
-        nt, sep, pw = spec.partition(":")
+        nt, sep, rest = spec.partition(":")
+        pw, _, rho = rest.partition(":")
         if not sep or not nt.isdigit():
-            raise SystemExit(f"each spec must be N_T:POWER_DBM (e.g. 4:32), got {spec!r}")
-        cfg = get_config("quick", n_tx_antennas=int(nt), power_dbm=float(pw))
+            raise SystemExit(f"each spec must be N_T:POWER_DBM[:RHO] (e.g. 4:32 or 8:35:0.3), got {spec!r}")
+        rho = float(rho or 0.0)
+        cfg = get_config("quick", n_tx_antennas=int(nt), power_dbm=float(pw), sensing_power_fraction=rho)
         g, snr, users = (np.asarray(v) for v in illumination(cfg, key, a.n))
         gdb = 10 * np.log10(g).ravel()
         sdb = 10 * np.log10(snr)                                                      # [n, N, M, Q]
@@ -65,7 +69,7 @@ def main():
         wb = best[np.arange(a.n), weak]
         w2 = paths[np.arange(a.n), -2, weak]
         q = lambda v, pc: np.percentile(v, pc)
-        print(f"| {nt}, {pw} dBm | {q(gdb, 50):.1f} / {q(gdb, 10):.1f} / {q(gdb, 1):.1f} | {np.mean(gdb < -10):.1%} "
+        print(f"| {nt}, {pw} dBm, {rho:g} | {q(gdb, 50):.1f} / {q(gdb, 10):.1f} / {q(gdb, 1):.1f} | {np.mean(gdb < -10):.1%} "
               f"| {q(sdb, 50):.1f} / {q(sdb, 10):.1f} | {q(wb, 50):.1f} / {q(wb, 10):.1f} | {q(w2, 50):.1f} / {q(w2, 10):.1f} "
               f"| {q(users, 50):.1f} / {q(users, 10):.1f} |")
 

@@ -196,6 +196,51 @@ def test_dataset_deterministic_and_resumable(tmp_path):
         cf.materialise(d, 8, 5, cfg, shard_size=2, n_train=3, progress=False)
 
 
+def test_null_space_sensing_stream_reaches_no_user_and_lights_the_null_space_evenly(rng):
+    """The sensing stream: zero at every user, covariance ``P_s / (N_s (N_t - K))`` times the projector
+    onto the null space of the AP's users' channels (from NumPy's SVD), ``P_s`` per symbol per AP."""
+    Ns, K, N, Nt, Ts, Ps = 3, 2, 2, 5, 4000, 0.7
+    H = crandn(rng, Ns, K, N * Nt)
+    xs = np.asarray(cf.null_space_sensing(jax.random.PRNGKey(int(rng.integers(2**31))), jnp.asarray(H), N, Ps, Ts,
+                                          dtype=jnp.float64))
+    assert xs.shape == (N, Nt, Ns, Ts)
+    s2 = Ps / (Ns * (Nt - K))
+    for i in range(Ns):
+        for n in range(N):
+            Hn, x = H[i, :, n * Nt:(n + 1) * Nt], xs[n, :, i, :]                     # [K, Nt], [Nt, Ts]
+            assert np.abs(Hn @ x).max() < 1e-12 * np.linalg.norm(Hn) * np.abs(x).max()
+            V0 = np.linalg.svd(Hn)[2][K:].conj().T                                  # null-space basis [Nt, Nt-K]
+            # Each entry of a sample covariance of Ts draws has std <= s2 / sqrt(Ts) (|Pi_ab| <= 1).
+            assert np.abs(x @ x.conj().T / Ts - s2 * V0 @ V0.conj().T).max() < 6 * s2 / np.sqrt(Ts)
+    # Per AP and symbol ||x||^2 / s2 is a sum of Ns (Nt - K) unit exponentials: relative std 1 / sqrt(Ns (Nt-K) Ts).
+    np.testing.assert_allclose(np.sum(np.abs(xs) ** 2, axis=(1, 2)).mean(axis=-1), Ps,
+                               rtol=5 / np.sqrt(Ns * (Nt - K) * Ts))
+
+
+def test_a_sensing_power_share_leaves_the_users_signal_and_the_other_draws_unchanged():
+    """``sensing_power_fraction = rho``: the data precoders spend ``(1 - rho) P``, the users receive
+    exactly ``H W s`` (the stream is in the null space), the scenario and channels are those of
+    ``rho = 0``, and the stream carries ``rho P`` on average."""
+    base = cf.get_config("quick", n_subcarriers=8, n_symbols=128, n_tx_antennas=6, n_rx_antennas=2)
+    key = jax.random.PRNGKey(3)
+    sc0, H0, W0, x0 = cf.draw_transmission(key, base, dtype=jnp.float64)
+    sym = cf.transmit_symbols(key, base, dtype=jnp.float64)
+    np.testing.assert_array_equal(np.asarray(x0), np.asarray(cf.transmit_tensor(W0, sym, 2)))
+    rho = 0.25
+    sc, H, W, x = cf.draw_transmission(key, dataclasses.replace(base, sensing_power_fraction=rho), dtype=jnp.float64)
+    np.testing.assert_array_equal(np.asarray(sc.targets), np.asarray(sc0.targets))
+    np.testing.assert_array_equal(np.asarray(H), np.asarray(H0))
+    assert abs(float(cf.ap_powers(W, 2).max()) - (1 - rho) * base.power_w) < 1e-9 * base.power_w
+    Hn, Wn, xn, sn = (np.asarray(a) for a in (H, W, x, sym))
+    received = np.einsum("ika,ait->ikt", Hn, xn.reshape(-1, *xn.shape[2:]))         # what user k gets
+    data = np.einsum("ika,ial,ilt->ikt", Hn, Wn, sn)
+    assert rel_err(received, data) < 1e-10
+    stream = xn - np.asarray(cf.transmit_tensor(W, sym, 2))
+    # Per AP, 8 subcarriers x 2 null dimensions x 128 symbols of unit exponentials: rtol from the sample size.
+    np.testing.assert_allclose(np.sum(np.abs(stream) ** 2, axis=(1, 2)).mean(axis=-1), rho * base.power_w,
+                               rtol=5 / np.sqrt(8 * 2 * 128))
+
+
 def test_cellfree_bad_input():
     with pytest.raises(ValueError, match="unknown preset"):
         cf.get_config("huge")
@@ -218,6 +263,13 @@ def test_cellfree_bad_input():
     with pytest.raises(ValueError, match=r"targets must lie inside the area \[0, 100\] x \[0, 100\] m"):
         cf.received_echo(jax.random.PRNGKey(1), cfg, outside, jnp.zeros((2, 2, 4, 4), jnp.complex64))
     assert dataclasses.replace(cf.get_config("paper")).n_subcarriers == 256
+    for rho in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"sensing_power_fraction must be in \[0, 1\)"):
+            cf.get_config("quick", sensing_power_fraction=rho)
+    with pytest.raises(ValueError, match="sensing_power_fraction > 0 needs n_tx_antennas > n_users"):
+        cf.get_config("quick", n_tx_antennas=4, sensing_power_fraction=0.2)
+    with pytest.raises(ValueError, match="more transmit antennas per AP than users"):
+        cf.null_space_sensing(jax.random.PRNGKey(0), jnp.ones((2, 4, 8), complex), 2, 1.0, 3)
 
 
 @pytest.mark.heavy

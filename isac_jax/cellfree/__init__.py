@@ -5,6 +5,7 @@ Stable reference API (SPEC §13): :func:`noiseless_echo`, :func:`crlb`, :func:`e
 
 from .comm import ap_powers as ap_powers
 from .comm import comm_channels as comm_channels
+from .comm import null_space_sensing as null_space_sensing
 from .comm import precoders as precoders
 from .comm import qam16 as qam16
 from .comm import sinr as sinr

@@ -87,6 +87,32 @@ def sinr(H, W, noise_w):
     return desired / (jnp.sum(G, axis=-1) - desired + noise_w)
 
 
+def null_space_sensing(key, H, n_tx, power_w, n_symbols, *, dtype=jnp.float32):
+    """A sensing stream ``X_s[N, N_t, N_s, T_s]`` that no user receives (beyond the paper).
+
+    ``x_{i,n}[t] = sqrt(P_s / (N_s (N_t - K))) V_{i,n} w_{i,n}[t]`` with ``w ~ CN(0, I_{N_t - K})``
+    independent per transmit AP, subcarrier and symbol, and ``V_{i,n}`` an orthonormal basis of the
+    null space of the users' channels from AP n on subcarrier i (``H[N_s, K, N N_t]``, the block of
+    AP n's antennas; the last right-singular vectors of that ``K x N_t`` block): every user's received
+    stream ``H_{i,n} x_{i,n}`` is zero, each AP spends ``P_s = power_w`` per symbol on average, and
+    the covariance is proportional to the null-space projector, so the stream lights every direction
+    outside the users' span evenly, where the data precoders light only sidelobes. Needs ``N_t > K``.
+    (A basis from the SVD, not the projector ``I - H^H (H H^H)^{-1} H``: two users seen at nearly the
+    same angle make that Gram matrix singular to float32 precision.)
+    """
+    check_positive("power_w", power_w)
+    Ns, K, NNt = H.shape
+    Nt = NNt // n_tx
+    if Nt <= K:
+        raise ValueError(f"null_space_sensing needs more transmit antennas per AP than users, got N_t={Nt}, K={K}")
+    Hn = jnp.swapaxes(H.reshape(Ns, K, n_tx, Nt), 1, 2)                           # [Ns, N, K, Nt]
+    null = jnp.conj(jnp.swapaxes(jnp.linalg.svd(Hn, full_matrices=True)[2][..., K:, :], -1, -2))  # [Ns, N, Nt, Nt-K]
+    w = complex_normal(key, (Ns, n_tx, Nt - K, n_symbols), dtype=dtype)           # [Ns, N, Nt-K, Ts]
+    scale = jnp.sqrt(jnp.asarray(power_w / (Ns * (Nt - K)), jnp.real(w).dtype))
+    x = scale * (null.astype(w.dtype) @ w)                                         # [Ns, N, Nt, Ts]
+    return jnp.transpose(x, (1, 2, 0, 3))                                          # [N, Nt, Ns, Ts]
+
+
 def transmit_tensor(W, symbols, n_tx):
     """(B.3): ``x_{i,n}[t] = W_{i,n} s_i[t]`` for ``symbols[N_s, K, T_s]``; output ``X[N, N_t, N_s, T_s]``."""
     Ns, NNt, K = W.shape

@@ -50,6 +50,10 @@ class CellFreeConfig:
     timing_offset_std_s: float = 0.0            # sigma_tau (B.30), real Gaussian per (n, m, t)
     cfo_std_hz: float = 0.0                     # sigma_f (B.30)
     precoder: str = "mmse"                      # mmse | zf | mrt
+    # A sensing stream (beyond the paper, which precodes the users' data only): this share of every
+    # transmit AP's power P goes to random symbols in the null space of the users' channels from that
+    # AP (``comm.null_space_sensing``), which no user receives; the data precoders get the rest.
+    sensing_power_fraction: float = 0.0
     # A sensing comb (beyond the paper): the echo is observed on every ``subcarrier_step``-th
     # subcarrier and every ``symbol_step``-th symbol of the OFDM grid, ``n_subcarriers x n_symbols``
     # of them, so a small tensor keeps the bandwidth and duration (the resolution) of a large grid.
@@ -72,6 +76,12 @@ class CellFreeConfig:
             raise ValueError("timing_offset_std_s and cfo_std_hz must be >= 0")
         if self.precoder not in ("mmse", "zf", "mrt"):
             raise ValueError(f"precoder must be one of mmse, zf, mrt, got {self.precoder!r}")
+        if not 0.0 <= self.sensing_power_fraction < 1.0:
+            raise ValueError(f"sensing_power_fraction must be in [0, 1), got {self.sensing_power_fraction!r}")
+        if self.sensing_power_fraction > 0 and self.n_tx_antennas <= self.n_users:
+            raise ValueError("sensing_power_fraction > 0 needs n_tx_antennas > n_users (a null space of the users' "
+                             f"channels at each transmit AP), got n_tx_antennas={self.n_tx_antennas}, "
+                             f"n_users={self.n_users}")
         if self.rician_k is not None and self.rician_k < 0:
             raise ValueError(f"rician_k must be >= 0 or None, got {self.rician_k!r}")
 

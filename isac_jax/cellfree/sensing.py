@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.random import complex_normal
-from .comm import comm_channels, precoders, qam16, sinr, transmit_tensor
+from .comm import comm_channels, null_space_sensing, precoders, qam16, sinr, transmit_tensor
 from .config import CellFreeConfig, check_in_area, sample_scenario
 from .echo import clock_offsets, combine_paths, offset_phase, path_factors
 
@@ -39,7 +39,10 @@ def received_echo(key, cfg: CellFreeConfig, scenario, x):
 
 def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
     """Scenario, channels ``H[N_s,K,N N_t]``, precoders ``W[N_s,N N_t,K]`` and transmit tensor
-    ``X[N,N_t,N_s,T_s]`` (16-QAM through the configured precoder) of one draw."""
+    ``X[N,N_t,N_s,T_s]`` (16-QAM through the configured precoder) of one draw. With
+    ``cfg.sensing_power_fraction = rho > 0`` the precoders spend ``(1 - rho) P`` and ``X`` also holds a
+    null-space sensing stream of power ``rho P`` per AP (:func:`~.comm.null_space_sensing`, from
+    ``fold_in(key, 3)``: the other draws do not change)."""
     k_sc, k_h, _ = jax.random.split(key, 3)
     sc = sample_scenario(k_sc, cfg, dtype=dtype)
     tx = cfg.tx_array().astype(dtype)
@@ -47,8 +50,13 @@ def draw_transmission(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
     H = comm_channels(k_h, tx, sc.users, cfg.n_tx_antennas, cfg.n_subcarriers, scs_hz=cfg.sensed_scs_hz,
                       pathloss_ref_db=cfg.pathloss_ref_db, pathloss_exp=cfg.pathloss_exp,
                       ref_distance_m=cfg.ref_distance_m, rician_k=cfg.rician_k)
-    W = precoders(H, N, cfg.power_w, cfg.comm_noise_w, kind=cfg.precoder)
-    return sc, H, W, transmit_tensor(W, transmit_symbols(key, cfg, dtype=dtype), N)
+    rho = cfg.sensing_power_fraction
+    W = precoders(H, N, (1.0 - rho) * cfg.power_w, cfg.comm_noise_w, kind=cfg.precoder)
+    x = transmit_tensor(W, transmit_symbols(key, cfg, dtype=dtype), N)
+    if rho > 0:
+        x = x + null_space_sensing(jax.random.fold_in(key, 3), H, N, rho * cfg.power_w, cfg.n_symbols,
+                                   dtype=jnp.real(x).dtype)
+    return sc, H, W, x
 
 
 def transmit_symbols(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
