@@ -12,8 +12,9 @@ them for many cheap steps: a 2 x 2 space-to-depth to 16 x 16 cells, ``--layers``
 offsets and velocities) and its read-out of the two highest local maxima. Adam with cosine decay, batch
 32. Training samples ``0 .. n_train-1`` and b-train's 1,000 test samples (``64,000 .. 64,999``; before
 2026-12-03 ``16,000 .. 16,999``, inside the training samples of an ``--n-train`` above 16,000) of b-train's
-quick generator (its learning system: 4 transmit antennas per AP at 32 dBm; the readings recorded
-before 2026-12-03 used 8 at 35 dBm: ``--system n_tx_antennas=8 --system power_dbm=35.0``), so the numbers sit beside b-train's. It prints the location and velocity RMSE
+quick generator (its learning system, since the night of 2026-12-03 8 transmit antennas per AP at 35 dBm with
+the null-space sensing stream and the range comb; the readings recorded on 2026-12-03 used 4 at 32 dBm,
+``--system sensing_power_fraction=0.0 --system subcarrier_step=1 --system n_tx_antennas=4 --system power_dbm=32.0``, and those before 8 at 35 dBm, ``--system sensing_power_fraction=0.0 --system subcarrier_step=1``), so the numbers sit beside b-train's. It prints the location and velocity RMSE
 on the test set and on the first 1,000 training samples, and the share of test samples with both
 targets found (``learning_limits.found_breakdown``), beside the trivial predictor.
 

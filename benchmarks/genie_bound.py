@@ -1,8 +1,9 @@
 """Paper B learning: what can *any* estimator reach on b-train's test samples? The genie-aided MMSE.
 
 For each target of the first ``--n-test`` test samples of ``b-train``'s quick generator (its learning
-system: 4 transmit antennas per AP at 32 dBm; the readings recorded before 2026-12-03 used 8 at 35 dBm,
-``--system n_tx_antennas=8 --system power_dbm=35.0``; b-train's test samples, 64,000 ..; 16,000 .. before that date), the posterior of that target's **velocity** given the echoes, both targets' true
+system, since the night of 2026-12-03 8 transmit antennas per AP at 35 dBm with the null-space sensing stream
+and the range comb; the readings recorded on 2026-12-03 used 4 at 32 dBm, ``--system sensing_power_fraction=0.0 --system subcarrier_step=1 --system n_tx_antennas=4 --system power_dbm=32.0``, and
+those before 8 at 35 dBm, ``--system sensing_power_fraction=0.0 --system subcarrier_step=1``; b-train's test samples, 64,000 ..; 16,000 .. before that date), the posterior of that target's **velocity** given the echoes, both targets' true
 positions and the other target's velocity, and the posterior of its **position** given the echoes,
 both true velocities and the other target's position, each on a grid refined around its modes, with
 the reflection coefficients integrated out (:mod:`isac_jax.cellfree.posterior`: the exact Gaussian

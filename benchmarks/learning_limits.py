@@ -1,6 +1,7 @@
 """Paper B learning: is the default D-VQVAE of ``b-train`` limited by its step budget, by its
-training data, or by the model itself? Trains it on the ``b-train`` quick setup (4 transmit antennas per AP at 32 dBm; before 2026-12-03 8 at 35 dBm, which
-``--system n_tx_antennas=8 --system power_dbm=35.0`` restores; AP input
+training data, or by the model itself? Trains it on the ``b-train`` quick setup (8 transmit antennas
+per AP at 35 dBm with the null-space sensing stream and the range comb, since the night of 2026-12-03; on 2026-12-03 4 at
+32 dBm, which ``--system sensing_power_fraction=0.0 --system subcarrier_step=1 --system n_tx_antennas=4 --system power_dbm=32.0`` restores, before that 8 at 35 dBm, ``--system sensing_power_fraction=0.0 --system subcarrier_step=1``; AP input
 ``area_maps`` with the ``centre`` head, batch 32, Adam 1e-3; ``--net ap_input='"maps"' --net head='"fc"'``
 gives the previous default) for each ``STEPS:N_TRAIN[:NET_PRESET]`` given, and prints the RMSEs
 on the test set (the 1,000 samples after the training samples) and on the first 1,000 training

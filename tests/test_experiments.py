@@ -153,8 +153,10 @@ def test_paper_b_experiments_tiny_end_to_end(tmp_path):
 
 def _tiny_learning_setup(**kw):
     from isac_jax.experiments.paper_b.learning import LearningSetup
+    # The learning system's sensing stream and range comb, on a tiny grid (2 users leave a null space).
     return LearningSetup(system_overrides=(("n_rx_antennas", 4), ("n_tx_antennas", 4), ("n_subcarriers", 8),
-                                           ("n_symbols", 8)),
+                                           ("n_symbols", 8), ("n_users", 2), ("sensing_power_fraction", 0.3),
+                                           ("subcarrier_step", 2)),
                          net_overrides=(("hidden", 4), ("latent_dim", 4), ("n_codewords", 8), ("tx_hidden", 4),
                                         ("proj_dim", 8), ("fc_dim", 8), ("cnn_channels", (2, 2)),
                                         ("cnn_fc", (8, 8, 8)), ("conv_impl", "native")),

@@ -6,8 +6,10 @@ true targets they are matched to (best assignment), locations as points and velo
 
 ``learned`` adds the default D-VQVAE (AP input ``area_maps``, head ``centre``, :mod:`.learning`): trained (resuming from
 its checkpoint in the work directory) on the learning system, which is not the classical panels'
-system (8 receive and 4 transmit antennas, 32x32 grid, 32 dBm: see :class:`.learning.LearningSetup`), and drawn on the
-first ``n_samples`` of its own test samples, matched to the true targets as in its loss.
+system (8 receive and 8 transmit antennas, 35 dBm with a null-space sensing stream, 32 x 32 grid on every 8th
+subcarrier: see :class:`.learning.LearningSetup`), and drawn on the first ``n_samples`` of its own test samples,
+matched to the true targets as in its loss. At the quick preset it is b-train's model (same setup and seed, so
+a copy of b-train's ``dvqvae.ckpt`` in the work directory is resumed, not retrained).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from ..plotting import finish_figure, subplots
 from ..registry import Experiment
 from .fig6 import QUICK_SYSTEM
 from .learning import LearningSetup
+from .train import PRESETS as TRAIN_PRESETS
 
 NAME = "b-fig10"
 DESCRIPTION = "Paper B Fig. 10: estimated vs true locations and velocity vectors (MUSIC, CS, refined ML, D-VQVAE)"
@@ -47,8 +50,8 @@ class Config:
 
 
 PRESETS = {
-    # 600 steps: the D-VQVAE of b-learnability's "area_centre" rung (same seed and setup, same model).
-    "quick": Config(learned=LearningSetup(steps=600)),
+    # b-train's D-VQVAE (2,000 steps on 64,000 fresh samples; same seed and setup, same model).
+    "quick": Config(learned=TRAIN_PRESETS["quick"].setup),
     "paper": Config(system=CF_PRESETS["paper"], n_samples=20, chunk_size=4,
                     learned=LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                           n_train=16000, n_test=4000, epochs=100, learning_rate=1e-4, steps=None)),

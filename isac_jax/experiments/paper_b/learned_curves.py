@@ -8,9 +8,9 @@ train on, the ``b-train`` learning system (:class:`.learning.LearningSetup`), so
 scores every scheme there, per grid point, on the first ``n_classical`` test samples of that point
 (the learned model and the trivial predictor also on all ``n_test``).
 
-Per axis (``AXES`` of :mod:`.sweeps`): ``power_dbm`` (Fig. 6; the quick learning system, 4 transmit antennas
-per AP, transmits 2 dB above the paper's power for the same per-sample echo SNR, see ``LearningSetup``,
-so 32 dBm here reads as the paper's 30 dBm), ``n_targets`` (Fig. 7), ``n_symbols`` (Fig. 8), ``n_rx_antennas``
+Per axis (``AXES`` of :mod:`.sweeps`): ``power_dbm`` (Fig. 6; the quick learning system, 8 transmit antennas
+per AP, transmits 5 dB above the paper's power for the same per-sample echo SNR, see ``LearningSetup``,
+so 35 dBm here reads as the paper's 30 dBm), ``n_targets`` (Fig. 7), ``n_symbols`` (Fig. 8), ``n_rx_antennas``
 (Fig. 9), ``n_clutter`` (Fig. 13, clutter variance chi~^2 = 1, the paper's worst), ``offset_level``
 (Fig. 14, clock offsets in resolution cells as in ``b-fig14``).
 
@@ -56,7 +56,7 @@ class Config:
     """``axes``: ``((axis, values), ...)`` with ``axis`` among :data:`FIGURES`."""
 
     setup: LearningSetup = LearningSetup(steps=400, n_test=500)
-    axes: tuple = (("power_dbm", (22.0, 32.0, 42.0)), ("n_targets", (1, 2, 3)), ("n_symbols", (16, 32)),
+    axes: tuple = (("power_dbm", (25.0, 35.0, 45.0)), ("n_targets", (1, 2, 3)), ("n_symbols", (16, 32)),
                    ("n_rx_antennas", (4, 8)), ("n_clutter", (0, 9)), ("offset_level", (0.0, 0.2)))
     classical: tuple = ("music", "cs", "ml_refined")
     n_classical: int = 32

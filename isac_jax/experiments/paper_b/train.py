@@ -20,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ...cellfree.config import SPEED_OF_LIGHT
 from ...cellfree.estimators import SCHEMES as CLASSICAL_SCHEMES
 from ...cellfree.overhead import centralised_bits, fully_distributed_bits
 from ...dvqvae.data import GeneratedSplit
+from ...dvqvae.features import doppler_span_cells
 from ...dvqvae.model import SensingModel
 from ...dvqvae.targets import LabelScaler
 from ...dvqvae.training import evaluate, labels_of, trivial_prediction
@@ -83,7 +85,9 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     out["centralised_bits"] = centralised_bits(sysc.n_rx_antennas, sysc.n_subcarriers, sysc.n_symbols)
     out["fully_distributed_bits"] = fully_distributed_bits(sysc.n_targets)
     out["test_truth"] = np.asarray(labels_of(test)[:100])
-    out.update(ap_input=setup.ap_input, head=setup.head, steps=setup.steps, power_dbm=sysc.power_dbm)
+    out.update(ap_input=setup.ap_input, head=setup.head, steps=setup.steps, power_dbm=sysc.power_dbm,
+               range_cell_m=SPEED_OF_LIGHT / (sysc.n_subcarriers * sysc.sensed_scs_hz),
+               doppler_span_cells=doppler_span_cells(sysc))
     return out
 
 
