@@ -31,7 +31,10 @@ cells on the quick tensor); ``--independent`` makes every transmit AP send its o
 (``ghost_paths.py``: no ghost paths in the maps, a sensing-only counterfactual).
 
 Usage: python benchmarks/velocity_readout.py [--system KEY=VALUE ...] [--independent]
-       [--n-train 8000] [--steps 3000]
+       [--n-train 8000] [--steps 3000 [STEPS ...]]
+
+Several ``--steps`` values train one MLP each on the same collected targets (batches of 256 targets):
+how the read-out improves with the number of target visits.
 """
 
 from __future__ import annotations
@@ -188,7 +191,7 @@ def main() -> None:
     ap.add_argument("--independent", action="store_true", help="every transmit AP sends its own symbols")
     ap.add_argument("--n-train", type=int, default=8000)
     ap.add_argument("--n-test", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, nargs="+", default=[3000])
     args = ap.parse_args()
     base = b_train.PRESETS["quick"].setup
     setup = dataclasses.replace(base, system_overrides=base.system_overrides + tuple(args.system))
@@ -210,8 +213,8 @@ def main() -> None:
             "classical (peaks + weighted LS with the prior)": errors(classical(te, system, doppler_hz), te["velocities"]),
             "classical, robust (best fit leaving one pair out)":
                 errors(classical(te, system, doppler_hz, robust=True), te["velocities"]),
-            f"learned (MLP, {args.steps} steps on {len(tr['velocities'])} targets)":
-                errors(learned(tr, te, system, args.steps), te["velocities"])}
+            **{f"learned (MLP, {s} steps of 256 on {len(tr['velocities'])} targets)":
+               errors(learned(tr, te, system, s), te["velocities"]) for s in args.steps}}
     print(f"# velocity read-out at the true positions, b-train quick system with {list(args.system)}"
           f"{', independent data per transmit AP' if args.independent else ''}: Doppler span "
           f"{F.doppler_span_cells(system):.1f} cells, {len(doppler_hz)} shifts; {len(te['velocities'])} test targets; "
