@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from ...dvqvae.data import GeneratedSplit
@@ -117,6 +118,11 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
             key = repr(system)
             if key not in points:
                 points[key] = _point(system, setup, config, seed=seed, work=work, progress=progress)
+                # Every grid point is a new system, so none of its programs (generator, features, training
+                # step, classical schemes, CRLB) runs again. Dropping them unmaps their machine code: each
+                # point maps about 5,500 memory regions, and nine of them passed Linux's default limit of
+                # 65,530 (vm.max_map_count), where LLVM failed with "Cannot allocate memory".
+                jax.clear_caches()
             rows.append(points[key])
         curves = {"values": np.asarray(values, dtype=float)}
         for name, first in rows[0].items():
