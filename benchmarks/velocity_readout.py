@@ -19,7 +19,11 @@ profiles of ``G_d`` shifts, and estimates the velocity from them and the positio
   normalised position to the normalised velocity, trained by Adam on the targets of the training
   samples (the same generator and indices as ``b-train``: training its samples ``0 .. n_train-1``,
   at most its ``n_train``; test its 1,000 test samples, 64,000 .. 64,999), a read-out with everything
-  a decoder could know at a found target. (Before 2026-12-03 a ``--n-train`` above b-train's then
+  a decoder could know at a found target;
+* ``learned, bistatic LS``: the same MLP, but its outputs are one Doppler and one log-weight per
+  pair, and the velocity is their weighted ridge fit of (B.9)-(B.11) at the position
+  (:func:`isac_jax.dvqvae.heads.bistatic_velocity`, the ``centre`` head's ``bistatic`` read-out):
+  the MLP learns to read each pair's Doppler, the geometry is given. (Before 2026-12-03 a ``--n-train`` above b-train's then
   16,000 training samples read on into its test samples 16,000 .. 16,999: the readings recorded with
   24,000 and 64,000 then had their test targets in the training set; now refused.)
 
@@ -56,6 +60,7 @@ from isac_jax.cellfree.echo import bistatic_geometry
 from isac_jax.core.timing import machine
 from isac_jax.dvqvae import features as F
 from isac_jax.dvqvae.data import GeneratedSplit
+from isac_jax.dvqvae.heads import bistatic_velocity
 from isac_jax.experiments.paper_b import train as b_train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -143,24 +148,41 @@ def classical(data: dict, system: CellFreeConfig, doppler_hz, *, robust: bool = 
 
 
 class ReadOut(nn.Module):
+    """Two hidden layers of 256 (ReLU) -> ``outputs``."""
+
+    outputs: int = 2
+
     @nn.compact
     def __call__(self, z):
         for _ in range(2):
             z = nn.relu(nn.Dense(256)(z))
-        return nn.Dense(2)(z)
+        return nn.Dense(self.outputs)(z)
 
 
-def learned(train: dict, test: dict, system: CellFreeConfig, steps: int, seed: int = 0) -> np.ndarray:
-    """The MLP read-out trained on ``train``'s targets; velocity estimates ``[P, 2]`` on ``test``."""
+def learned(train: dict, test: dict, system: CellFreeConfig, steps: int, seed: int = 0,
+            bistatic: bool = False) -> np.ndarray:
+    """The MLP read-out trained on ``train``'s targets; velocity estimates ``[P, 2]`` on ``test``. Its
+    input is each target's ``profiles[P, ...]`` (any per-target features, flattened) and position.
+    ``bistatic``: the MLP returns one Doppler and one log-weight per pair and the velocity is their
+    weighted least-squares fit of the model (B.9)-(B.11) at the position
+    (:func:`isac_jax.dvqvae.heads.bistatic_velocity`), as the ``centre`` head's ``bistatic`` read-out."""
     area = np.asarray(system.area_m, np.float32)
     vmax = system.max_speed_mps
+    n_pairs = len(system.tx_positions) * len(system.rx_positions)
+    # Doppler per v_max along x and y, in units of the largest Doppler 2 sqrt(2) v_max f_c / c.
+    rows = {k: jnp.asarray(doppler_matrix(system, d["positions"]) * vmax / F.max_doppler_hz(system), jnp.float32)
+            for k, d in (("train", train), ("test", test))}
 
     def inputs(d):
         return jnp.asarray(np.concatenate([d["profiles"].reshape(len(d["profiles"]), -1),
                                            d["positions"] / area - 0.5], -1), jnp.float32)
     xs, ys, xt = inputs(train), jnp.asarray(train["velocities"] / vmax, jnp.float32), inputs(test)
     mu, sd = xs.mean(0), xs.std(0) + 1e-6
-    net = ReadOut()
+    net = ReadOut(2 * n_pairs if bistatic else 2)
+
+    def velocity(p, x, g):
+        out = net.apply(p, x)
+        return bistatic_velocity(out[:, :n_pairs], out[:, n_pairs:], g) if bistatic else out
     params = net.init(jax.random.PRNGKey(seed), xs[:1])
     opt = optax.adam(optax.cosine_decay_schedule(1e-3, steps))
     state = opt.init(params)
@@ -168,14 +190,15 @@ def learned(train: dict, test: dict, system: CellFreeConfig, steps: int, seed: i
     @jax.jit
     def step(params, state, key):
         idx = jax.random.randint(key, (256,), 0, xs.shape[0])
-        loss, g = jax.value_and_grad(lambda p: jnp.mean((net.apply(p, (xs[idx] - mu) / sd) - ys[idx]) ** 2))(params)
+        loss, g = jax.value_and_grad(lambda p: jnp.mean((velocity(p, (xs[idx] - mu) / sd, rows["train"][idx])
+                                                         - ys[idx]) ** 2))(params)
         upd, state = opt.update(g, state)
         return optax.apply_updates(params, upd), state, loss
 
     key = jax.random.PRNGKey(seed + 1)
     for i in range(steps):
         params, state, _ = step(params, state, jax.random.fold_in(key, i))
-    return np.clip(np.asarray(net.apply(params, (xt - mu) / sd)) * vmax, -vmax, vmax)
+    return np.clip(np.asarray(velocity(params, (xt - mu) / sd, rows["test"])) * vmax, -vmax, vmax)
 
 
 def errors(est, truth) -> dict:
@@ -214,7 +237,9 @@ def main() -> None:
             "classical, robust (best fit leaving one pair out)":
                 errors(classical(te, system, doppler_hz, robust=True), te["velocities"]),
             **{f"learned (MLP, {s} steps of 256 on {len(tr['velocities'])} targets)":
-               errors(learned(tr, te, system, s), te["velocities"]) for s in args.steps}}
+               errors(learned(tr, te, system, s), te["velocities"]) for s in args.steps},
+            **{f"learned, bistatic LS (MLP to per-pair Dopplers and weights, {s} steps)":
+               errors(learned(tr, te, system, s, bistatic=True), te["velocities"]) for s in args.steps}}
     print(f"# velocity read-out at the true positions, b-train quick system with {list(args.system)}"
           f"{', independent data per transmit AP' if args.independent else ''}: Doppler span "
           f"{F.doppler_span_cells(system):.1f} cells, {len(doppler_hz)} shifts; {len(te['velocities'])} test targets; "

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import linen as nn
 
 from isac_jax.cellfree import dvqvae_bits, get_config, sample_batch
 from isac_jax.cellfree.assignment import best_permutation
@@ -816,6 +817,62 @@ def test_centre_head_against_numpy(rng):
         get_net_config("quick", head="centre", ap_input="maps")
     with pytest.raises(ValueError, match="multiple of the 2 x 2 cells"):
         SensingModel("dvqvae", dataclasses.replace(net, heatmap_grid=3), system)
+
+
+def test_bistatic_velocity_read_out_against_numpy(rng):
+    """``bistatic_rows`` times a velocity is the bistatic Doppler of (B.9)-(B.11) (``bistatic_geometry``)
+    in units of ``2 sqrt(2) v_max f_c / c``; ``bistatic_velocity`` is the weighted ridge fit, against
+    ``np.linalg.solve`` in float64 on random Dopplers, weights and rows; through the centre head a
+    cell's velocity is that fit of its own outputs at the cell's position, and the read-out is refused
+    without the centre head."""
+    from isac_jax.cellfree.echo import bistatic_geometry
+    from isac_jax.dvqvae.features import max_doppler_hz
+    from isac_jax.dvqvae.heads import CentreHead, bistatic_rows, bistatic_velocity
+
+    system = get_config("quick")
+    points = rng.uniform(5, 95, (6, 2))
+    vel = rng.uniform(-system.max_speed_mps, system.max_speed_mps, (6, 2))
+    rows = np.asarray(bistatic_rows(jnp.asarray(points), system.tx_array(), system.rx_array()), np.float64)
+    geo = bistatic_geometry(system.tx_array(), system.rx_array(), jnp.asarray(points), jnp.asarray(vel),
+                            carrier_hz=system.carrier_hz)
+    doppler = np.asarray(geo["doppler_hz"], np.float64).transpose(2, 1, 0).reshape(6, -1)   # [Q, M N], rx major
+    np.testing.assert_allclose(np.einsum("qki,qi->qk", rows, vel / system.max_speed_mps),
+                               doppler / max_doppler_hz(system), atol=2e-6)
+
+    K, ridge = 5, 0.7
+    d, lw, g = rng.standard_normal((4, 3, K)), rng.uniform(-3, 3, (4, 3, K)), rng.standard_normal((4, 3, K, 2))
+    est = np.asarray(bistatic_velocity(jnp.asarray(d), jnp.asarray(lw), jnp.asarray(g), ridge))
+    for idx in np.ndindex(4, 3):
+        w = np.exp(lw[idx])
+        ref = np.linalg.solve(g[idx].T @ (w[:, None] * g[idx]) + ridge * np.eye(2), g[idx].T @ (w * d[idx]))
+        np.testing.assert_allclose(est[idx], ref, rtol=1e-4, atol=1e-5)
+
+    geometry = (system.area_m, system.tx_positions, system.rx_positions)
+    head = CentreHead(6, 4, geometry=geometry)
+    h = jnp.asarray(rng.standard_normal((2, 2, 2, 3)), jnp.float32)
+    params = head.init(jax.random.PRNGKey(0), h)
+    params = jax.tree_util.tree_map(lambda p: p + 0.3 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
+    out = np.asarray(head.apply(params, h)).reshape(2, 4, 4, 5)
+    # The last convolution's raw outputs, by capturing its value.
+    _, state = head.apply(params, h, capture_intermediates=lambda mdl, _: isinstance(mdl, nn.Conv))
+    raw = np.asarray(state["intermediates"]["Conv_3"]["__call__"][0], np.float64)          # [2, 4, 4, 3 + 2 K]
+    K = 4
+    centre = (np.stack(np.meshgrid(np.arange(4), np.arange(4), indexing="ij"), -1) + 0.5) / 4
+    position = (centre + raw[..., 1:3] / 4) * np.asarray(system.area_m)
+    p = params["params"]
+    for b, i, j in np.ndindex(2, 4, 4):
+        u = [(position[b, i, j] - np.asarray(a)) / np.linalg.norm(position[b, i, j] - np.asarray(a))
+             for a in (*system.rx_positions, *system.tx_positions)]
+        g = np.stack([u[m] + u[2 + n] for m in range(2) for n in range(2)]) / (2 * np.sqrt(2))
+        w = np.exp(np.clip(raw[b, i, j, 3 + K:] + np.log(100.0), -10, 10))
+        v = np.linalg.solve(g.T @ (w[:, None] * g) + 3.0 * np.eye(2), g.T @ (w * raw[b, i, j, 3:3 + K]))
+        np.testing.assert_allclose(out[b, i, j, 3:], np.asarray(p["velocity_bias"]) + np.asarray(p["velocity_scale"]) * v,
+                                   rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(out[..., :3], raw[..., :3], rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="centre_velocity 'bistatic' needs head 'centre'"):
+        get_net_config("quick", centre_velocity="bistatic")
+    with pytest.raises(ValueError, match="centre_velocity must be one of"):
+        get_net_config("quick", head="centre", ap_input="area_maps", centre_velocity="doppler")
 
 
 def _np_shrink(theta, reads, logits, prior):

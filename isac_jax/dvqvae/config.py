@@ -12,6 +12,9 @@ from .features import check_ap_input
 from .heads import check_head
 
 
+CENTRE_VELOCITIES = ("direct", "bistatic")
+
+
 @dataclasses.dataclass(frozen=True)
 class NetConfig:
     """Network sizes.
@@ -73,6 +76,11 @@ class NetConfig:
     heatmap_grid: int = 32
     heatmap_sigma: float = 1.0
     heatmap_regression_weight: float = 30.0
+    # How the centre head reads a cell's velocity (isac_jax.dvqvae.heads.CentreHead): "direct" (two
+    # outputs per cell) or "bistatic" (beyond the paper: one Doppler and one weight per transmit-receive
+    # pair per cell, and their weighted least-squares fit of the bistatic Doppler model (B.9)-(B.11)
+    # at the cell).
+    centre_velocity: str = "direct"
     # Compute dtype of the convolutions and dense layers ("float32" or "bfloat16"; parameters, the
     # quantiser and the loss stay float32). bfloat16 halves memory traffic on GPUs and TPUs.
     compute_dtype: str = "float32"
@@ -83,6 +91,10 @@ class NetConfig:
         if self.head == "centre" and self.ap_input != "area_maps":
             raise ValueError("head 'centre' needs ap_input 'area_maps' (the head reads a grid of the area, which only "
                              f"that input's latents lie on); got ap_input {self.ap_input!r}")
+        if self.centre_velocity not in CENTRE_VELOCITIES:
+            raise ValueError(f"centre_velocity must be one of {', '.join(CENTRE_VELOCITIES)}, got {self.centre_velocity!r}")
+        if self.centre_velocity != "direct" and self.head != "centre":
+            raise ValueError(f"centre_velocity {self.centre_velocity!r} needs head 'centre', got head {self.head!r}")
         if not self.heatmap_sigma > 0:
             raise ValueError(f"heatmap_sigma must be > 0 (cells), got {self.heatmap_sigma!r}")
         if not self.heatmap_regression_weight > 0:

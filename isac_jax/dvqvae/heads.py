@@ -23,6 +23,10 @@
   squared error of the offset (in cells) and ``regression_weight`` times that of the normalised
   velocity, read at the true targets' cells. Estimation reads the ``Q`` highest 3 x 3 local maxima.
   Per-cell sigmoids, not one softmax, so two targets do not share one distribution's mass.
+  With ``centre_velocity="bistatic"`` (:class:`CentreHead`'s ``geometry``) a cell's velocity is not
+  an output but the weighted least-squares fit (B.9)-(B.11) of per-pair Dopplers and weights that
+  the cell outputs (:func:`bistatic_velocity`): the network learns to read each pair's Doppler,
+  the geometry of every cell is given.
 
 Coordinates are the min-max normalised features of :mod:`isac_jax.dvqvae.targets` (``[0, 1]`` over
 the training labels), so the map covers the region the training targets span.
@@ -89,6 +93,38 @@ def peak_cells(map_logits, n_targets: int, grid: int):
     return jnp.stack([flat // grid, flat % grid], axis=-1).astype(jnp.int32)
 
 
+def bistatic_velocity(doppler, log_weight, rows, ridge: float = 3.0):
+    """Velocity ``[..., 2]`` from per-pair bistatic Dopplers: the weighted ridge least-squares fit
+    ``argmin_v sum_k w_k (d_k - g_k . v)^2 + ridge |v|^2`` of the model (B.9)-(B.11), which is
+    linear in the velocity, solved in closed form (a 2 x 2 system per point).
+
+    ``doppler[..., K]``: the ``K`` transmit-receive pairs' Dopplers in units of the largest,
+    ``2 sqrt(2) v_max f_c / c``; ``log_weight[..., K]``: ``log w_k`` (clipped to +-10);
+    ``rows[..., K, 2]``: ``g_k = (u_tx + u_rx) / (2 sqrt(2))``, the Doppler per ``v_max`` along x and
+    y in the same units (``u``: unit vectors from the APs to the point). The velocity is in units of
+    ``v_max``. With every ``w_k`` large it is the pairs' least-squares fit; the ridge, by default 3
+    (the precision of the uniform velocities' prior, variance ``v_max^2 / 3`` per axis), pulls a
+    point with little weight toward zero, their mean."""
+    w = jnp.exp(jnp.clip(log_weight, -10.0, 10.0))
+    gw = rows * w[..., None]
+    a = jnp.sum(gw[..., 0] * rows[..., 0], -1) + ridge
+    b = jnp.sum(gw[..., 0] * rows[..., 1], -1)
+    c = jnp.sum(gw[..., 1] * rows[..., 1], -1) + ridge
+    r = jnp.sum(gw * doppler[..., None], -2)                                        # [..., 2]
+    det = a * c - b * b                                                              # > 0: ridge > 0
+    return jnp.stack([c * r[..., 0] - b * r[..., 1], a * r[..., 1] - b * r[..., 0]], -1) / det[..., None]
+
+
+def bistatic_rows(points, tx, rx):
+    """``g_k = (u_n + u_m) / (2 sqrt(2))`` of :func:`bistatic_velocity` at ``points[..., 2]`` (m) for
+    every pair of ``tx[N, 2]`` and ``rx[M, 2]`` (m), receive AP major: ``[..., M N, 2]``."""
+    def unit(aps):
+        d = points[..., None, :] - aps.reshape((1,) * (points.ndim - 1) + aps.shape)   # [..., A, 2]
+        return d / jnp.maximum(jnp.linalg.norm(d, axis=-1, keepdims=True), 1e-6)
+    g = unit(rx)[..., :, None, :] + unit(tx)[..., None, :, :]                      # [..., M, N, 2]
+    return g.reshape(*g.shape[:-3], -1, 2) / (2.0 * jnp.sqrt(2.0))
+
+
 class QueryReadout(nn.Module):
     """One MLP for every query: decoder features ``h[B, F]`` and query centres ``queries[B, Q, 2]``
     (normalised) -> ``[B, Q, 4]``: ``[x, y, v_x, v_y]`` (normalised), the position as the query plus
@@ -134,6 +170,13 @@ class CentreHead(nn.Module):
     width: int
     grid: int
     dtype: object = jnp.float32
+    #: ``None``: each cell's velocity is two outputs of the last convolution (``direct``). Else
+    #: ``(area_m, tx_positions, rx_positions)`` (m) and the ``bistatic`` read-out: the last convolution
+    #: gives each cell one Doppler and one log-weight per transmit-receive pair, and the cell's velocity
+    #: is their fit of (B.9)-(B.11) at the cell's position (:func:`bistatic_velocity`), mapped to
+    #: the normalised labels by a learned per-axis affine map (initially ``(v / v_max + 1) / 2``, the
+    #: min-max normalisation of velocities uniform on ``[-v_max, v_max]``).
+    geometry: tuple | None = None
 
     @nn.compact
     def __call__(self, h):
@@ -148,7 +191,22 @@ class CentreHead(nn.Module):
         up = self.grid // g
         h = jnp.repeat(jnp.repeat(h, up, axis=1), up, axis=2)
         h = nn.relu(conv(self.width, 3)(jnp.concatenate([h, _coordinates(B, self.grid, self.grid, h.dtype)], axis=-1)))
-        return conv(_CENTRE_CHANNELS, 1)(h).astype(jnp.float32).reshape(B, -1)
+        if self.geometry is None:
+            return conv(_CENTRE_CHANNELS, 1)(h).astype(jnp.float32).reshape(B, -1)
+        area, tx, rx = (jnp.asarray(a, jnp.float32) for a in self.geometry)
+        K = tx.shape[0] * rx.shape[0]
+        out = conv(3 + 2 * K, 1)(h).astype(jnp.float32)                             # [B, G, G, 3 + 2K]
+        # The fit's geometry at the cell's centre plus its offset estimate, which the velocity loss
+        # should not move.
+        position = (_coordinates(B, self.grid, self.grid, jnp.float32)
+                    + jax.lax.stop_gradient(out[..., 1:3]) / self.grid) * area.reshape(1, 1, 1, 2)
+        # log w + log 100 starts each pair at a Doppler error of a tenth of f_max (the fit, not the
+        # ridge, decides at initialisation).
+        v = bistatic_velocity(out[..., 3:3 + K], out[..., 3 + K:] + jnp.log(100.0), bistatic_rows(position, tx, rx))
+        scale = self.param("velocity_scale", nn.initializers.constant(0.5), (2,))
+        bias = self.param("velocity_bias", nn.initializers.constant(0.5), (2,))
+        return jnp.concatenate([out[..., :3], bias.reshape(1, 1, 1, 2) + scale.reshape(1, 1, 1, 2) * v],
+                               -1).reshape(B, -1)
 
 
 def _centre_cells(raw, grid: int):

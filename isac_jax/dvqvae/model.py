@@ -103,11 +103,17 @@ class SensingModel:
     def _encoder(self):
         return ApEncoders(self.net, variational=self.scheme == "dvae")
 
+    def _head_geometry(self):
+        """What the ``centre`` head's ``bistatic`` velocity read-out needs: ``(area_m, tx, rx)``."""
+        s = self.system
+        return (tuple(s.area_m), tuple(s.tx_positions), tuple(s.rx_positions)) \
+            if self.net.centre_velocity == "bistatic" else None
+
     def _decoder(self):
-        return Decoder(self.net, self.grid, self.n_outputs)
+        return Decoder(self.net, self.grid, self.n_outputs, self._head_geometry())
 
     def _cnn(self):
-        return CentralisedCnn(self.net, self.n_outputs)
+        return CentralisedCnn(self.net, self.n_outputs, self._head_geometry())
 
     @staticmethod
     def _x(X):

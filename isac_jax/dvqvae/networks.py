@@ -185,6 +185,7 @@ class Decoder(nn.Module):
     cfg: NetConfig
     grid: tuple
     n_outputs: int
+    geometry: tuple | None = None     # the centre head's bistatic velocity read-out (CentreHead)
 
     @nn.compact
     def __call__(self, latents, x, queries=None):
@@ -194,7 +195,7 @@ class Decoder(nn.Module):
         impl, dt = self.cfg.conv_impl, self.cfg.compute_dtype
         z = Residual(self.cfg.n_res_cpu, impl, dt)(z)
         if self.cfg.head == "centre":
-            return CentreHead(self.cfg.fc_dim, self.cfg.heatmap_grid, dt, name="out")(z)
+            return CentreHead(self.cfg.fc_dim, self.cfg.heatmap_grid, dt, self.geometry, name="out")(z)
         t = Downsample((self.cfg.tx_hidden,) * self.cfg.n_cnn_tx, impl, dt)(complex_to_channels(x))
         t = Residual(self.cfg.n_res_tx, impl, dt)(t)
         fz = nn.relu(nn.Dense(self.cfg.proj_dim, name="proj_latent", dtype=dt)(z.reshape(B, -1)))   # Phi_fc^c
@@ -232,13 +233,15 @@ class CentralisedCnn(nn.Module):
 
     cfg: NetConfig
     n_outputs: int
+    geometry: tuple | None = None     # the centre head's bistatic velocity read-out (CentreHead)
 
     @nn.compact
     def __call__(self, features, x, queries=None):
         h = jnp.moveaxis(features, 1, -2)                                # [B, A, F, T, M, C]
         h = _CnnBranch(self.cfg, name="echo_branch")(h.reshape(*h.shape[:4], -1))
         if self.cfg.head == "centre":
-            return CentreHead(self.cfg.fc_dim, self.cfg.heatmap_grid, self.cfg.compute_dtype, name="out")(h)
+            return CentreHead(self.cfg.fc_dim, self.cfg.heatmap_grid, self.cfg.compute_dtype, self.geometry,
+                              name="out")(h)
         h = h.reshape(h.shape[0], -1)
         if self.cfg.ap_input == "paper":
             t = _CnnBranch(self.cfg, name="tx_branch")(complex_to_channels(x)).reshape(h.shape[0], -1)
