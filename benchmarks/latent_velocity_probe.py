@@ -39,10 +39,7 @@ from isac_jax.experiments.paper_b import train as b_train
 
 sys.path.insert(0, str(Path(__file__).parent))
 from learning_limits import _name, _override  # noqa: E402
-from velocity_readout import collect, errors, learned  # noqa: E402
-
-BATCH = 100
-
+from velocity_readout import collect, errors, learned, print_rows  # noqa: E402
 
 def latent_reader(model: SensingModel, state, *, continuous: bool = False):
     """``(Y, X, targets[B, Q, 2]) -> [B, Q, M, 3, 3, G_d, D]``: the quantised latents (``continuous``:
@@ -64,17 +61,6 @@ def latent_reader(model: SensingModel, state, *, continuous: bool = False):
             return jax.lax.dynamic_slice(zb, (0, i, j, 0, 0), (M, 3, 3, gd, D))
         return jax.vmap(lambda zb, i, j: jax.vmap(lambda a, b: around(zb, a, b))(i, j))(z, ix, iy)
     return read
-
-
-def collect_latents(read, split, n: int) -> dict:
-    parts = []
-    for a in range(0, n, BATCH):
-        b = split.batch(np.arange(a, min(a + BATCH, n)))
-        parts.append((np.asarray(read(jnp.asarray(b["Y"]), jnp.asarray(b["X"]), jnp.asarray(b["targets"]))),
-                      b["targets"], b["velocities"]))
-    lat, pos, vel = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    return {"profiles": lat.reshape(-1, *lat.shape[2:]), "positions": pos.reshape(-1, 2),
-            "velocities": vel.reshape(-1, 2)}
 
 
 def main() -> None:
@@ -109,11 +95,11 @@ def main() -> None:
     inputs = {} if args.no_input else {"AP input (Doppler profiles of every pair)": (
         collect(train, system, args.n_train), collect(test, system, args.n_test))}
     inputs["quantised latents (3 x 3 cells, every Doppler latent, both APs)"] = (
-        collect_latents(read, train, args.n_train), collect_latents(read, test, args.n_test))
+        collect(train, system, args.n_train, read), collect(test, system, args.n_test, read))
     if args.continuous:
         read = latent_reader(model, res.state, continuous=True)
         inputs["encoder outputs before quantisation (the same cells)"] = (
-            collect_latents(read, train, args.n_train), collect_latents(read, test, args.n_test))
+            collect(train, system, args.n_train, read), collect(test, system, args.n_test, read))
     rows = {}
     for name, (tr, te) in inputs.items():
         rows[f"{name}: trivial"] = errors(np.broadcast_to(tr["velocities"].mean(0), te["velocities"].shape),
@@ -127,9 +113,7 @@ def main() -> None:
     print(f"# velocity read-outs at the true positions from the D-VQVAE of {ckpt} ({n_targets} training targets, "
           f"{args.n_test * system.n_targets} test targets; batches of 256 targets): "
           f"{time.perf_counter() - t0:.0f} s; {machine()}")
-    print("| features : read-out | velocity RMSE (m/s) | v_x | v_y | median error (m/s) |\n|---|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['rmse']:.2f} | {r['v_x']:.2f} | {r['v_y']:.2f} | {r['median']:.2f} |", flush=True)
+    print_rows("features : read-out", rows)
 
 
 if __name__ == "__main__":

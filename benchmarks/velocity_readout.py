@@ -101,9 +101,11 @@ def doppler_matrix(system: CellFreeConfig, points):
     return np.asarray(jax.vmap(one)(jnp.asarray(points, jnp.float32)))
 
 
-def collect(split, system: CellFreeConfig, n: int) -> dict:
-    """Profiles ``[n Q, M, N, G_d]``, positions and velocities ``[n Q, 2]`` of the split's first ``n`` samples."""
-    profiles, _ = profile_reader(system)
+def collect(split, system: CellFreeConfig, n: int, profiles=None) -> dict:
+    """Profiles ``[n Q, M, N, G_d]``, positions and velocities ``[n Q, 2]`` of the split's first ``n``
+    samples; ``profiles``: another per-target reader ``(Y, X, targets) -> [B, Q, ...]`` than
+    :func:`profile_reader`'s."""
+    profiles = profiles or profile_reader(system)[0]
     parts = []
     for a in range(0, n, BATCH):
         b = split.batch(np.arange(a, min(a + BATCH, n)))
@@ -208,6 +210,13 @@ def errors(est, truth) -> dict:
             "v_y": float(np.sqrt(np.mean(e[:, 1] ** 2)))}
 
 
+def print_rows(first_column: str, rows: dict) -> None:
+    """The Markdown table of :func:`errors` per row name."""
+    print(f"| {first_column} | velocity RMSE (m/s) | v_x | v_y | median error (m/s) |\n|---|---|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['rmse']:.2f} | {r['v_x']:.2f} | {r['v_y']:.2f} | {r['median']:.2f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--system", type=_override, action="append", default=[], metavar="KEY=VALUE")
@@ -244,9 +253,7 @@ def main() -> None:
           f"{', independent data per transmit AP' if args.independent else ''}: Doppler span "
           f"{F.doppler_span_cells(system):.1f} cells, {len(doppler_hz)} shifts; {len(te['velocities'])} test targets; "
           f"{time.perf_counter() - t0:.0f} s; {machine()}")
-    print("| read-out | velocity RMSE (m/s) | v_x | v_y | median error (m/s) |\n|---|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['rmse']:.2f} | {r['v_x']:.2f} | {r['v_y']:.2f} | {r['median']:.2f} |", flush=True)
+    print_rows("read-out", rows)
 
 
 if __name__ == "__main__":

@@ -875,6 +875,55 @@ def test_bistatic_velocity_read_out_against_numpy(rng):
         get_net_config("quick", head="centre", ap_input="area_maps", centre_velocity="doppler")
 
 
+def test_latent_doppler_loss_against_numpy(rng):
+    """The encoders' auxiliary loss (``encoder_doppler_weight``): each AP's probe on the latents of the
+    cell holding each target against the targets' bistatic Dopplers of ``bistatic_geometry`` (in units
+    of the largest), in float64 loops; with the weight on, one training step's loss is the head's loss
+    plus the weighted auxiliary loss; and the option is refused without ``area_maps``."""
+    from isac_jax.cellfree.echo import bistatic_geometry
+    from isac_jax.dvqvae.features import max_doppler_hz
+
+    system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=8, n_symbols=8)
+    net = dataclasses.replace(NET, ap_input="area_maps", head="centre", heatmap_grid=4, encoder_doppler_weight=3.0)
+    batch = sample_batch(jax.random.PRNGKey(3), np.arange(3), system)
+    Y, X = jnp.asarray(batch["Y"]), jnp.asarray(batch["X"])
+    model = SensingModel("dvqvae", net, system)
+    params, book = model.init(jax.random.PRNGKey(0), Y, X)
+    z = np.asarray(model.encode(params, Y, X), np.float64)                       # [B, M, L, D]
+    gx, gy, gd = model.grid
+    labels = rng.uniform(0, 1, (3, system.n_targets, 4))
+    loss = float(model.latent_doppler_loss(params, jnp.asarray(z, jnp.float32), jnp.asarray(labels, jnp.float32)))
+    p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params["latent_probe"])
+    vmax, f_max = system.max_speed_mps, max_doppler_hz(system)
+    sq = []
+    for b, q in np.ndindex(3, system.n_targets):
+        pos = labels[b, q, :2] * np.asarray(system.area_m)
+        vel = (2 * labels[b, q, 2:] - 1) * vmax
+        geo = bistatic_geometry(system.tx_array(), system.rx_array(), jnp.asarray(pos[None]), jnp.asarray(vel[None]),
+                                carrier_hz=system.carrier_hz)
+        doppler = np.asarray(geo["doppler_hz"], np.float64)[:, :, 0] / f_max                 # [N, M]
+        i, j = min(int(labels[b, q, 0] * gx), gx - 1), min(int(labels[b, q, 1] * gy), gy - 1)
+        for m in range(z.shape[1]):
+            h = z[b, m].reshape(gx, gy, gd * z.shape[-1])[i, j]
+            hid = np.maximum(h @ p["hidden"]["kernel"][m] + p["hidden"]["bias"][m], 0)
+            out = hid @ p["out"]["kernel"][m] + p["out"]["bias"][m]
+            sq.append((out - doppler[:, m]) ** 2)
+    np.testing.assert_allclose(loss, np.mean(sq), rtol=2e-4)
+
+    from isac_jax.dvqvae.heads import head_loss
+    from isac_jax.dvqvae.training import init_state, make_train_step
+    tc = TrainConfig(batch_size=3, learning_rate=1e-3)
+    state = init_state(model, tc, jax.random.PRNGKey(1), batch, 2)
+    lab = jnp.asarray(labels, jnp.float32)
+    _, step_loss, _ = make_train_step(model, tc)(state, Y, X, lab, jax.random.PRNGKey(2))
+    pred, aux = model.forward(state.params, state.book, Y, X)
+    expected = (head_loss("centre", pred, lab, 4, net.heatmap_sigma, net.heatmap_regression_weight) + aux["regulariser"]
+                + 3.0 * model.latent_doppler_loss(state.params, aux["latents"], lab))
+    np.testing.assert_allclose(float(step_loss), float(expected), rtol=1e-5)
+    with pytest.raises(ValueError, match="encoder_doppler_weight > 0 needs ap_input 'area_maps'"):
+        get_net_config("quick", encoder_doppler_weight=1.0)
+
+
 def _np_shrink(theta, reads, logits, prior):
     """Float64 loop form of ``readout.shrink_peaks``."""
     def sig(z):

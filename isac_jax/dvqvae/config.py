@@ -81,6 +81,12 @@ class NetConfig:
     # pair per cell, and their weighted least-squares fit of the bistatic Doppler model (B.9)-(B.11)
     # at the cell).
     centre_velocity: str = "direct"
+    # Weight of an auxiliary training loss on the encoders (beyond the paper; ap_input "area_maps" only):
+    # a small per-AP probe (dvqvae.networks.LatentDopplerProbe) reads the bistatic Dopplers of every
+    # target's paths to the AP from the AP's latents (before quantisation) at the target's latent cell;
+    # its squared error (Dopplers in units of 2 sqrt(2) v_max f_c / c) times this weight joins the loss.
+    # Training only: inference and the fronthaul are unchanged. 0: off.
+    encoder_doppler_weight: float = 0.0
     # Compute dtype of the convolutions and dense layers ("float32" or "bfloat16"; parameters, the
     # quantiser and the loss stay float32). bfloat16 halves memory traffic on GPUs and TPUs.
     compute_dtype: str = "float32"
@@ -95,6 +101,11 @@ class NetConfig:
             raise ValueError(f"centre_velocity must be one of {', '.join(CENTRE_VELOCITIES)}, got {self.centre_velocity!r}")
         if self.centre_velocity != "direct" and self.head != "centre":
             raise ValueError(f"centre_velocity {self.centre_velocity!r} needs head 'centre', got head {self.head!r}")
+        if not self.encoder_doppler_weight >= 0:
+            raise ValueError(f"encoder_doppler_weight must be >= 0, got {self.encoder_doppler_weight!r}")
+        if self.encoder_doppler_weight > 0 and self.ap_input != "area_maps":
+            raise ValueError("encoder_doppler_weight > 0 needs ap_input 'area_maps' (the probe reads the latent cell "
+                             f"of each target, which only that input's latents lie on); got ap_input {self.ap_input!r}")
         if not self.heatmap_sigma > 0:
             raise ValueError(f"heatmap_sigma must be > 0 (cells), got {self.heatmap_sigma!r}")
         if not self.heatmap_regression_weight > 0:

@@ -24,8 +24,8 @@ from ..cellfree.config import CellFreeConfig
 from ..cellfree.overhead import centralised_bits
 from .config import NetConfig
 from .features import ap_features, feature_grid
-from .heads import n_head_outputs
-from .networks import ApEncoders, CentralisedCnn, Decoder
+from .heads import bistatic_rows, n_head_outputs
+from .networks import ApEncoders, CentralisedCnn, Decoder, LatentDopplerProbes
 from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
 
 SCHEMES = ("dvqvae", "dvae", "cnn")
@@ -112,6 +112,34 @@ class SensingModel:
     def _decoder(self):
         return Decoder(self.net, self.grid, self.n_outputs, self._head_geometry())
 
+    def _probe(self):
+        return LatentDopplerProbes(self.net.fc_dim, len(self.system.tx_positions))
+
+    def _latents_at(self, latents, labels):
+        """The latents ``[B, M, L, D]`` of the cell holding each target (normalised ``labels[B, Q, >=2]``),
+        every Doppler latent of it concatenated: ``[B, M, Q, G_d D]``."""
+        gx, gy, gd = self.grid
+        B, M, _, D = latents.shape
+        z = latents.reshape(B, M, gx, gy, gd * D)
+        ix = jnp.clip(jnp.floor(labels[..., 0] * gx), 0, gx - 1).astype(jnp.int32)            # [B, Q]
+        iy = jnp.clip(jnp.floor(labels[..., 1] * gy), 0, gy - 1).astype(jnp.int32)
+        return jax.vmap(lambda zb, i, j: zb[:, i, j])(z, ix, iy)                              # [B, M, Q, G_d D]
+
+    def latent_doppler_loss(self, params, latents, labels):
+        """The auxiliary loss of ``net.encoder_doppler_weight`` (unweighted): mean squared error of the
+        per-AP probes' Dopplers from ``latents[B, M, L, D]`` at the targets' cells against the targets'
+        bistatic Dopplers ``(u_n + u_m) . v / (2 sqrt(2) v_max)`` (B.9)-(B.11), from the normalised
+        ``labels[B, Q, 4]`` read as the area (positions) and ``[-v_max, v_max]`` (velocities), the
+        ranges the uniform targets span."""
+        s = self.system
+        pos = labels[..., :2] * jnp.asarray(s.area_m, labels.dtype).reshape(1, 1, 2)
+        v = 2.0 * labels[..., 2:] - 1.0                                                       # units of v_max
+        rows = bistatic_rows(pos, s.tx_array().astype(labels.dtype), s.rx_array().astype(labels.dtype))
+        M, N = len(s.rx_positions), len(s.tx_positions)
+        doppler = jnp.einsum("bqki,bqi->bqk", rows, v).reshape(*labels.shape[:2], M, N)       # [B, Q, M, N]
+        pred = self._probe().apply({"params": params["latent_probe"]}, self._latents_at(latents, labels))
+        return jnp.mean((pred - jnp.moveaxis(doppler, 2, 1)) ** 2)
+
     def _cnn(self):
         return CentralisedCnn(self.net, self.n_outputs, self._head_geometry())
 
@@ -141,7 +169,11 @@ class SensingModel:
         z = self.encode({"encoder": enc}, Y, X)
         dec = self._decoder().init(k_dec, z, self._x(X))["params"]
         book = init_codebook(k_cb, z, self.net.n_codewords) if self.scheme == "dvqvae" else None
-        return {"encoder": enc, "decoder": dec}, book
+        params = {"encoder": enc, "decoder": dec}
+        if self.net.encoder_doppler_weight > 0:
+            cells = jnp.zeros((z.shape[0], self.system.n_targets, 2))
+            params["latent_probe"] = self._probe().init(k_cb, self._latents_at(z, cells))["params"]
+        return params, book
 
     def encode(self, params, Y, X=None):
         """Continuous latents ``Z[B, M, L, D]`` (12)-(13), every AP with its own weights (vmapped);

@@ -151,6 +151,25 @@ class ApEncoder(nn.Module):
         return z, log_var.reshape(z.shape).astype(jnp.float32)
 
 
+class LatentDopplerProbe(nn.Module):
+    """Training-only read-out of one AP's latents (*beyond the paper*; ``NetConfig.encoder_doppler_weight``):
+    the features of the latent cell holding each target, ``[B, Q, F]``, through one hidden layer of
+    ``hidden`` (ReLU) to ``n_tx`` numbers, the bistatic Dopplers of the target's paths from every
+    transmit AP to this AP. Nothing of it runs at inference or crosses the fronthaul."""
+
+    hidden: int
+    n_tx: int
+
+    @nn.compact
+    def __call__(self, h):
+        return nn.Dense(self.n_tx, name="out")(nn.relu(nn.Dense(self.hidden, name="hidden")(h)))
+
+
+#: One probe per receive AP, parameters stacked on a leading AP axis: ``[B, M, Q, F] -> [B, M, Q, N]``.
+LatentDopplerProbes = nn.vmap(LatentDopplerProbe, in_axes=1, out_axes=1, variable_axes={"params": 0},
+                              split_rngs={"params": True})
+
+
 #: All receive APs' encoders as one module: parameters stacked on a leading AP axis, applied with
 #: ``vmap`` over the AP axis of the features ``[B, M, M_r, N_s, T_s, C]`` -> ``Z [B, M, L, D]``.
 ApEncoders = nn.vmap(ApEncoder, in_axes=1, out_axes=1, variable_axes={"params": 0},

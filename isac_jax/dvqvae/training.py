@@ -91,6 +91,8 @@ def _train_step(model: SensingModel, grad_clip, state: TrainState, Y, X, labels,
         pred, aux = model.forward(params, state.book, Y, X, key=k_latent,
                                   queries=training_queries(net.head, labels, net.heatmap_grid))
         est = head_loss(net.head, pred, labels, net.heatmap_grid, net.heatmap_sigma, net.heatmap_regression_weight)
+        if net.encoder_doppler_weight > 0 and model.scheme != "cnn":
+            est = est + net.encoder_doppler_weight * model.latent_doppler_loss(params, aux["latents"], labels)
         return est + aux["regulariser"], aux
 
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
