@@ -34,8 +34,10 @@ predictor's on the same test targets. ``--system KEY=VALUE`` changes the system 
 cells on the quick tensor); ``--independent`` makes every transmit AP send its own symbols
 (``ghost_paths.py``: no ghost paths in the maps, a sensing-only counterfactual).
 
+``--geometry`` prints only how the layout informs each velocity axis (:func:`axis_information`).
+
 Usage: python benchmarks/velocity_readout.py [--system KEY=VALUE ...] [--independent]
-       [--n-train 8000] [--steps 3000 [STEPS ...]]
+       [--n-train 8000] [--steps 3000 [STEPS ...]] [--geometry]
 
 Several ``--steps`` values train one MLP each on the same collected targets (batches of 256 targets):
 how the read-out improves with the number of target visits.
@@ -60,7 +62,7 @@ from isac_jax.cellfree.echo import bistatic_geometry
 from isac_jax.core.timing import machine
 from isac_jax.dvqvae import features as F
 from isac_jax.dvqvae.data import GeneratedSplit
-from isac_jax.dvqvae.heads import bistatic_velocity
+from isac_jax.dvqvae.heads import bistatic_rows, bistatic_velocity
 from isac_jax.experiments.paper_b import train as b_train
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -210,6 +212,19 @@ def errors(est, truth) -> dict:
             "v_y": float(np.sqrt(np.mean(e[:, 1] ** 2)))}
 
 
+def axis_information(system: CellFreeConfig, n: int = 20000, seed: int = 0) -> dict:
+    """How the layout informs ``v_x`` against ``v_y``: over ``n`` points uniform in the area, the mean of
+    ``sum_k g_{k,x}^2`` and ``sum_k g_{k,y}^2`` (the bistatic Doppler's Fisher information per axis at
+    equal per-pair Doppler precision, ``heads.bistatic_rows``) and the median per-axis standard deviation of
+    the unweighted least-squares fit, ``sqrt(diag((G^T G)^-1))``, in units of the per-pair Doppler error."""
+    points = np.random.default_rng(seed).uniform(0, 1, (n, 2)) * np.asarray(system.area_m)
+    g = np.asarray(bistatic_rows(jnp.asarray(points, jnp.float32), system.tx_array(), system.rx_array()), np.float64)
+    info = np.einsum("pki,pkj->pij", g, g)
+    sd = np.sqrt(np.diagonal(np.linalg.inv(info), axis1=1, axis2=2))
+    return {"information_x": float(info[:, 0, 0].mean()), "information_y": float(info[:, 1, 1].mean()),
+            "median_sd_x": float(np.median(sd[:, 0])), "median_sd_y": float(np.median(sd[:, 1]))}
+
+
 def print_rows(first_column: str, rows: dict) -> None:
     """The Markdown table of :func:`errors` per row name."""
     print(f"| {first_column} | velocity RMSE (m/s) | v_x | v_y | median error (m/s) |\n|---|---|---|---|---|")
@@ -224,10 +239,18 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=8000)
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--steps", type=int, nargs="+", default=[3000])
+    ap.add_argument("--geometry", action="store_true", help="print only how the layout informs v_x and v_y")
     args = ap.parse_args()
     base = b_train.PRESETS["quick"].setup
     setup = dataclasses.replace(base, system_overrides=base.system_overrides + tuple(args.system))
     system = setup.system()
+    if args.geometry:
+        a = axis_information(system)
+        print(f"# bistatic Doppler information per axis over the area (tx {system.tx_positions}, rx "
+              f"{system.rx_positions}): mean sum_k g_x^2 = {a['information_x']:.3f}, g_y^2 = {a['information_y']:.3f} "
+              f"({a['information_x'] / a['information_y']:.1f}x); median least-squares sd per unit Doppler error: "
+              f"v_x {a['median_sd_x']:.2f}, v_y {a['median_sd_y']:.2f} ({a['median_sd_y'] / a['median_sd_x']:.1f}x)")
+        return
     train_split, test_split = setup.splits(0)
     if args.n_train > len(train_split):
         # More would read past the training split into the test samples that follow it.
