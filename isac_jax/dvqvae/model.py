@@ -172,7 +172,9 @@ class SensingModel:
         params = {"encoder": enc, "decoder": dec}
         if self.net.encoder_doppler_weight > 0:
             cells = jnp.zeros((z.shape[0], self.system.n_targets, 2))
-            params["latent_probe"] = self._probe().init(k_cb, self._latents_at(z, cells))["params"]
+            # A key of its own, derived so that the other parts' keys (and every default model) stay as they were.
+            k_probe = jax.random.fold_in(k_cb, 1)
+            params["latent_probe"] = self._probe().init(k_probe, self._latents_at(z, cells))["params"]
         return params, book
 
     def encode(self, params, Y, X=None):
