@@ -362,18 +362,18 @@ def test_setup_i_converges_and_resume_reproduces_curves(tmp_path):
     with _compile_log() as first:
         full = feel.simulate("setup_i", system, 3, jax.random.PRNGKey(0), **kw)
     assert any("_round" in m for m in first), first          # the log does show the compilations
-    assert np.mean(full["location_se"][-1]) < np.mean(full["location_se"][0])  # the estimate improves
-    assert np.all(np.diff(np.log(full["crb"][1:].mean(1))) < 0)               # more data, lower bound
+    assert np.mean(full.location_se[-1]) < np.mean(full.location_se[0])  # the estimate improves
+    assert np.all(np.diff(np.log(full.crb[1:].mean(1))) < 0)               # more data, lower bound
     ckpt = tmp_path / "run.ckpt"
     # Configs equal by value (new objects) reuse the compiled simulation: JAX's cache, not ours.
     kw["protocol"] = feel.FeelProtocol(grid_shape=(4, 4, 2), bcd_iter=2, coherence_rounds=2, acquisition_repeats=2)
     with _compile_log() as compiled:
         part = feel.simulate("setup_i", system.replace(), 3, jax.random.PRNGKey(0), checkpoint=ckpt, stop_after=1, **kw)
     assert not [m for m in compiled if "_round" in m or "_acquire" in m or "_links" in m], compiled
-    assert np.isnan(part["location_se"][2:]).all()                            # interrupted after round 1
+    assert np.isnan(part.location_se[2:]).all()                            # interrupted after round 1
     resumed = feel.simulate("setup_i", system, 3, jax.random.PRNGKey(0), checkpoint=ckpt, **kw)
     for name in ("location_se", "crb", "location_se_frames", "estimates"):
-        np.testing.assert_allclose(resumed[name], full[name], rtol=1e-6, atol=0)
+        np.testing.assert_allclose(getattr(resumed, name), getattr(full, name), rtol=1e-6, atol=0)
     with pytest.raises(ValueError, match="another run"):
         feel.simulate("setup_i", system, 3, jax.random.PRNGKey(1), checkpoint=ckpt, **kw)
     with pytest.raises(ValueError, match="unknown scheme"):

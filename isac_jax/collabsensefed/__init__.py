@@ -18,6 +18,7 @@ from .sensing import sensing_frames as sensing_frames
 from .sensing import single_shot as single_shot
 from .sensing import step_axes as step_axes
 from .simulation import SCHEMES as SCHEMES
+from .simulation import SimulationResult as SimulationResult
 from .simulation import FeelProtocol as FeelProtocol
 from .simulation import Scheme as Scheme
 from .simulation import Trial as Trial

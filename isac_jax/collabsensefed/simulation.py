@@ -358,23 +358,54 @@ def _metrics(setting, trials, theta, state, data):
     return jax.vmap(functools.partial(_metrics_one, setting), (0, 0, 0, None))(trials, theta, state, data)
 
 
+class SimulationResult(NamedTuple):
+    """What :func:`simulate` returns: host (NumPy) arrays, one column per trial (a pytree).
+
+    ``R`` is ``n_rounds``, ``S`` ``n_trials``, ``K`` the number of devices and ``F`` the number of
+    frames per round (``ceil(intervals_per_round / T)``). Rounds a run has not reached yet
+    (``stop_after``) are NaN. Fields a scheme does not produce are ``None``: ``accuracy`` for the
+    sensing-only schemes, the sensing fields for ``perfect_feel`` and ``ota_feel``.
+
+    Attributes:
+        intervals_per_round: channel uses (OTA intervals) per round, ``d``: the model size of a
+            learning scheme, ``intervals_per_round`` of a sensing-only one (int).
+        targets: ``float[S, 3]`` true target position of every trial (m).
+        devices: ``float[S, K, 3]`` device positions of every trial (m, Sec. V.A).
+        accuracy: ``float[R+1, S]`` test accuracy (fraction in [0, 1]) after each round, entry 0 at
+            initialisation; ``None`` for sensing-only schemes.
+        location_se: ``float[R+1, S]`` squared error ``||v - target||^2`` (m^2) of the estimate after
+            each round, entry 0 after the acquisition; ``None`` without sensing.
+        crb: ``float[R+1, S]`` CRB(v) (A.19) of the echo data gathered by then (m^2).
+        crb_finite_t: ``float[R+1, S]`` the finite-T bound of the same data (m^2,
+            :func:`~isac_jax.collabsensefed.sensing.pooled_finite_t`); equal to ``crb`` on orthogonal echoes.
+        ls_mse_finite_t: ``float[R+1, S]`` the least-squares MSE under that finite-T model (m^2).
+        location_se_frames: ``float[F, S]`` squared error (m^2) after each frame of round 1.
+        estimates: ``float[S, 3]`` the final position estimate ``v`` of every trial (m).
+    """
+
+    intervals_per_round: int
+    targets: np.ndarray
+    devices: np.ndarray
+    accuracy: np.ndarray | None = None
+    location_se: np.ndarray | None = None
+    crb: np.ndarray | None = None
+    crb_finite_t: np.ndarray | None = None
+    ls_mse_finite_t: np.ndarray | None = None
+    location_se_frames: np.ndarray | None = None
+    estimates: np.ndarray | None = None
+
+
 def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, protocol: FeelProtocol = FeelProtocol(),
              n_trials: int = 1, federated: Federated | None = None, data: FlData | None = None,
              intervals_per_round: int | None = None, checkpoint=None, progress: bool = False, desc: str = "",
-             stop_after: int | None = None) -> dict:
+             stop_after: int | None = None) -> SimulationResult:
     """Run ``scheme_name`` for ``n_rounds`` rounds on ``n_trials`` trials (vmapped) of ``system`` under
     ``protocol``.
 
     ``federated`` (:func:`~isac_jax.fl.make_federated`) and ``data`` are needed by the
     learning schemes; sensing-only schemes need ``intervals_per_round`` (use the model size of the
-    learning run they are compared with, so channel uses match). Returns numpy arrays:
-    ``accuracy[R+1, S]`` (test accuracy after each round, entry 0 at initialisation; learning
-    schemes), ``location_se[R+1, S]`` (m^2, squared error of the estimate after each round; entry 0
-    after the acquisition), ``crb[R+1, S]`` (m^2, CRB(v) of the data gathered by then),
-    ``crb_finite_t[R+1, S]`` (m^2, the finite-T bound of the same data, :func:`pooled_finite_t`; equal to
-    ``crb`` on orthogonal echoes) and ``ls_mse_finite_t[R+1, S]`` (the least-squares MSE under it),
-    ``location_se_frames[F, S]`` (after each frame of round 1), ``estimates[S, 3]``, ``targets[S, 3]``,
-    ``devices[S, K, 3]`` and ``intervals_per_round``.
+    learning run they are compared with, so channel uses match). Returns a :class:`SimulationResult`
+    (per-round accuracy, squared location error and bounds, one column per trial).
     ``checkpoint``: file path; the run resumes from it when it exists (same arguments required).
     ``stop_after``: return after this many rounds of this call (the rest stays NaN); with a
     checkpoint, a later call continues (an interruption that loses nothing).
@@ -459,10 +490,9 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
             bar.set_postfix(post)
     if bar is not None:
         bar.close()
-    out = {"intervals_per_round": d, "targets": np.asarray(trials.target), "devices": np.asarray(trials.devices)}
-    if scheme.learning:
-        out["accuracy"] = acc
+    sensing = {}
     if scheme.sensing:
-        out.update(location_se=se, crb=bound, crb_finite_t=bound_t, ls_mse_finite_t=ls, location_se_frames=se_frames,
-                   estimates=np.asarray(state.v))
-    return out
+        sensing = dict(location_se=se, crb=bound, crb_finite_t=bound_t, ls_mse_finite_t=ls,
+                       location_se_frames=se_frames, estimates=np.asarray(state.v))
+    return SimulationResult(intervals_per_round=d, targets=np.asarray(trials.target),
+                            devices=np.asarray(trials.devices), accuracy=acc if scheme.learning else None, **sensing)

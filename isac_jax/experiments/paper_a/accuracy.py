@@ -20,8 +20,8 @@ def run_accuracy(config, *, seed, work_dir, progress) -> dict:
     res["rounds"] = np.arange(config.n_rounds + 1)
     res["dataset"] = runs["_dataset"]
     res["n_params"] = runs["_n_params"]
-    res["collabsensefed"]["location_mse"] = runs["collabsensefed"]["location_se"].mean(axis=1)
-    res["collabsensefed"]["crb_v"] = runs["collabsensefed"]["crb"].mean(axis=1)
+    res["collabsensefed"]["location_mse"] = runs["collabsensefed"].location_se.mean(axis=1)
+    res["collabsensefed"]["crb_v"] = runs["collabsensefed"].crb.mean(axis=1)
     res["final_accuracy"] = {s: float(res[s]["accuracy"][-1]) for s in SCHEMES}
     return res
 

@@ -59,7 +59,7 @@ def prepare(task: FeelTask, n_clients: int, seed: int):
 def run_schemes(schemes, system: PaperASystem, protocol: FeelProtocol, task: FeelTask | None, n_rounds: int,
                 n_trials: int, *, seed: int, work_dir=None, progress: bool = True,
                 intervals_per_round: int | None = None) -> dict:
-    """Run every scheme (float64) with the same key. Returns ``{scheme: simulate(...) output}`` plus
+    """Run every scheme (float64) with the same key. Returns ``{scheme: SimulationResult}`` (:func:`~isac_jax.collabsensefed.simulate`) plus
     ``"_dataset"`` (name, synthetic flag) and ``"_n_params"``."""
     out = {}
     with float64():
@@ -81,11 +81,11 @@ def curve_results(runs: dict, schemes, key: str) -> dict:
     """``{scheme: {key: mean over trials per round, key_trials: [R+1, S]}}``."""
     res = {}
     for name in schemes:
-        vals = np.asarray(runs[name][key])
+        vals = np.asarray(getattr(runs[name], key))
         res[name] = {key: vals.mean(axis=1), f"{key}_trials": vals}
         if key == "location_se":
             res[name]["location_mse"] = res[name].pop("location_se")
-            res[name]["crb_v"] = np.asarray(runs[name]["crb"]).mean(axis=1)
+            res[name]["crb_v"] = np.asarray(runs[name].crb).mean(axis=1)
             for bound in ("crb_finite_t", "ls_mse_finite_t"):
-                res[name][bound] = np.asarray(runs[name][bound]).mean(axis=1)
+                res[name][bound] = np.asarray(getattr(runs[name], bound)).mean(axis=1)
     return res

@@ -109,7 +109,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     sys = config.system
     ref = runs[config.schemes[0]]
     with float64():
-        rho = np.array([float(universal_constant(dev, sys.n_antennas, PAPER_A_TARGET_REGION)) for dev in ref["devices"]])
+        rho = np.array([float(universal_constant(dev, sys.n_antennas, PAPER_A_TARGET_REGION)) for dev in ref.devices])
     t_eff = sys.frame_length * (1 + np.arange(config.n_rounds + 1) * (-(-d // sys.frame_length)))
     # Theorem 2 at the effective length with every device at full power (E = K P): the smallest CRB_L.
     res["crb_l"] = np.mean(rho) * sys.echo_noise_var_w / (t_eff * sys.n_devices * sys.power_w)
@@ -118,19 +118,19 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     res["rounds"] = np.arange(config.n_rounds + 1)
     res["intervals_per_round"] = d
     res["effective_frame_length"] = t_eff
-    res["first_round_frames"] = {s: np.asarray(runs[s]["location_se_frames"]).mean(axis=1) for s in schemes}
+    res["first_round_frames"] = {s: np.asarray(runs[s].location_se_frames).mean(axis=1) for s in schemes}
     res["final"] = {s: {"location_mse": float(res[s]["location_mse"][-1]), "crb_v": float(res[s]["crb_v"][-1]),
                         "crb_finite_t": float(res[s]["crb_finite_t"][-1]),
                         "ls_mse_finite_t": float(res[s]["ls_mse_finite_t"][-1]),
                         # undefined for one trial: None (null in results.json), not a NaN and a warning
-                        "location_mse_stderr": (float(np.std(runs[s]["location_se"][-1], ddof=1)
+                        "location_mse_stderr": (float(np.std(runs[s].location_se[-1], ddof=1)
                                                       / np.sqrt(config.n_trials)) if config.n_trials > 1 else None),
-                        "median_se_to_crb": float(np.median(runs[s]["location_se"][-1] / runs[s]["crb"][-1])),
-                        "median_se_to_crb_finite_t": float(np.median(runs[s]["location_se"][-1]
-                                                                     / runs[s]["crb_finite_t"][-1]))}
+                        "median_se_to_crb": float(np.median(runs[s].location_se[-1] / runs[s].crb[-1])),
+                        "median_se_to_crb_finite_t": float(np.median(runs[s].location_se[-1]
+                                                                     / runs[s].crb_finite_t[-1]))}
                     for s in schemes}
-    res["estimates"] = {s: runs[s]["estimates"] for s in schemes}
-    res["targets"] = ref["targets"]
+    res["estimates"] = {s: runs[s].estimates for s in schemes}
+    res["targets"] = ref.targets
     return res
 
 

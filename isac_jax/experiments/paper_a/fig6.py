@@ -56,9 +56,9 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
             runs = run_schemes((config.scheme,), system, config.protocol, config.task if learning else None, config.n_rounds,
                                config.n_trials, seed=seed, work_dir=work_dir, progress=progress, intervals_per_round=d)
             r = runs[config.scheme]
-            mse[i, j] = np.mean(r["location_se"][-1])
-            crb_end[i, j] = np.mean(r["crb"][-1])
-            crb_frame[i, j] = np.mean(r["crb"][0])
+            mse[i, j] = np.mean(r.location_se[-1])
+            crb_end[i, j] = np.mean(r.crb[-1])
+            crb_frame[i, j] = np.mean(r.crb[0])
     return {"devices": np.array(config.devices), "frame_lengths": np.array(config.frame_lengths),
             "location_mse": mse, "crb_v_final": crb_end, "crb_v_one_frame": crb_frame, "scheme": config.scheme}
 
