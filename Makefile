@@ -27,14 +27,16 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist load
 
-## Benchmarks: print side-by-side ratios (not part of the tests).
+## Benchmarks: print side-by-side ratios and write each one's JSON record to docs/data/benchmarks/ (not part of the tests).
+BENCH_JSON ?= docs/data/benchmarks
 bench: $(STAMP)
-	$(PY) benchmarks/bench_ota.py
-	$(PY) benchmarks/bench_design.py
-	$(PY) benchmarks/bench_echo.py
-	$(PY) benchmarks/bench_estimators.py
-	$(PY) benchmarks/bench_dvqvae.py
-	$(PY) benchmarks/bench_feel.py
+	mkdir -p $(BENCH_JSON)
+	$(PY) benchmarks/bench_ota.py --json $(BENCH_JSON)/bench_ota.json
+	$(PY) benchmarks/bench_design.py --json $(BENCH_JSON)/bench_design.json
+	$(PY) benchmarks/bench_echo.py --json $(BENCH_JSON)/bench_echo.json
+	$(PY) benchmarks/bench_estimators.py --json $(BENCH_JSON)/bench_estimators.json
+	$(PY) benchmarks/bench_dvqvae.py --json $(BENCH_JSON)/bench_dvqvae.json
+	$(PY) benchmarks/bench_feel.py --json $(BENCH_JSON)/bench_feel.json
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

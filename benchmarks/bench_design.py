@@ -5,6 +5,7 @@ whole epsilon-constraint Pareto front (one vmapped, compiled call) and of a CRB-
 Usage: python benchmarks/bench_design.py [--preset quick|paper]
 Sizes: K=15, M=4, N=16, I=2, T=16 (quick and paper); the paper preset uses more instances and
 more front points. cvxpy comes from the ``reference`` extra (installed by ``make``).
+``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from isac_jax.core.timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import project_precoders  # noqa: E402
@@ -157,5 +158,7 @@ def _fronts(cfg):
           f"| {len(crb_fracs)} | {a_first:.2f} | {a_min:.3f} / {a_med:.3f} |")
 
 
+TITLE = "Paper A design: C-step by projected gradient vs cvxpy, and Pareto-front wall time"
+
 if __name__ == "__main__":
-    main()
+    run_benchmark(main, "bench_design", TITLE)

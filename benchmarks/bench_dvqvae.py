@@ -7,6 +7,7 @@ quantisation, decoder at batch 20).
 
 Usage: python benchmarks/bench_dvqvae.py [--preset quick|paper] [--steps N] [--host-devices N]
 (``--host-devices N`` splits the CPU into N XLA host devices, to measure (b) without a multi-GPU node.)
+``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from isac_jax.core.timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax.cellfree import get_config, sample_batch  # noqa: E402
 from isac_jax.dvqvae import SensingModel, TrainConfig, get_net_config  # noqa: E402
@@ -135,5 +136,7 @@ def table3_table(args) -> None:
               f"| {gf(row['encoder_gflop_per_sample'])} / {gf(row['decoder_gflop_per_sample'])} |")
 
 
+TITLE = "Paper B learning: training throughput, data parallelism and Table B.III latencies"
+
 if __name__ == "__main__":
-    main()
+    run_benchmark(main, "bench_dvqvae", TITLE)

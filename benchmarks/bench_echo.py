@@ -4,6 +4,7 @@ bandwidth against a measured array-copy bandwidth; (b) CRLB, autodiff vs a NumPy
 reference; (c) peak memory while streaming samples to disk in shards.
 
 Usage: python benchmarks/bench_echo.py [--preset quick|paper] [--stream N]
+``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from isac_jax.core.timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax import cellfree as cf  # noqa: E402
 
@@ -164,5 +165,7 @@ def main(argv=None):
         part_c(args.stream)
 
 
+TITLE = "Paper B echo generation and CRLB: JAX vs NumPy, streaming memory"
+
 if __name__ == "__main__":
-    main()
+    run_benchmark(main, "bench_echo", TITLE)

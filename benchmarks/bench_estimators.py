@@ -5,6 +5,7 @@ along-ray matched filter and the zero-padded Doppler DFT; loops over samples, AP
 check that both give the same ray profiles; then the whole estimators (fusion included) per scheme.
 
 Usage: python benchmarks/bench_estimators.py [--preset quick|paper] [--batch B]
+``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from isac_jax import cellfree as cf
 from isac_jax.cellfree import estimators as est
-from isac_jax.core.timing import machine, time_call
+from isac_jax.core.timing import machine, run_benchmark, time_call
 from isac_jax.experiments.paper_b.fig6 import QUICK_SYSTEM
 
 C0 = 299_792_458.0
@@ -118,5 +119,7 @@ def main(argv=None):
         print(f"{scheme:>11}: {B / t:9.1f} samples/s")
 
 
+TITLE = "Paper B classical estimators: JAX vs NumPy throughput"
+
 if __name__ == "__main__":
-    main()
+    run_benchmark(main, "bench_estimators", TITLE)

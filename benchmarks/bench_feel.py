@@ -2,6 +2,7 @@
 CollabSenseFed rounds/s at the quick preset (a-fig2's MNIST MLP, I = 2, T = 32).
 
     python benchmarks/bench_feel.py [--preset quick|paper]
+``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from isac_jax import collabsensefed
-from isac_jax.core.timing import machine, time_call
+from isac_jax.core.timing import machine, run_benchmark, time_call
 from isac_jax.experiments.paper_a import fig2
 from isac_jax.experiments.paper_a.feel import prepare
 from isac_jax.fl import fedavg
@@ -60,5 +61,7 @@ def main():
         print(f"| {scheme} | {walls[0]:.1f} | {walls[1]:.1f} | {walls[2]:.1f} | "
               f"{4 / max(walls[2] - walls[1], 1e-9):.2f} |")
 
+TITLE = "FEEL: vmapped clients vs a loop, CollabSenseFed rounds/s"
+
 if __name__ == "__main__":
-    main()
+    run_benchmark(main, "bench_feel", TITLE)

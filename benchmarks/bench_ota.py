@@ -3,6 +3,7 @@
 
 Usage: python benchmarks/bench_ota.py [--preset quick|paper]
 Prints one table per part with the JAX/NumPy speed-up measured in this run.
+``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from isac_jax.core.timing import machine, time_call  # noqa: E402
+from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import PAPER_A_TARGET_REGION, crb_trace, sample_paper_a_geometry  # noqa: E402
@@ -130,5 +131,7 @@ def main():
           f"hessian vs Gram path {gram_agree:.2e}")
 
 
+TITLE = "Paper A OTA frames and CRB(v): JAX vs NumPy"
+
 if __name__ == "__main__":
-    main()
+    run_benchmark(main, "bench_ota", TITLE)

@@ -7,6 +7,7 @@ Needs the optional ``peers`` extra (about 5.7 GB with PyTorch's CUDA wheels; nev
 ``make test``): ``pip install 'isac_jax[peers]'`` (or ``pip install sionna-no-rt``).
 
 Usage: python benchmarks/bench_peers.py [--batch B] [--directions D] [--repeats R]
+``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 from isac_jax.cellfree import sample_scenario
 from isac_jax.cellfree.spectra import angular_delay_doppler_spectrum, delay_doppler_channel, sensing_channel
 from isac_jax.core.arrays import ula_response
-from isac_jax.core.timing import machine, time_call
+from isac_jax.core.timing import machine, run_benchmark, time_call
 from isac_jax.experiments.paper_b.fig6 import QUICK_SYSTEM
 
 
@@ -89,5 +90,7 @@ def main(argv=None):
         assert err < 1e-4, f"spectra disagree ({mode}): {err}"
 
 
+TITLE = "Peer cross-check: Paper B spectra, JAX vs Sionna PHY"
+
 if __name__ == "__main__":
-    main()
+    run_benchmark(main, "bench_peers", TITLE)

@@ -1,8 +1,6 @@
 """Paper B learning: how much velocity do the receive APs' maps hold *where the targets are*?
 
-The default D-VQVAE of ``b-train`` locates the targets it finds to about 6-7 m but its velocity
-error stays near 12 m/s even there (trivial predictor 16.4 m/s). This probe removes detection
-and the fronthaul from the question: at every target's **true** position it reads each receive AP's
+This probe removes detection and the fronthaul from the question of the D-VQVAE's velocity error: at every target's **true** position it reads each receive AP's
 ``area_maps`` input (the same matched filter, direction-cosine oversampling, Doppler shifts,
 per-AP scaling and ``log1p``; :func:`isac_jax.dvqvae.features.map_at`) out as ``M x N`` Doppler
 profiles of ``G_d`` shifts, and estimates the velocity from them and the position three ways:
@@ -18,26 +16,25 @@ profiles of ``G_d`` shifts, and estimates the velocity from them and the positio
 * ``learned``: an MLP (two hidden layers of 256, ReLU) from the ``M N G_d`` profile values and the
   normalised position to the normalised velocity, trained by Adam on the targets of the training
   samples (the same generator and indices as ``b-train``: training its samples ``0 .. n_train-1``,
-  at most its ``n_train``; test its 1,000 test samples, 64,000 .. 64,999), a read-out with everything
+  at most its ``n_train``; test its test samples, which follow them), a read-out with everything
   a decoder could know at a found target;
 * ``learned, bistatic LS``: the same MLP, but its outputs are one Doppler and one log-weight per
   pair, and the velocity is their weighted ridge fit of (B.9)-(B.11) at the position
   (:func:`isac_jax.dvqvae.heads.bistatic_velocity`, the ``centre`` head's ``bistatic`` read-out):
-  the MLP learns to read each pair's Doppler, the geometry is given. (Before 2026-12-03 a ``--n-train`` above b-train's then
-  16,000 training samples read on into its test samples 16,000 .. 16,999: the readings recorded with
-  24,000 and 64,000 then had their test targets in the training set; now refused.)
+  the MLP learns to read each pair's Doppler, the geometry is given. A ``--n-train`` above b-train's
+  number of training samples would read on into its test samples and is refused.
 
-Per reading it prints both RMSEs (Euclidean over the two axes, and per axis) and the median
+Per reading it reports both RMSEs (Euclidean over the two axes, and per axis) and the median
 Euclidean error beside the trivial
 predictor's on the same test targets. ``--system KEY=VALUE`` changes the system as in
 ``learning_limits.py`` (e.g. ``subcarrier_step=8 symbol_step=8``: the paper's range and Doppler
 cells on the quick tensor); ``--independent`` makes every transmit AP send its own symbols
 (``ghost_paths.py``: no ghost paths in the maps, a sensing-only counterfactual).
 
-``--geometry`` prints only how the layout informs each velocity axis (:func:`axis_information`).
+``--geometry`` reports only how the layout informs each velocity axis (:func:`axis_information`).
 
-Usage: python benchmarks/velocity_readout.py [--system KEY=VALUE ...] [--independent]
-       [--n-train 8000] [--steps 3000 [STEPS ...]] [--geometry]
+Usage: python studies/velocity_readout.py [--system KEY=VALUE ...] [--independent]
+       [--n-train 8000] [--steps 3000 [STEPS ...]] [--geometry] [--tiny] [--json PATH]
 
 Several ``--steps`` values train one MLP each on the same collected targets (batches of 256 targets):
 how the read-out improves with the number of target visits.
@@ -45,8 +42,6 @@ how the read-out improves with the number of target visits.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -57,17 +52,14 @@ import numpy as np
 import optax
 from flax import linen as nn
 
-from isac_jax.cellfree.config import CellFreeConfig
-from isac_jax.cellfree.echo import bistatic_geometry
-from isac_jax.core.timing import machine
-from isac_jax.dvqvae import features as F
-from isac_jax.dvqvae.data import GeneratedSplit
-from isac_jax.dvqvae.heads import bistatic_rows, bistatic_velocity
-from isac_jax.experiments.paper_b import train as b_train
+from isac_jax import cellfree, dvqvae
+from isac_jax.cellfree import CellFreeConfig
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import base_setup, finish, override, parser  # noqa: E402
 from ghost_paths import IndependentDataSplit  # noqa: E402
-from learning_limits import _override  # noqa: E402
+
+F = dvqvae.features
 
 BATCH = 100
 
@@ -97,7 +89,7 @@ def doppler_matrix(system: CellFreeConfig, points):
     tx, rx = system.tx_array(), system.rx_array()
 
     def one(g):
-        cols = [bistatic_geometry(tx, rx, g[None], jnp.asarray(e, g.dtype)[None], carrier_hz=system.carrier_hz)
+        cols = [cellfree.bistatic_geometry(tx, rx, g[None], jnp.asarray(e, g.dtype)[None], carrier_hz=system.carrier_hz)
                 ["doppler_hz"][:, :, 0].T.reshape(-1) for e in ((1.0, 0.0), (0.0, 1.0))]
         return jnp.stack(cols, -1)
     return np.asarray(jax.vmap(one)(jnp.asarray(points, jnp.float32)))
@@ -186,7 +178,7 @@ def learned(train: dict, test: dict, system: CellFreeConfig, steps: int, seed: i
 
     def velocity(p, x, g):
         out = net.apply(p, x)
-        return bistatic_velocity(out[:, :n_pairs], out[:, n_pairs:], g) if bistatic else out
+        return dvqvae.heads.bistatic_velocity(out[:, :n_pairs], out[:, n_pairs:], g) if bistatic else out
     params = net.init(jax.random.PRNGKey(seed), xs[:1])
     opt = optax.adam(optax.cosine_decay_schedule(1e-3, steps))
     state = opt.init(params)
@@ -218,50 +210,66 @@ def axis_information(system: CellFreeConfig, n: int = 20000, seed: int = 0) -> d
     equal per-pair Doppler precision, ``heads.bistatic_rows``) and the median per-axis standard deviation of
     the unweighted least-squares fit, ``sqrt(diag((G^T G)^-1))``, in units of the per-pair Doppler error."""
     points = np.random.default_rng(seed).uniform(0, 1, (n, 2)) * np.asarray(system.area_m)
-    g = np.asarray(bistatic_rows(jnp.asarray(points, jnp.float32), system.tx_array(), system.rx_array()), np.float64)
+    g = np.asarray(dvqvae.heads.bistatic_rows(jnp.asarray(points, jnp.float32), system.tx_array(), system.rx_array()), np.float64)
     info = np.einsum("pki,pkj->pij", g, g)
     sd = np.sqrt(np.diagonal(np.linalg.inv(info), axis1=1, axis2=2))
     return {"information_x": float(info[:, 0, 0].mean()), "information_y": float(info[:, 1, 1].mean()),
             "median_sd_x": float(np.median(sd[:, 0])), "median_sd_y": float(np.median(sd[:, 1]))}
 
 
-def print_rows(first_column: str, rows: dict) -> None:
-    """The Markdown table of :func:`errors` per row name."""
-    print(f"| {first_column} | velocity RMSE (m/s) | v_x | v_y | median error (m/s) |\n|---|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['rmse']:.2f} | {r['v_x']:.2f} | {r['v_y']:.2f} | {r['median']:.2f} |", flush=True)
+COLUMNS = ["read-out", "velocity RMSE (m/s)", "v_x RMSE (m/s)", "v_y RMSE (m/s)", "median error (m/s)"]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--system", type=_override, action="append", default=[], metavar="KEY=VALUE")
+def table_rows(rows: dict) -> list:
+    """:func:`errors` per row name as table rows (``COLUMNS``)."""
+    return [[name, r["rmse"], r["v_x"], r["v_y"], r["median"]] for name, r in rows.items()]
+
+
+TITLE = "Paper B: how much velocity the receive APs' maps hold at the true target positions"
+QUESTION = ("How much velocity information do the receive APs' area_maps inputs hold where the targets are, "
+            "with detection and the fronthaul taken out of the question?")
+METHOD = ("At every target's true position, read each receive AP's area_maps input out as Doppler profiles of every "
+          "transmit-receive pair, and estimate the velocity from them and the position: by the profiles' peaks and "
+          "the bistatic Doppler model fitted by weighted least squares with the prior (classical; robust: the best "
+          "fit leaving one pair out), by an MLP trained on b-train's training targets, and by the MLP's per-pair "
+          "Dopplers and weights fitted with the bistatic model; beside the training mean.")
+
+
+def main(argv=None) -> dict:
+    ap = parser(__doc__)
+    ap.add_argument("--system", type=override, action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--independent", action="store_true", help="every transmit AP sends its own symbols")
     ap.add_argument("--n-train", type=int, default=8000)
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--steps", type=int, nargs="+", default=[3000])
-    ap.add_argument("--geometry", action="store_true", help="print only how the layout informs v_x and v_y")
-    args = ap.parse_args()
-    base = b_train.PRESETS["quick"].setup
-    setup = dataclasses.replace(base, system_overrides=base.system_overrides + tuple(args.system))
+    ap.add_argument("--geometry", action="store_true", help="report only how the layout informs v_x and v_y")
+    args = ap.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    setup = base_setup(args.tiny, tuple(args.system))
     system = setup.system()
+    kw = dict(title=TITLE, question=QUESTION, method=METHOD)
     if args.geometry:
-        a = axis_information(system)
-        print(f"# bistatic Doppler information per axis over the area (tx {system.tx_positions}, rx "
-              f"{system.rx_positions}): mean sum_k g_x^2 = {a['information_x']:.3f}, g_y^2 = {a['information_y']:.3f} "
-              f"({a['information_x'] / a['information_y']:.1f}x); median least-squares sd per unit Doppler error: "
-              f"v_x {a['median_sd_x']:.2f}, v_y {a['median_sd_y']:.2f} ({a['median_sd_y'] / a['median_sd_x']:.1f}x)")
-        return
+        a = axis_information(system, n=500 if args.tiny else 20000)
+        table = {"caption": f"Bistatic Doppler information per velocity axis over the area (tx {system.tx_positions}, "
+                            f"rx {system.rx_positions})",
+                 "columns": ["axis", "mean sum_k g_k^2", "median least-squares sd per unit Doppler error"],
+                 "rows": [["v_x", a["information_x"], a["median_sd_x"]], ["v_y", a["information_y"], a["median_sd_y"]]]}
+        answer = (f"The layout informs v_x {a['information_x'] / a['information_y']:.1f} times as much as v_y; the "
+                  f"median least-squares standard deviation of v_y is {a['median_sd_y'] / a['median_sd_x']:.1f} times "
+                  "that of v_x.")
+        return finish(__file__, argv, args, answer=answer, tables=[table], **kw)
     train_split, test_split = setup.splits(0)
-    if args.n_train > len(train_split):
+    n_train, n_test, steps = (len(train_split), len(test_split), [5]) if args.tiny else \
+        (args.n_train, args.n_test, args.steps)
+    if n_train > len(train_split):
         # More would read past the training split into the test samples that follow it.
         raise SystemExit(f"--n-train must be at most {len(train_split)} (b-train's training samples; its test "
-                         f"samples {test_split.start} .. follow them), got {args.n_train}")
+                         f"samples {test_split.start} .. follow them), got {n_train}")
     if args.independent:
         train_split, test_split = (IndependentDataSplit(system, s.seed, s.start, s.stop)
                                    for s in (train_split, test_split))
-    assert isinstance(test_split, GeneratedSplit)
     t0 = time.perf_counter()
-    tr, te = collect(train_split, system, args.n_train), collect(test_split, system, args.n_test)
+    tr, te = collect(train_split, system, n_train), collect(test_split, system, n_test)
     _, doppler_hz = profile_reader(system)
     trivial = np.broadcast_to(tr["velocities"].mean(0), te["velocities"].shape)
     rows = {"trivial (training mean)": errors(trivial, te["velocities"]),
@@ -269,14 +277,18 @@ def main() -> None:
             "classical, robust (best fit leaving one pair out)":
                 errors(classical(te, system, doppler_hz, robust=True), te["velocities"]),
             **{f"learned (MLP, {s} steps of 256 on {len(tr['velocities'])} targets)":
-               errors(learned(tr, te, system, s), te["velocities"]) for s in args.steps},
+               errors(learned(tr, te, system, s), te["velocities"]) for s in steps},
             **{f"learned, bistatic LS (MLP to per-pair Dopplers and weights, {s} steps)":
-               errors(learned(tr, te, system, s, bistatic=True), te["velocities"]) for s in args.steps}}
-    print(f"# velocity read-out at the true positions, b-train quick system with {list(args.system)}"
-          f"{', independent data per transmit AP' if args.independent else ''}: Doppler span "
-          f"{F.doppler_span_cells(system):.1f} cells, {len(doppler_hz)} shifts; {len(te['velocities'])} test targets; "
-          f"{time.perf_counter() - t0:.0f} s; {machine()}")
-    print_rows("read-out", rows)
+               errors(learned(tr, te, system, s, bistatic=True), te["velocities"]) for s in steps}}
+    table = {"caption": f"Velocity read-out at the true positions, {'tiny' if args.tiny else 'b-train quick'} system "
+                        f"with {list(args.system)}{', independent data per transmit AP' if args.independent else ''}: "
+                        f"Doppler span {F.doppler_span_cells(system):.1f} cells, {len(doppler_hz)} shifts; "
+                        f"{len(te['velocities'])} test targets; {time.perf_counter() - t0:.0f} s",
+             "columns": COLUMNS, "rows": table_rows(rows)}
+    best = min((r for r in table["rows"][1:]), key=lambda r: r[1])
+    answer = (f"At the true positions the best read-out, {best[0]}, reaches {best[1]:.2f} m/s against the training "
+              f"mean's {table['rows'][0][1]:.2f} m/s.")
+    return finish(__file__, argv, args, answer=answer, tables=[table], **kw)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from .comm import qam16 as qam16
 from .comm import sinr as sinr
 from .comm import transmit_tensor as transmit_tensor
 from .config import PRESETS as PRESETS
+from .config import SPEED_OF_LIGHT as SPEED_OF_LIGHT
 from .config import CellFreeConfig as CellFreeConfig
 from .config import Scenario as Scenario
 from .config import check_in_area as check_in_area

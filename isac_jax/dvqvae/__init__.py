@@ -18,3 +18,11 @@ from .training import evaluate as evaluate
 from .training import fit as fit
 from .training import predict as predict
 from .training import trivial_prediction as trivial_prediction
+from .data import GeneratedSplit as GeneratedSplit
+from .readout import calibrated_predict as calibrated_predict
+from .targets import assigned_errors as assigned_errors
+from .targets import rmse as rmse
+from .training import labels_of as labels_of
+from . import features as features
+from . import heads as heads
+from .quantiser import lookup as lookup
