@@ -37,3 +37,16 @@ from . import core as core  # noqa: E402
 from . import ota as ota  # noqa: E402
 
 __version__ = "0.1.0"
+
+#: The subpackages; those not imported above load on first access (``isac_jax.dvqvae``), so importing
+#: the package does not import Flax, Optax or the experiments.
+_LAZY = ("cellfree", "collabsensefed", "dvqvae", "experiments", "fl", "report")
+
+__all__ = ["cellfree", "collabsensefed", "core", "dvqvae", "experiments", "fl", "ota", "report", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

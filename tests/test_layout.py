@@ -1,5 +1,5 @@
 """The package's layout rules, checked on the source: the import graph points downwards only, no
-package reaches into another's private modules or names, tests and benchmarks use public names only,
+package reaches into another's private modules or names, tests, benchmarks and studies use public names only,
 nothing is unused or undefined (pyflakes), and no binary archive is committed."""
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def test_import_graph_points_downwards_and_respects_privacy():
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("folder", ["tests", "benchmarks"])
-def test_tests_and_benchmarks_use_public_names_only(folder):
+@pytest.mark.parametrize("folder", ["tests", "benchmarks", "studies"])
+def test_tests_benchmarks_and_studies_use_public_names_only(folder):
     problems = []
     for path in (ROOT / folder).glob("*.py"):
         for line, module, names in _imports(path):
@@ -96,7 +96,7 @@ def test_pyflakes_reports_nothing():
             self.messages.append(f"{filename}: {msg}")
 
     rep = Collect()
-    for folder in ("isac_jax", "tests", "benchmarks"):
+    for folder in ("isac_jax", "tests", "benchmarks", "studies"):
         api.checkRecursive([str(ROOT / folder)], rep)
     assert not rep.messages, "\n".join(rep.messages)
 

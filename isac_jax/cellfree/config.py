@@ -16,6 +16,7 @@ from ..core.units import dbm_to_watt
 from ..core.validate import is_concrete
 
 
+#: Speed of light in vacuum (m/s).
 SPEED_OF_LIGHT = 299_792_458.0
 
 
@@ -146,6 +147,8 @@ PRESETS = {
 
 
 def get_config(preset: str = "quick", **overrides) -> CellFreeConfig:
+    """The :data:`PRESETS` entry ``preset`` (``"paper"``: Table B.I; ``"quick"``: CPU-sized) with the
+    :class:`CellFreeConfig` fields ``overrides`` replaced."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     return dataclasses.replace(PRESETS[preset], **overrides)

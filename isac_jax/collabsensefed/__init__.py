@@ -27,3 +27,26 @@ from .simulation import frame_correlation as frame_correlation
 from .simulation import design_link as design_link
 from .simulation import get_scheme as get_scheme
 from .simulation import simulate as simulate
+
+__all__ = [
+    "acquire",
+    "design_link",
+    "draw_trials",
+    "FeelProtocol",
+    "frame_correlation",
+    "get_scheme",
+    "Link",
+    "pilot_frame",
+    "pooled_crb",
+    "Scheme",
+    "SCHEMES",
+    "sensing_frame",
+    "sensing_frames",
+    "SensingPhysics",
+    "SensingState",
+    "simulate",
+    "SimulationResult",
+    "single_shot",
+    "step_axes",
+    "Trial",
+]

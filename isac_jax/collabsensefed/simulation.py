@@ -123,11 +123,15 @@ def check_feel_system(system: PaperASystem) -> None:
 
 
 class Scheme(NamedTuple):
+    """What a scheme of :data:`SCHEMES` runs: how the model is learned, how the target is sensed, and the
+    number ``I`` of OTA tasks its precoders are designed for."""
+
     learning: str | None      # "perfect" | "ota" | None
     sensing: str | None       # "perfect" | "ota" | "single_shot" | None
     n_tasks: int
 
 
+#: Every scheme of the module docstring's table, by name (``setup_iii`` is ``collabsensefed``).
 SCHEMES = {
     "perfect_feel": Scheme("perfect", None, 1),
     "ota_feel": Scheme("ota", None, 1),
@@ -141,6 +145,7 @@ SCHEMES = {
 
 
 def get_scheme(name: str) -> Scheme:
+    """The :data:`SCHEMES` entry ``name``; a ValueError names the known schemes otherwise."""
     if name not in SCHEMES:
         raise ValueError(f"unknown scheme {name!r}; known: {', '.join(SCHEMES)}")
     return SCHEMES[name]

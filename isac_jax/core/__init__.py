@@ -18,7 +18,15 @@ from .linalg import gram_power as gram_power
 from .precision import float64 as float64
 from .pulses import dft_pulses as dft_pulses
 from .pulses import walsh_hadamard_pulses as walsh_hadamard_pulses
+from .random import PRNG_IMPLS as PRNG_IMPLS
 from .random import complex_normal as complex_normal
+from .timing import machine as machine
+from .timing import machine_summary as machine_summary
+from .timing import run_benchmark as run_benchmark
+from .timing import run_record as run_record
+from .timing import tables_from_markdown as tables_from_markdown
+from .timing import time_call as time_call
+from .timing import write_run_record as write_run_record
 from .units import db_to_linear as db_to_linear
 from .units import dbm_to_watt as dbm_to_watt
 from .units import linear_to_db as linear_to_db
@@ -26,3 +34,39 @@ from .units import watt_to_dbm as watt_to_dbm
 from .sweep import run_sweep as run_sweep
 from .projections import project_norms_energy as project_norms_energy
 from .projections import project_precoders as project_precoders
+
+__all__ = [
+    "machine",
+    "machine_summary",
+    "PRNG_IMPLS",
+    "run_benchmark",
+    "run_record",
+    "tables_from_markdown",
+    "time_call",
+    "write_run_record",
+    "complex_normal",
+    "crb_matrix",
+    "crb_trace",
+    "db_to_linear",
+    "dbm_to_watt",
+    "dft_pulses",
+    "fim_gram",
+    "fim_hessian",
+    "float64",
+    "gram_power",
+    "linear_to_db",
+    "PAPER_A_DEVICE_REGION",
+    "PAPER_A_TARGET_REGION",
+    "project_norms_energy",
+    "project_precoders",
+    "RingSector",
+    "run_sweep",
+    "sample_paper_a_geometry",
+    "schur_fim",
+    "ula_response",
+    "walsh_hadamard_pulses",
+    "watt_to_dbm",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_npz_atomic",
+]

@@ -33,6 +33,8 @@ def time_call(fn, *args, repeats: int = 5, warmup: int = 1):
 
 
 def machine() -> str:
+    """``"host | processor | jax VERSION on PLATFORM:DEVICE_KIND"`` of the first JAX device (printed by the
+    benchmarks above their tables)."""
     dev = jax.devices()[0]
     return f"{platform.node()} | {platform.processor() or platform.machine()} | jax {jax.__version__} on {dev.platform}:{dev.device_kind}"
 

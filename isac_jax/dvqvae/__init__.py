@@ -26,3 +26,32 @@ from .training import labels_of as labels_of
 from . import features as features
 from . import heads as heads
 from .quantiser import lookup as lookup
+from . import data as data
+
+__all__ = [
+    "assigned_errors",
+    "calibrated_predict",
+    "Codebook",
+    "data",
+    "evaluate",
+    "features",
+    "fit",
+    "FitResult",
+    "GeneratedSplit",
+    "get_net_config",
+    "heads",
+    "index_fronthaul_bits",
+    "labels_of",
+    "LabelScaler",
+    "lookup",
+    "NET_PRESETS",
+    "NetConfig",
+    "parameter_count",
+    "predict",
+    "rmse",
+    "SCHEMES",
+    "SensingModel",
+    "TrainConfig",
+    "TrainState",
+    "trivial_prediction",
+]

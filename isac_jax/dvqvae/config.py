@@ -203,6 +203,8 @@ NET_PRESETS = {
 
 
 def get_net_config(preset: str = "quick", **overrides) -> NetConfig:
+    """The :data:`NET_PRESETS` entry ``preset`` (``"paper"``: Table B.II; ``"quick"``: CPU-sized) with the
+    :class:`NetConfig` fields ``overrides`` replaced."""
     if preset not in NET_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(NET_PRESETS)}")
     return dataclasses.replace(NET_PRESETS[preset], **overrides)

@@ -28,6 +28,7 @@ from .heads import bistatic_rows, n_head_outputs
 from .networks import ApEncoders, CentralisedCnn, Decoder, LatentDopplerProbes
 from .quantiser import Codebook, commitment_loss, init_codebook, lookup, nearest_indices, straight_through
 
+#: The learned schemes of Paper B: the D-VQVAE, the D-VAE and the centralised CNN.
 SCHEMES = ("dvqvae", "dvae", "cnn")
 
 
@@ -243,4 +244,5 @@ def index_fronthaul_bits(indices, n_codewords: int) -> int:
 
 
 def parameter_count(tree) -> int:
+    """Number of scalar parameters (array elements) in the pytree ``tree``."""
     return int(sum(x.size for x in jax.tree_util.tree_leaves(tree)))

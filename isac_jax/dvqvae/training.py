@@ -156,6 +156,9 @@ def _same_settings(saved: str, current: str) -> bool:
 
 
 class FitResult(NamedTuple):
+    """What :func:`fit` returns: the trained state, the label scaler fitted on the training labels, the
+    steps per epoch, whether the budget was completed, and the wall time (s) of this call's steps."""
+
     state: TrainState
     scaler: LabelScaler
     steps_per_epoch: int

@@ -22,7 +22,22 @@ from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig
                       pareto_crb)
 from .paper_b import crlb, design_aps, fig6 as b_fig6, fig10 as b_fig10, fig11 as b_fig11, fig12, \
     learnability, learned_curves, overhead, sweeps, table3, train
+from . import paper_a as paper_a
+from . import paper_b as paper_b
 from .registry import Experiment
+
+__all__ = [
+    "EXPERIMENTS",
+    "Experiment",
+    "get_experiment",
+    "list_experiments",
+    "paper_a",
+    "paper_b",
+    "REGISTRY",
+    "reproduce",
+    "resolve_config",
+    "work_digest",
+]
 
 #: Every experiment, in the order of the papers (Paper A, then Paper B); the CLI's ``list`` order.
 EXPERIMENTS: tuple[Experiment, ...] = (
@@ -33,6 +48,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     sweeps.FIG14, design_aps.EXPERIMENT, overhead.EXPERIMENT, train.EXPERIMENT, b_fig11.EXPERIMENT,
     fig12.EXPERIMENT, table3.EXPERIMENT, learnability.EXPERIMENT, learned_curves.EXPERIMENT,
 )
+#: The experiments of :data:`EXPERIMENTS` by name.
 REGISTRY: dict[str, Experiment] = {e.name: e for e in EXPERIMENTS}
 assert len(REGISTRY) == len(EXPERIMENTS), "experiment names must be unique"
 
@@ -43,6 +59,7 @@ def list_experiments() -> dict:
 
 
 def get_experiment(name: str) -> Experiment:
+    """The registered :class:`~.registry.Experiment` called ``name`` (e.g. ``"a-fig11"``)."""
     if name not in REGISTRY:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(sorted(REGISTRY))}")
     return REGISTRY[name]

@@ -20,3 +20,21 @@ from .models import build_model as build_model
 from .partition import ClientSplit as ClientSplit
 from .partition import dirichlet_partition as dirichlet_partition
 from .partition import label_histograms as label_histograms
+
+__all__ = [
+    "build_model",
+    "ClientSplit",
+    "destandardise",
+    "dirichlet_partition",
+    "fedavg",
+    "Federated",
+    "FlData",
+    "ImageDataset",
+    "label_histograms",
+    "load_dataset",
+    "LocalTraining",
+    "make_federated",
+    "make_fl_data",
+    "SOURCES",
+    "standardise",
+]

@@ -239,6 +239,7 @@ def _check_dir(directory) -> Path:
     return d
 
 
+#: The data sources :func:`load_dataset` knows, by name.
 SOURCES = ("mnist-5k", "digits", "mnist-idx", "cifar10", "synthetic-cifar")
 
 
