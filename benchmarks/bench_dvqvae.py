@@ -101,7 +101,7 @@ def main() -> None:
 def data_parallel_table(system, batch, args) -> None:
     n_dev = len(jax.local_devices())
     print(f"\n## Data-parallel training, batch {args.batch} split over {n_dev} local device(s) "
-          f"({jax.local_devices()[0].platform}), AP input 'maps' (the b-train default until 2026-12-02; numbers in RESULTS)")
+          f"({jax.local_devices()[0].platform}), AP input 'maps'")
     print("| scheme | one device (samples/s) | sharded (samples/s) | sharded / one |")
     print("|---|---|---|---|")
     for scheme in ("dvqvae", "cnn"):

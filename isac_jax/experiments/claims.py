@@ -315,9 +315,9 @@ def _train_verdict(r):
                        "missed in a sixth to a quarter of the samples (more often the narrower the MMSE beams), and "
                        "the velocity is limited by the training budget: read at the true positions with b-train's "
                        "128,000 target visits, the default learning system's input gives 0.55x trivial, with four "
-                       "times the visits 0.48x (benchmarks/velocity_readout.py), but the latents a trained D-VQVAE "
+                       "times the visits 0.48x (studies/velocity_readout.py), but the latents a trained D-VQVAE "
                        "sends hold only about 0.62x there: the encoder drops Doppler information "
-                       "(benchmarks/latent_velocity_probe.py), "
+                       "(studies/latent_velocity_probe.py), "
                        "and a missed target costs about the trivial error; the paper-literal input learns less "
                        f"(b-learnability; see {DECISIONS}, 'Paper B learning'){beside}")
 
