@@ -108,15 +108,16 @@ def main(argv=None):
                         for b in range(n_np)])
     t_np = (time.perf_counter() - t0) / n_np
     err = np.max(np.abs(prof_np - prof_jax[:n_np]))
-    print("## per-AP MUSIC + along-ray 2D-DFT, all receive APs")
-    print(f"JAX (jit, vmap over samples and APs): {B / t_jax:9.1f} samples/s")
-    print(f"NumPy (loops over samples, APs, rays): {1 / t_np:9.1f} samples/s")
-    print(f"ratio JAX/NumPy: {t_np * B / t_jax:.1f}x; max |profile difference| = {err:.2e}\n")
+    print(f"## per-AP MUSIC + along-ray 2D-DFT, all receive APs (max |profile difference| = {err:.2e})")
+    print("| implementation | samples/s | speed-up |\n|---|---|---|")
+    print(f"| NumPy (loops over samples, APs, rays) | {1 / t_np:.1f} | 1.0x |")
+    print(f"| JAX (jit, vmap over samples and APs) | {B / t_jax:.1f} | {t_np * B / t_jax:.1f}x |\n")
     print("## whole estimators (fusion, refinement), JAX, float64")
+    print("| scheme | samples/s |\n|---|---|")
     for scheme in ("music", "cs", "ml_refined"):
         fn = jax.jit(jax.vmap(lambda y, x: cf.estimate(scheme, y, x, tx, rx, n_targets=Q, **kw)))
         t, _ = time_call(fn, Y, X, repeats=3)
-        print(f"{scheme:>11}: {B / t:9.1f} samples/s")
+        print(f"| {scheme} | {B / t:.1f} |")
 
 
 TITLE = "Paper B classical estimators: JAX vs NumPy throughput"

@@ -85,8 +85,9 @@ def main(argv=None):
         t_ours, _ = time_call(ours, H, repeats=args.repeats)
         t_theirs = _torch_time(theirs, args.repeats)
         print(f"## {mode}: output {list(p_ours.shape)}; max |ours - Sionna| / max |Sionna| = {err:.1e}")
-        print(f"isac_jax (jit): {B / t_ours:8.1f} tensors/s   Sionna (torch): {B / t_theirs:8.1f} tensors/s   "
-              f"ratio {t_theirs / t_ours:.1f}x\n")
+        print("| implementation | tensors/s | speed-up |\n|---|---|---|")
+        print(f"| Sionna (torch) | {B / t_theirs:.1f} | 1.0x |")
+        print(f"| isac_jax (jit) | {B / t_ours:.1f} | {t_theirs / t_ours:.1f}x |\n")
         assert err < 1e-4, f"spectra disagree ({mode}): {err}"
 
 

@@ -21,7 +21,7 @@ TINY_SETUP = LearningSetup(
                       ("n_users", 2), ("sensing_power_fraction", 0.3), ("subcarrier_step", 2)),
     net_overrides=(("hidden", 4), ("latent_dim", 4), ("n_codewords", 8), ("tx_hidden", 4), ("proj_dim", 8),
                    ("fc_dim", 8), ("cnn_channels", (2, 2)), ("cnn_fc", (8, 8, 8)), ("conv_impl", "native")),
-    n_train=48, n_test=16, n_calibration=16, batch_size=8, epochs=1, steps=3, learning_rate=3e-3)
+    n_train=32, n_test=16, n_calibration=16, batch_size=8, epochs=1, steps=4, learning_rate=3e-3)
 
 
 def override(text: str) -> tuple:

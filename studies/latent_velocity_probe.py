@@ -56,7 +56,8 @@ def latent_reader(model: dvqvae.SensingModel, state, *, continuous: bool = False
         iy = jnp.clip(jnp.floor(targets[..., 1] / ay * gy), 0, gy - 1).astype(jnp.int32)
 
         def around(zb, i, j):                                                  # [M, gx+2, gy+2, gd, D]
-            return jax.lax.dynamic_slice(zb, (0, i, j, 0, 0), (M, 3, 3, gd, D))
+            zero = jnp.zeros((), i.dtype)
+            return jax.lax.dynamic_slice(zb, (zero, i, j, zero, zero), (M, 3, 3, gd, D))
         return jax.vmap(lambda zb, i, j: jax.vmap(lambda a, b: around(zb, a, b))(i, j))(z, ix, iy)
     return read
 

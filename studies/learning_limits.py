@@ -105,7 +105,7 @@ METHOD = ("Train b-train's default D-VQVAE for each (steps, training samples) gi
 
 def main(argv=None) -> dict:
     ap = parser(__doc__)
-    ap.add_argument("specs", nargs="*", help="STEPS:N_TRAIN[:NET_PRESET] (default: b-train's budget; --tiny: 3:48)")
+    ap.add_argument("specs", nargs="*", help="STEPS:N_TRAIN[:NET_PRESET] (default: b-train's budget; --tiny: 4:32)")
     ap.add_argument("--out", default="learning_limits_work")
     ap.add_argument("--system", type=override, action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--net", type=override, action="append", default=[], metavar="KEY=VALUE")

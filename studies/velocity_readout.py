@@ -173,7 +173,7 @@ def learned(train: dict, test: dict, system: CellFreeConfig, steps: int, seed: i
         return jnp.asarray(np.concatenate([d["profiles"].reshape(len(d["profiles"]), -1),
                                            d["positions"] / area - 0.5], -1), jnp.float32)
     xs, ys, xt = inputs(train), jnp.asarray(train["velocities"] / vmax, jnp.float32), inputs(test)
-    mu, sd = xs.mean(0), xs.std(0) + 1e-6
+    mu, sd = xs.mean(0, keepdims=True), xs.std(0, keepdims=True) + 1e-6
     net = ReadOut(2 * n_pairs if bistatic else 2)
 
     def velocity(p, x, g):

@@ -25,7 +25,7 @@ CASES = {
     "velocity_readout": ([], [["trivial (training mean)", "classical (peaks*", "classical, robust*", "learned (MLP*",
                                "learned, bistatic LS*"]]),
     "detection_readout": ([], [["detector, test", "detector, first 1,000 training samples", "trivial, test"]]),
-    "learning_limits": ([], [["3:48"]]),
+    "learning_limits": ([], [["4:32"]]),
     "set_prediction": ([], [["D-VQVAE, stronger target only", "trivial"]]),
     "learned_error_breakdown": ([], [["both", "stronger", "weaker"], ["x_m", "y_m", "vx_mps", "vy_mps"],
                                      ["separation*"] * 4 + ["weaker/stronger*"] * 3,
@@ -91,12 +91,13 @@ def test_run_record_parses_printed_tables_and_refuses_bad_ones(tmp_path, monkeyp
 
     text = ("# bench_x on a machine\n\n## (a) frames (K=15)\n| implementation | time (s) | frames/s | speed-up |\n"
             "|---|---|---|---|\n| NumPy | 0.500 | 1,024 | 1.0x |\n| JAX (min / median) | 0.0100 / 0.0120 | 51,200 "
-            "| 50.0x |\nnote below\n| share | value |\n|---|---|\n| found | 83.5 % |\n")
+            "| 50.0x |\nagreement 1e-7\n\n## (b) found\nsome text\n| share | value |\n|---|---|\n| found | 83.5 % |\n")
     tables = tables_from_markdown(text)
     assert tables == [
-        {"caption": "(a) frames (K=15)", "columns": ["implementation", "time (s)", "frames/s", "speed-up"],
+        {"caption": "(a) frames (K=15); agreement 1e-7", "columns": ["implementation", "time (s)", "frames/s",
+                                                                     "speed-up"],
          "rows": [["NumPy", 0.5, 1024, 1.0], ["JAX (min / median)", "0.0100 / 0.0120", 51200, 50.0]]},
-        {"caption": "note below", "columns": ["share", "value"], "rows": [["found", 83.5]]}]
+        {"caption": "(b) found", "columns": ["share", "value"], "rows": [["found", 83.5]]}]
     rec = run_record("bench_x", "benchmark", "t", ["--preset", "quick"],
                      [{"caption": "c", "columns": ["a", "b"], "rows": [["x", float("nan")], ["y", np.float32(2)]]}])
     assert rec["tables"][0]["rows"] == [["x", None], ["y", 2.0]] and "question" not in rec

@@ -123,10 +123,11 @@ def _cell(text: str):
 
 
 def tables_from_markdown(text: str) -> list:
-    """The Markdown tables in ``text`` as :func:`run_record` tables: each table's caption is the last
-    ``#`` heading (or text line) above it, its rows' cells numbers where they parse as one (a
+    """The Markdown tables in ``text`` as :func:`run_record` tables. A table's caption is the last ``#``
+    heading above it (else the last text line); text lines right after a table (notes such as an
+    agreement check) are appended to its caption. Cells are numbers where they parse as one (a
     thousands separator, a trailing ``x`` or `` %`` is dropped) and text otherwise."""
-    tables, caption, current = [], "", None
+    tables, caption, current, last = [], "", None, None
     for line in text.splitlines():
         s = line.strip()
         if s.startswith("|") and s.endswith("|"):
@@ -134,12 +135,20 @@ def tables_from_markdown(text: str) -> list:
             if current is None:
                 current = {"caption": caption, "columns": cells, "rows": []}
                 tables.append(current)
+                caption = ""
             elif not all(re.fullmatch(r":?-+:?", c) for c in cells):
                 current["rows"].append([_cell(c) for c in cells])
             continue
-        current = None
-        if s:
-            caption = s.lstrip("#").strip()
+        if current is not None:
+            last, current = current, None
+        if not s:
+            continue
+        if s.startswith("#"):
+            caption, last = s.lstrip("#").strip(), None
+        elif last is not None:
+            last["caption"] = f"{last['caption']}; {s}" if last["caption"] else s
+        elif not caption:
+            caption = s
     return tables
 
 
