@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 STATUSES = ("matches", "differs", "beyond the paper", "not checked")
-README = "README.md"
-DECISIONS = f"{README}#modelling-decisions-beyond-spec"
+README = "docs/index.md"
+DECISIONS = "docs/modelling/index.md"
 
 
 @dataclasses.dataclass(frozen=True)
