@@ -34,7 +34,7 @@ class LearningSetup:
     scales as ``P / (N_s N_t M_r)`` (the power is spread over the subcarriers, the arrays are
     unit-norm) and the sum runs over ``M_r N_s T_s`` elements, so the sample SNR scales as
     ``P T_s / N_t``: the quick system is ``10 log10((256/16) / (32/8)) = 6.0 dB`` short of Table B.I
-    at equal power. Measured over random scenarios at 30 dBm (``docs/dvqvae.md``): mean sample SNR
+    at equal power. Measured over random scenarios at 30 dBm (``docs/modelling/paper-b-learning.md``): mean sample SNR
     35.6 dB (Table B.I) against 30.4 dB (quick), 5.2 dB short, so the quick system with 8 transmit
     antennas per AP would transmit 35 dBm. (The 51 dBm used before made up the 21 dB of element
     count, not of SNR, and ran the quick preset 16 dB above the paper's SNR.)
@@ -58,7 +58,7 @@ class LearningSetup:
     maps read out on a grid of the area (``area_maps``) and the CPU reads the targets with the
     fully convolutional ``centre`` head (16 x 16 cells, bumps of 2 cells); both are beyond the
     paper, which encodes ``Re/Im Y_m`` and regresses ``4Q`` numbers (``ap_input="paper"``,
-    ``head="fc"``; ``b-learnability`` shows every step between them, ``docs/dvqvae.md``).
+    ``head="fc"``; ``b-learnability`` shows every step between them, ``docs/modelling/paper-b-learning.md``).
     """
 
     system_preset: str = "quick"
