@@ -198,7 +198,8 @@ def reproduction_page(paper: str, records: list) -> str:
         lines += ["```bash", f"isac-jax reproduce {n} --preset {r['preset']} --seed {r['seed']}", "```", "",
                   f"**The paper:** {c['paper_says']}", "", "| key number | this run |", "|---|---|"]
         lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in c["numbers"].items()]
-        why = c["why"] if c["why"].rstrip().endswith((".", ")", "!")) else c["why"].rstrip() + "."
+        why = c["why"].strip()
+        why = (why[:1].upper() + why[1:]).removesuffix(".") + "."
         lines += ["", f"**Verdict: {c['status']}.** {why}", "",
                   f"Preset `{r['preset']}`, seed {r['seed']}, wall time {_wall(r['wall_time_s'])}; "
                   f"{_provenance(r['provenance'])}."]
