@@ -206,6 +206,13 @@ def reproduction_page(paper: str, records: list) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _shorten(text: str, width: int = 90) -> str:
+    """``text`` cut at a word boundary to at most ``width`` characters (an ellipsis marks a cut)."""
+    if len(text) <= width:
+        return text
+    return text[: width - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
+
+
 def reproduction_table(records: list, prefix: str) -> str:
     """The short table of the README and the home page: every committed run with a one-word verdict.
 
@@ -215,11 +222,11 @@ def reproduction_table(records: list, prefix: str) -> str:
     """
     have = {r["name"]: r for r in records}
     rows = [(n, e) for n, e in REGISTRY.items() if n in have]
-    lines = ["| experiment | paper | verdict | what |", "|---|---|---|---|"]
+    lines = ["| experiment | verdict | preset | what |", "|---|---|---|---|"]
     for n, e in rows:
         page = f"{prefix}reproduction/{PAPERS[e.paper][0]}.md#{n}"
-        lines.append(f"| [{n}]({page}) | {e.paper} | {ONE_WORD[have[n]['claim']['status']]} | "
-                     f"{_cell(e.description.split(':')[0])} |")
+        lines.append(f"| [{n}]({page}) | {ONE_WORD[have[n]['claim']['status']]} | {have[n]['preset']} | "
+                     f"{_cell(_shorten(e.description))} |")
     missing = len(REGISTRY) - len(rows)
     lines += ["", f"{len(rows)} of {len(REGISTRY)} experiments have committed results; the other {missing} are "
                   f"listed with their commands on the reproduction pages "

@@ -112,7 +112,7 @@ def test_generator_renders_results_benchmarks_and_studies(tmp_path):
     assert "*Not run in this snapshot.*" in (root / "docs/reproduction/paper-a.md").read_text()
     readme = (root / "README.md").read_text()
     assert readme.startswith("# Title\n\nbefore\n\n") and readme.endswith("\n\nafter\n") and "old" not in readme
-    assert f"| [b-overhead](docs/reproduction/paper-b.md#b-overhead) | B | {claim['status'].split()[0]} |" in readme
+    assert f"| [b-overhead](docs/reproduction/paper-b.md#b-overhead) | {claim['status'].split()[0]} | quick |" in readme
     assert "](reproduction/paper-b.md#b-overhead)" in (root / "docs/index.md").read_text()
     assert "| jax | 1.235 |" in (root / "docs/benchmarks.md").read_text()
     assert "| numpy | - |" in (root / "docs/benchmarks.md").read_text()
