@@ -1,6 +1,6 @@
 """The documentation: the strict site build passes and fails on a broken reference, the generated pages
 equal a fresh generation from the committed data, the generator renders what the claims read, and the
-README stays short, dated-journal free and runnable."""
+README stays short, free of dated journals, and its example valid."""
 
 from __future__ import annotations
 
