@@ -5,12 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= results
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench docs pages clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,reference,data]'
+	$(PY) -m pip install -q -e '.[test,reference,data,docs]'
 	touch $(STAMP)
 
 ## Quick versions of the key figures into results/ (CPU, a few minutes), then results/report.md and .html.
@@ -38,5 +38,13 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_dvqvae.py --json $(BENCH_JSON)/bench_dvqvae.json
 	$(PY) benchmarks/bench_feel.py --json $(BENCH_JSON)/bench_feel.json
 
+## The documentation site, strict build (a broken link or reference fails), into site/.
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+
+## Regenerate the reproduction, benchmark and study pages from docs/data/ (RESULTS=dir imports a results dir first).
+pages: $(STAMP)
+	$(PY) -m isac_jax.docs_pages $(if $(RESULTS),--import-results $(RESULTS))
+
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache
+	rm -rf $(VENV) $(OUT) .pytest_cache site

@@ -288,7 +288,7 @@ def test_closed_form_crlb_equals_autodiff_without_the_doppler_position_term():
 
 
 def test_bistatic_range_and_doppler_are_blind_along_the_transmit_receive_segment(rng):
-    """Why Table B.I's geometry informs y and v_y less than x and v_x (``docs/dvqvae.md``): the
+    """Why Table B.I's geometry informs y and v_y less than x and v_x (``docs/modelling/paper-b-learning.md``): the
     bistatic range of a point on the segment between a transmit and a receive AP is their distance,
     and its Doppler is zero whatever the velocity (the two legs' range rates cancel). With the
     transmit APs on the bottom edge and the receive APs on the top edge, every segment runs nearly

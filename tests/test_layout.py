@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "isac_jax"
 #: A subpackage may import only from layers strictly below its own (and from itself).
 LAYERS = {"core": 0, "ota": 1, "fl": 1, "cellfree": 1, "collabsensefed": 2, "dvqvae": 2, "experiments": 3,
-          "report": 4, "cli": 5}
+          "report": 4, "cli": 5, "docs_pages": 5}
 
 
 def _imports(path: Path):

@@ -11,7 +11,7 @@ waveform: the echoes (A.8) of each frame of T intervals give new statistics ``Xi
 The simulation is a ``lax.scan`` over intervals (the sensing update is sequential), vmappable over
 trials; the echoes, statistics and the learning aggregate are vectorised over the frame.
 
-Decisions (the paper leaves them open; documented in ``docs/collabsensefed.md``):
+Decisions (the paper leaves them open; documented in ``docs/modelling/paper-a-collabsensefed.md``):
 
 * **Statistics of all frames so far.** Each device accumulates ``sum_t u_k[t] x_k[t]^H`` and
   ``sum_t x_k[t] x_k[t]^H`` over every frame it has sent; after each frame its statistic is

@@ -77,7 +77,7 @@ class FeelProtocol:
     pseudo-random permutation per round shared by all devices (the PS undoes it, so the over-the-air
     sum is unchanged); ``"model"`` the same in parameter order, as Algorithm 2 streams them, where
     runs of structured values (weights with zero gradient on every device stream one common value)
-    keep the estimator far above its bound (``docs/collabsensefed.md``). Two diagnostics aggregate the model over
+    keep the estimator far above its bound (``docs/modelling/paper-a-collabsensefed.md``). Two diagnostics aggregate the model over
     separate over-the-air channel uses, as OTA FEEL does, and radiate on task 2 either
     ``"shuffled"`` (each device's updates under its own permutation: the same values, no
     cross-device correlation) or ``"independent"`` (i.i.d. standard normal symbols, the finite-T

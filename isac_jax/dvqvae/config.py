@@ -1,7 +1,7 @@
 """Hyper-parameters of the D-VQVAE, the D-VAE and the centralised CNN (Table B.II), and of training.
 
 Every size is a field. ``NET_PRESETS["paper"]`` is Table B.II; ``"quick"`` trains on a 2-core CPU
-in minutes. Choices Paper B leaves open are marked *Decision* and documented in ``docs/dvqvae.md``.
+in minutes. Choices Paper B leaves open are marked *Decision* and documented in ``docs/modelling/paper-b-learning.md``.
 """
 
 from __future__ import annotations

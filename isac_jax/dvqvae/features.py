@@ -34,7 +34,7 @@ same grid, so the encoder, the latent grid and the fronthaul bits are the same f
   ``L`` indices as ``maps`` (the grid has as many cells as ``M_r N_s T_s``). What it buys: every AP's
   latents lie on one common grid of the area, so the CPU fuses the APs cell by cell and a target is
   where the APs' evidence coincides, instead of having to learn the bistatic geometry and the
-  association of peaks across APs in dense layers (``docs/dvqvae.md``, "Area maps").
+  association of peaks across APs in dense layers (``docs/modelling/paper-b-learning.md``, "Area maps").
 
 *Decision*: each AP scales its own tensor to unit RMS per sample (no statistics cross the
 fronthaul; the unknown reflection gain scale disappears); the maps are scaled by their mean power.

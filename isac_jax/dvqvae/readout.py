@@ -13,7 +13,7 @@ weight that its logit sets,
 prior mean; a weaker peak's position falls back to ``c read_0 + (1 - c) mean``,
 ``c = sigmoid(a_c logit_q + b_c)``, because a second target that is not resolved is most likely
 inside the strongest peak's range cell (two targets within 20 m are found in under a fifth of the
-quick test samples, ``docs/dvqvae.md``). The six numbers ``theta = (a, b, a_v, b_v, a_c, b_c)`` are
+quick test samples, ``docs/modelling/paper-b-learning.md``). The six numbers ``theta = (a, b, a_v, b_v, a_c, b_c)`` are
 fitted to the assigned squared error on calibration samples held out of training and test
 (:func:`fit_shrinkage`).
 """

@@ -284,7 +284,7 @@ def evaluate(pred_norm, data, scaler: LabelScaler) -> dict:
     """Location RMSE (m) and velocity RMSE (m/s) per target, with the best assignment, and the RMSE
     of each coordinate (``coordinate_rmse``: x, y in m, v_x, v_y in m/s; the squares of x and y add
     up to the location RMSE's): which coordinates a model resolves (the geometry of Table B.I informs
-    x better than y and v_x far better than v_y, ``docs/dvqvae.md``)."""
+    x better than y and v_x far better than v_y, ``docs/modelling/paper-b-learning.md``)."""
     true = scaler.normalise(labels_of(data))
     diff = np.asarray(assigned_differences(jnp.asarray(pred_norm), jnp.asarray(true), scaler), np.float64)
     per_coordinate = np.sqrt(np.mean(diff.reshape(-1, 4) ** 2, axis=0))

@@ -4,7 +4,7 @@ read against it (used by :mod:`isac_jax.report`).
 Every :class:`Claim` holds the paper's statement (quoted or closely paraphrased, with its figure),
 a function that pulls the key numbers out of an experiment's results, and a verdict function that
 returns ``(status, why)`` with ``status`` one of :data:`STATUSES`. ``why`` names the mechanism and
-points to the README section that explains a difference. Verdicts read *the numbers of the run
+points to the modelling page that explains a difference. Verdicts read *the numbers of the run
 at hand* (quick or paper preset): they are recomputed, never stored.
 """
 
@@ -16,8 +16,8 @@ from typing import Callable
 import numpy as np
 
 STATUSES = ("matches", "differs", "beyond the paper", "not checked")
-README = "README.md"
-DECISIONS = f"{README}#modelling-decisions-beyond-spec"
+README = "docs/index.md"
+DECISIONS = "docs/modelling/index.md"
 
 
 @dataclasses.dataclass(frozen=True)

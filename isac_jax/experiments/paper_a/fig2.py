@@ -25,7 +25,7 @@ class Config:
 
 PRESETS = {
     "quick": Config(),
-    # Full MNIST needs its IDX directory: pass a Config with task.data_dir set (see the README).
+    # Full MNIST needs its IDX directory: pass a Config with task.data_dir set (see docs/modelling/paper-a-collabsensefed.md, "Data").
     "paper": Config(task=FeelTask(source="mnist-5k", model="mlp", hidden=200), n_rounds=100, n_trials=5),
 }
 

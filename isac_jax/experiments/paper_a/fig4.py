@@ -13,7 +13,7 @@ paper uses CIFAR-10; the quick preset uses the digits MLP so 50 trials stay chea
 ``setup_iii_{payload}_payload``; same trials, channels and keys). The default Setup III streams its
 model updates through a common interleaver; ``"model"`` streams them in parameter order as
 Algorithm 2 does, ``"shuffled"`` and ``"independent"`` are diagnostics (see
-:class:`~isac_jax.collabsensefed.FeelProtocol` and ``docs/collabsensefed.md``). With any of them,
+:class:`~isac_jax.collabsensefed.FeelProtocol` and ``docs/modelling/paper-a-collabsensefed.md``). With any of them,
 ``payload_frame_correlation`` records the cross-device correlation of the first round's updates in
 parameter order (:func:`payload_correlation`).
 """

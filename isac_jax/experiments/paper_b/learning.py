@@ -34,31 +34,26 @@ class LearningSetup:
     scales as ``P / (N_s N_t M_r)`` (the power is spread over the subcarriers, the arrays are
     unit-norm) and the sum runs over ``M_r N_s T_s`` elements, so the sample SNR scales as
     ``P T_s / N_t``: the quick system is ``10 log10((256/16) / (32/8)) = 6.0 dB`` short of Table B.I
-    at equal power. Measured over random scenarios at 30 dBm (``docs/dvqvae.md``): mean sample SNR
-    35.6 dB (Table B.I) against 30.4 dB (quick), 5.2 dB short, so the quick system with 8 transmit
-    antennas per AP would transmit 35 dBm. (The 51 dBm used before made up the 21 dB of element
-    count, not of SNR, and ran the quick preset 16 dB above the paper's SNR.)
+    at equal power, so the quick learning system with 8 transmit antennas per AP transmits 35 dBm to
+    come close to Table B.I's sample SNR at 30 dBm
+    (``docs/modelling/paper-b-learning.md``, "The sample SNR of a smaller system").
 
-    *Decision (learning system, since the night of 2026-12-03)*: ``N_t = 8`` transmit antennas per AP at 35 dBm
-    (the sample SNR of Table B.I, above), of which ``sensing_power_fraction = 0.3`` goes to a sensing
-    stream in the null space of the users' channels (``cellfree.comm.null_space_sensing``), and the
-    echo observed on every 8th subcarrier (``subcarrier_step = 8``: the quick tensor with Table B.I's
-    bandwidth and 4.9 m bistatic range cell). Both are beyond the paper. The MMSE precoders alone aim
-    each transmit AP's beams at the users; a target elsewhere is lit by sidelobes, and 10 % of the
-    (transmit AP, target) pairs get 10 dB less than an isotropic radiator of the same power would give
-    them; with the sensing stream 0.7 % (``benchmarks/illumination.py``), and the users keep a median
-    SINR of 10.6 dB. The range comb separates targets that one 39 m cell of the plain quick grid
-    merges. Together they let the D-VQVAE find both targets in 83 % of the test samples
-    (``benchmarks/RESULTS.md``, "A sensing stream in the users' null space"). Earlier learning systems:
-    ``N_t = 4`` at 32 dBm (2026-12-03, ``system_overrides=(("n_tx_antennas", 4), ("power_dbm", 32.0))``;
-    same sample SNR, users' median SINR 8.3 dB) and ``N_t = 8`` at 35 dBm without stream or comb
-    (before, ``(("power_dbm", 35.0),)``).
+    *Decision (learning system)*: ``N_t = 8`` transmit antennas per AP at 35 dBm (the sample SNR of
+    Table B.I, above), of which ``sensing_power_fraction = 0.3`` goes to a sensing stream in the null
+    space of the users' channels (``cellfree.comm.null_space_sensing``), and the echo observed on every
+    8th subcarrier (``subcarrier_step = 8``: the quick tensor with Table B.I's bandwidth and bistatic
+    range cell). Both are beyond the paper. The MMSE precoders alone aim each transmit AP's beams at
+    the users, so a target elsewhere is lit by sidelobes; the sensing stream lights the directions
+    outside the users' span evenly without reaching any user, and the range comb separates targets
+    that one range cell of the plain quick grid merges (``docs/modelling/paper-b-learning.md``, "The
+    learning system"). Other systems: ``system_overrides=(("n_tx_antennas", 4), ("power_dbm", 32.0))``
+    (four antennas, the same sample SNR) and ``(("power_dbm", 35.0),)`` (no stream, no comb).
 
     *Decision (default network input and head)*: the receive APs encode their angle-delay-Doppler
     maps read out on a grid of the area (``area_maps``) and the CPU reads the targets with the
     fully convolutional ``centre`` head (16 x 16 cells, bumps of 2 cells); both are beyond the
     paper, which encodes ``Re/Im Y_m`` and regresses ``4Q`` numbers (``ap_input="paper"``,
-    ``head="fc"``; ``b-learnability`` shows every step between them, ``docs/dvqvae.md``).
+    ``head="fc"``; ``b-learnability`` shows every step between them, ``docs/modelling/paper-b-learning.md``).
     """
 
     system_preset: str = "quick"

@@ -61,7 +61,7 @@ def gflop(fn, *args) -> float | None:
     count before compilation, and its compiled count leaves out the cuDNN convolutions, which are
     most of the work. ``None`` where XLA gives no count (seen on an H100 machine with jax 0.11.2,
     whose CPU lowering returned none either; the count is the same on any machine, so take it on a
-    CPU one, as ``benchmarks/RESULTS.md`` does)."""
+    CPU one)."""
     cost = jax.jit(fn).trace(*args).lower(lowering_platforms=("cpu",)).cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) and cost else cost
     return float(cost["flops"]) / 1e9 if cost and "flops" in cost else None

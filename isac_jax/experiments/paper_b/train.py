@@ -47,10 +47,9 @@ class Config:
 
 
 PRESETS = {
-    # 2,000 steps on 64,000 streamed samples, each seen once: every scheme trains them in under 30 min
-    # on a 2-core CPU (the slowest, the D-VAE, 1,190 s with N_t = 4; the D-VQVAE 1,496 s with N_t = 8); fresh samples, because
-    # 16,000 samples repeated over 2.4 epochs opened a train-test gap in the one-target reading
-    # (benchmarks/RESULTS.md).
+    # 2,000 steps on 64,000 streamed samples, each seen once: a budget every scheme trains within
+    # about half an hour on a 2-core CPU; fresh samples, because a smaller set repeated over several
+    # epochs opens a train-test gap.
     "quick": Config(LearningSetup(steps=2000, n_train=64000, epochs=1)),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                   n_train=16000, n_test=4000,
