@@ -33,8 +33,9 @@ CASES = {
     "heatmap_readout": ([], [["as estimated (own peaks)", "peak centres (map alone)", "read-out at the true cells"],
                              ["strongest peak, of a true cell", "both peaks, on distinct targets"],
                              ["strongest peak's read-out", "trivial predictor's point"]]),
-    "latent_velocity_probe": ([], [["AP input (Doppler profiles of every pair): trivial", "AP input*", "AP input*",
-                                    "quantised latents*: trivial", "quantised latents*", "quantised latents*"]]),
+    "latent_velocity_probe": ([], [[f"{source}: {kind}" for source in (
+        "AP input (Doppler profiles of every pair)", "quantised latents (3 x 3 cells, every Doppler latent, both APs)")
+        for kind in ("trivial", "MLP, 5 steps", "bistatic LS, 5 steps")]]),
 }
 
 
