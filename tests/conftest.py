@@ -5,8 +5,8 @@ from pathlib import Path
 
 # The tests run tiny sizes, so their time is XLA compilation, most of it LLVM's optimisation of the
 # generated CPU code and the MLIR fusion emitters: LLVM -O0 and XLA's elemental fusion emitters
-# (both supported XLA CPU code paths) cut the suite's CPU time by about 60 % (measured on a-fig5 +
-# a-fig3: 55 s -> 35 s) and change no result beyond round-off (no fast-math either way). Set before
+# (both supported XLA CPU code paths) cut the suite's CPU time by more than a third and change no
+# result beyond round-off (no fast-math either way). Set before
 # JAX starts its CPU backend; the subprocesses the tests start (notebook kernels, forced-device and
 # distributed runs) inherit it.
 # XLA aborts on a flag it does not know, so the flags are probed once (in a subprocess, by the first
@@ -28,8 +28,8 @@ if os.environ["ISAC_JAX_TEST_XLA_FLAGS"] not in os.environ.get("XLA_FLAGS", ""):
 # second build -- in this process, in the other pytest-xdist worker, or in a subprocess a test starts
 # (notebook kernels, forced-device and distributed runs, which read the JAX_* variables) -- load the
 # executable instead of compiling it again. Every program is cached, however short its compilation:
-# the suite's programs are small, and caching them all cut its CPU time by 12 % on a fresh clone
-# (578 s -> 504 s user CPU, 363 s -> 316 s wall, 2 cores; threshold 0.5 s before). It lives under
+# the suite's programs are small, and caching them all (no minimum compile time) lowers its CPU
+# time on a fresh clone too. It lives under
 # .pytest_cache (removed by `make clean`).
 CACHE = str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE)

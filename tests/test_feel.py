@@ -228,7 +228,7 @@ def test_collabsensefed_local_loss_matches_the_reference_loss():
     x = transmit_signals(C, g, dft_pulses(K, T))
     zeros = jnp.zeros((K, M, M), jnp.complex128)
     sums = cs.accumulate((zeros, zeros, jnp.zeros(())), jax.random.PRNGKey(10), x, tgt, dev, phys)
-    st = jax.jit(cs.refresh, static_argnums=5)(tgt, *sums, dev, phys, 0)       # compiled: op-by-op was slow
+    st = jax.jit(cs.refresh, static_argnums=5)(tgt, *sums, dev, phys, 0)       # compiled: op-by-op dispatch is slow
     C_eff = cs.equivalent_precoders(st.corr_sum, st.n_samples, 1.0)
     # C_eff reproduces the sample correlation; the fast loss equals localization.local_losses with it.
     np.testing.assert_allclose(np.einsum("kmi,kni->kmn", C_eff, C_eff.conj()),

@@ -15,6 +15,8 @@ import statistics
 import sys
 import time
 
+from collections.abc import Callable, Sequence
+
 import jax
 
 from .io import write_bytes_atomic
@@ -63,8 +65,8 @@ def _plain(value):
     raise TypeError(f"cannot write {type(value).__name__} to a run record")
 
 
-def run_record(name: str, kind: str, title: str, argv, tables, *, question: str | None = None,
-               method: str | None = None, answer: str | None = None) -> dict:
+def run_record(name: str, kind: str, title: str, argv: Sequence[str], tables: list[dict], *,
+               question: str | None = None, method: str | None = None, answer: str | None = None) -> dict:
     """The JSON record a benchmark or study writes (``--json PATH``), read by the documentation generator.
 
     Args:
@@ -166,7 +168,8 @@ class _Tee(io.TextIOBase):
         self.stream.flush()
 
 
-def run_benchmark(main, name: str, title: str, argv=None) -> dict | None:
+def run_benchmark(main: Callable[[], object], name: str, title: str,
+                  argv: Sequence[str] | None = None) -> dict | None:
     """Run a benchmark script's ``main()`` (which parses ``sys.argv`` itself and prints Markdown tables)
     and, given ``--json PATH`` among the arguments, write the printed tables as a :func:`run_record`
     (``kind="benchmark"``) to ``PATH``. ``--json PATH`` is removed from the arguments ``main`` sees.

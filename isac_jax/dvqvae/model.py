@@ -173,7 +173,7 @@ class SensingModel:
         params = {"encoder": enc, "decoder": dec}
         if self.net.encoder_doppler_weight > 0:
             cells = jnp.zeros((z.shape[0], self.system.n_targets, 2))
-            # A key of its own, derived so that the other parts' keys (and every default model) stay as they were.
+            # A key of its own, derived so that the other parts' keys do not depend on whether it is drawn.
             k_probe = jax.random.fold_in(k_cb, 1)
             params["latent_probe"] = self._probe().init(k_probe, self._latents_at(z, cells))["params"]
         return params, book
