@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
+from isac_jax.core import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import project_precoders  # noqa: E402

@@ -24,12 +24,12 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
+from isac_jax.core import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax.cellfree import get_config, sample_batch  # noqa: E402
 from isac_jax.dvqvae import SensingModel, TrainConfig, get_net_config  # noqa: E402
 from isac_jax.dvqvae.networks import ApEncoder  # noqa: E402
-from isac_jax.dvqvae.training import data_parallel_shardings, init_state, make_train_step  # noqa: E402
+from isac_jax.dvqvae import data_parallel_shardings, init_state, make_train_step  # noqa: E402
 from isac_jax.experiments.paper_b import table3  # noqa: E402
 
 

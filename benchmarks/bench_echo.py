@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
+from isac_jax.core import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax import cellfree as cf  # noqa: E402
 

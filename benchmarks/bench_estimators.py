@@ -21,7 +21,7 @@ import numpy as np
 
 from isac_jax import cellfree as cf
 from isac_jax.cellfree import estimators as est
-from isac_jax.core.timing import machine, run_benchmark, time_call
+from isac_jax.core import machine, run_benchmark, time_call
 from isac_jax.experiments.paper_b.fig6 import QUICK_SYSTEM
 
 C0 = 299_792_458.0

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from isac_jax import collabsensefed
-from isac_jax.core.timing import machine, run_benchmark, time_call
+from isac_jax.core import machine, run_benchmark, time_call
 from isac_jax.experiments.paper_a import fig2
 from isac_jax.experiments.paper_a.feel import prepare
 from isac_jax.fl import fedavg

@@ -15,11 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from isac_jax.core.timing import machine, run_benchmark, time_call  # noqa: E402
+from isac_jax.core import machine, run_benchmark, time_call  # noqa: E402
 
 from isac_jax import ota  # noqa: E402
 from isac_jax.core import PAPER_A_TARGET_REGION, crb_trace, sample_paper_a_geometry  # noqa: E402
-from isac_jax.core.random import PRNG_IMPLS  # noqa: E402
+from isac_jax.core import PRNG_IMPLS  # noqa: E402
 
 PRESETS = {"quick": dict(frames=256, T=64, positions=10_000, np_positions=10_000),
            "paper": dict(frames=4096, T=256, positions=100_000, np_positions=10_000)}

@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from isac_jax.cellfree import sample_scenario
-from isac_jax.cellfree.spectra import angular_delay_doppler_spectrum, delay_doppler_channel, sensing_channel
-from isac_jax.core.arrays import ula_response
-from isac_jax.core.timing import machine, run_benchmark, time_call
+from isac_jax.cellfree import angular_delay_doppler_spectrum, delay_doppler_channel, sensing_channel
+from isac_jax.core import ula_response
+from isac_jax.core import machine, run_benchmark, time_call
 from isac_jax.experiments.paper_b.fig6 import QUICK_SYSTEM
 
 

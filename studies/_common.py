@@ -10,7 +10,7 @@ import dataclasses
 import numbers
 from pathlib import Path
 
-from isac_jax.core.timing import run_record, write_run_record
+from isac_jax.core import run_record, write_run_record
 from isac_jax.experiments.paper_b import train as b_train
 from isac_jax.experiments.paper_b.learning import LearningSetup
 

@@ -44,8 +44,12 @@ from .sensing import draw_transmission as draw_transmission
 from .sensing import received_echo as received_echo
 from .sensing import simulate_sample as simulate_sample
 from .sensing import transmit_symbols as transmit_symbols
+from .spectra import angular_delay_doppler_spectrum as angular_delay_doppler_spectrum
+from .spectra import delay_doppler_channel as delay_doppler_channel
+from .spectra import sensing_channel as sensing_channel
 
 __all__ = [
+    "angular_delay_doppler_spectrum",
     "ap_powers",
     "bistatic_geometry",
     "CellFreeConfig",
@@ -56,6 +60,7 @@ __all__ = [
     "comm_channels",
     "crlb",
     "crlb_closed_form",
+    "delay_doppler_channel",
     "draw_transmission",
     "dvqvae_bits",
     "estimate",
@@ -82,6 +87,7 @@ __all__ = [
     "sample_labels",
     "sample_scenario",
     "Scenario",
+    "sensing_channel",
     "simulate_sample",
     "sinr",
     "SPEED_OF_LIGHT",

@@ -27,12 +27,16 @@ from . import features as features
 from . import heads as heads
 from .quantiser import lookup as lookup
 from . import data as data
+from .training import data_parallel_shardings as data_parallel_shardings
+from .training import init_state as init_state
+from .training import make_train_step as make_train_step
 
 __all__ = [
     "assigned_errors",
     "calibrated_predict",
     "Codebook",
     "data",
+    "data_parallel_shardings",
     "evaluate",
     "features",
     "fit",
@@ -41,9 +45,11 @@ __all__ = [
     "get_net_config",
     "heads",
     "index_fronthaul_bits",
+    "init_state",
     "labels_of",
     "LabelScaler",
     "lookup",
+    "make_train_step",
     "NET_PRESETS",
     "NetConfig",
     "parameter_count",

@@ -110,6 +110,8 @@ def _train_step(model: SensingModel, grad_clip, state: TrainState, Y, X, labels,
 
 
 def init_state(model: SensingModel, tc: TrainConfig, key, first_batch: dict, total_steps: int) -> TrainState:
+    """A fresh :class:`TrainState`: the model initialised from ``key`` on ``first_batch`` (``Y``, ``X``), the
+    optimiser of ``tc``, and loss and perplexity histories of ``total_steps`` NaNs."""
     params, book = model.init(key, jnp.asarray(first_batch["Y"]), jnp.asarray(first_batch["X"]))
     nan = jnp.full((total_steps,), jnp.nan, jnp.float32)
     return TrainState(params, make_optimizer(tc.grad_clip, tc.learning_rate).init(params), book, jnp.zeros((), jnp.int32), nan, nan)
