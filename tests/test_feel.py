@@ -362,6 +362,10 @@ def test_setup_i_converges_and_resume_reproduces_curves(tmp_path):
     with _compile_log() as first:
         full = feel.simulate("setup_i", system, 3, jax.random.PRNGKey(0), **kw)
     assert any("_round" in m for m in first), first          # the log does show the compilations
+    # a typed result: sensing-only, so no accuracy; the shapes of SimulationResult's documentation
+    assert isinstance(full, feel.SimulationResult) and full.accuracy is None
+    assert full.location_se.shape == full.crb.shape == (4, 3) and full.estimates.shape == full.targets.shape == (3, 3)
+    assert full.devices.shape == (3, 4, 3) and full.location_se_frames.shape == (64 // 8, 3)
     assert np.mean(full.location_se[-1]) < np.mean(full.location_se[0])  # the estimate improves
     assert np.all(np.diff(np.log(full.crb[1:].mean(1))) < 0)               # more data, lower bound
     ckpt = tmp_path / "run.ckpt"
