@@ -129,7 +129,7 @@ def join_cluster(args) -> None:
         jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                    process_id=args.process_id, initialization_timeout=args.distributed_timeout)
     except (ValueError, TypeError, RuntimeError) as err:
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
         hint = "" if args.coordinator else ("; outside a cluster manager (SLURM, Open MPI, ...) give --coordinator "
                                             "HOST:PORT, --num-processes N and --process-id I")
         raise CliError(f"--distributed: jax.distributed.initialize failed: {first}{hint}") from err
@@ -251,6 +251,11 @@ def main(argv=None) -> int:
             return int(done.code or 0)
         debug = args.debug
         return _run(args)
+    except BrokenPipeError:                                      # `isac-jax list | head`: the reader left
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         if debug:
             import traceback
