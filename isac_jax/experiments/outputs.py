@@ -23,6 +23,10 @@ from ..core.provenance import provenance
 IDENTITY = ("experiment", "preset", "seed", "prng", "config")
 
 
+#: The files :func:`write_outputs` writes into ``out/<experiment>``.
+OUTPUT_FILES = ("results.json", "arrays.npz", "figure.png", "config.json")
+
+
 class OutDirError(ValueError):
     """``--out`` is empty, a file, under a file, or not writable."""
 
@@ -118,9 +122,9 @@ def check_reuse(out_dir: Path, ident: dict, *, force: bool) -> None:
                          for k in differ)
         raise ExistingResultsError(f"{str(out_dir)!r} holds the results of another run ({what}); pass --force to "
                                    "replace them, or use another --out")
-    if differ:
-        path.unlink()
-        (out_dir / "config.json.sha256").unlink(missing_ok=True)
+    if differ:                      # --force: none of the other run's outputs stays to be mistaken for this run's
+        for name in (*OUTPUT_FILES, "config.json.sha256"):
+            (out_dir / name).unlink(missing_ok=True)
 
 
 def write_outputs(out_dir: Path, results: dict, config, meta: dict, plot_fn) -> dict:
