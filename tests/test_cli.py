@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
     n: int = 3
+    tol: float = float("nan")                      # NaN != NaN: the same run must still be recognised
+    sizes: tuple = (1, 2)                          # a tuple comes back from config.json as a list
 
 
 @pytest.fixture

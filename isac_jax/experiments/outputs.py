@@ -9,6 +9,7 @@ the SHA-256 of the other three files (``"files"``); its own digest is in ``confi
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 
@@ -116,7 +117,10 @@ def check_reuse(out_dir: Path, ident: dict, *, force: bool) -> None:
         if not force:
             raise
         old = {}
-    differ = [k for k in IDENTITY if not isinstance(old, dict) or old.get(k) != ident[k]]
+    def canonical(v):                          # NaN == NaN, tuples == lists: compare as the JSON written
+        return json.dumps(v, sort_keys=True, allow_nan=True, default=repr)
+
+    differ = [k for k in IDENTITY if not isinstance(old, dict) or canonical(old.get(k)) != canonical(ident[k])]
     if differ and not force:
         what = ", ".join(f"{k} {old.get(k)!r} here, {ident[k]!r} now" if k != "config" else "another config"
                          for k in differ)
@@ -133,8 +137,6 @@ def write_outputs(out_dir: Path, results: dict, config, meta: dict, plot_fn) -> 
     ``config.json`` (``meta``, the provenance, ``config`` and the other files' SHA-256) is written
     last: a run interrupted before it leaves no ``config.json`` that vouches for half its outputs.
     """
-    import json
-
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"results": out_dir / "results.json", "arrays": out_dir / "arrays.npz",
              "config": out_dir / "config.json", "figure": out_dir / "figure.png"}
