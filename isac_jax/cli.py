@@ -149,6 +149,17 @@ def _one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text} (rerun with --debug for the traceback)"
 
 
+def time_table() -> str:
+    """Each experiment's expected quick / paper time on a 2-core CPU, as ``isac-jax list`` and
+    ``isac-jax reproduce --help`` show it (from :data:`isac_jax.experiments.registry.CPU_TIME`)."""
+    from .experiments import REGISTRY
+
+    rows = [f"  {name:18s} {exp.expected_time['quick']:>10s} {exp.expected_time['paper']:>11s}"
+            for name, exp in REGISTRY.items()]
+    return "\n".join(["expected wall time on a 2-core CPU:", f"  {'':18s} {'quick':>10s} {'paper':>11s}", *rows,
+                      "  (+: measured while other jobs shared the CPU, an upper bound)"])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``isac-jax`` argument parser (errors raise :class:`CliError`)."""
     from .experiments import REGISTRY
@@ -161,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("list", parents=[common],
                    help="list every experiment with its expected quick / paper time on a 2-core CPU")
-    rep = sub.add_parser("reproduce", parents=[common],
+    rep = sub.add_parser("reproduce", parents=[common], epilog=time_table(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
                          help="run one experiment and write results.json, arrays.npz, figure.png, config.json")
     rep.add_argument("experiment", help=f"one of: {', '.join(REGISTRY)}")
     rep.add_argument("--preset", default="quick",
@@ -185,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--num-processes", type=_positive_int)
     rep.add_argument("--process-id", type=_non_negative_int)
     rep.add_argument("--distributed-timeout", type=_positive_int, default=60, metavar="SECONDS",
-                     help="how long to wait for the other processes to connect (default 60)")
+                     help="how long the processes wait for each other to connect (default 60); a process "
+                          "other than 0 that finds no coordinator stops with a one-line error, process 0 "
+                          "missing a peer is stopped by JAX with its own message")
     rpt = sub.add_parser("report", parents=[common],
                          help="write report.md and report.html (figures, key numbers, the papers' claims)")
     rpt.add_argument("results_dir", nargs="?", default="results")
@@ -196,7 +210,8 @@ def _run(args) -> int:
     if args.command == "list":
         from .experiments import REGISTRY
 
-        print(f"{'experiment':18s} {'quick':>10s} {'paper':>11s}  (expected time on a 2-core CPU)")
+        print(f"{'experiment':18s} {'quick':>10s} {'paper':>11s}  (expected time on a 2-core CPU; +: measured "
+              "beside other jobs)")
         for name, exp in REGISTRY.items():
             t = exp.expected_time
             print(f"{name:18s} {t['quick']:>10s} {t['paper']:>11s}  {exp.description}")

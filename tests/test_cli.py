@@ -197,6 +197,8 @@ def test_list_and_help_show_each_presets_expected_time(capsys):
     assert main(["reproduce", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "CPU, minutes" not in text and "`isac-jax list`" in text
+    for name in experiments.REGISTRY:                              # --help says the same
+        assert f" {name} {' '.join(CPU_TIME[name])} " in text
 
 
 def test_importing_the_package_leaves_xla_flags_alone():
