@@ -36,7 +36,10 @@ _BADGE = {"matches": "#1a7f37", "differs": "#b35900", "beyond the paper": "#0550
 
 def collect(results_dir) -> list:
     """One record per experiment directory holding a ``results.json``, in the registry's order
-    (unknown names last): ``dict(name, paper, description, preset, seed, wall_time_s, figure, claim)``."""
+    (unknown names last): ``dict(name, paper, description, preset, seed, wall_time_s, figure, claim,
+    provenance, code)``, ``provenance`` the run's ``version``, ``git_commit``, ``git_dirty``,
+    ``jax_version`` and ``backend`` from its ``config.json`` (None where not recorded), ``code`` the
+    same as one line (:func:`code_line`)."""
     root = Path(results_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"results_dir {str(root)!r} is not a directory (run `isac-jax reproduce ...` first)")
@@ -56,6 +59,7 @@ def collect(results_dir) -> list:
             "preset": meta.get("preset", "?"), "seed": meta.get("seed", "?"), "wall_time_s": meta.get("wall_time_s"),
             "figure": f"{d.name}/figure.png" if (d / "figure.png").exists() else None,
             "claim": read_claim(d.name, results), "code": code_line(meta),
+            "provenance": {k: meta.get(k) for k in ("version", "git_commit", "git_dirty", "jax_version", "backend")},
         })
     return records
 

@@ -154,6 +154,10 @@ def test_report_writes_only_its_own_files(probe, tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 0 and main(["report", str(tmp_path)]) == 0   # its own: rewritten
     md = mine.read_text()
     assert "## t-probe" in md and f"commit {prov.git_state()[0][:12]}" in md and f"JAX {jax.__version__}" in md
+    from isac_jax.report import collect
+
+    (record,) = collect(tmp_path)
+    assert record["provenance"] == {k: v for k, v in prov.provenance().items()}
     (tmp_path / "t-probe" / "results.json").write_text('{"x": [9, 9, 9]}')     # altered after the run
     assert main(["report", str(tmp_path)]) == 2
     assert "results.json' is corrupted" in one_error_line(capsys)
