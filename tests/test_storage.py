@@ -64,7 +64,7 @@ def _trial(key, n, scale):
     return {"s": scale * jnp.sum(jax.random.normal(key, (n,))), "v": jax.random.uniform(key, (2,))}
 
 
-def test_sweep_rebuilds_truncated_altered_and_unrecorded_chunks(tmp_path, caplog):
+def test_sweep_rebuilds_truncated_and_altered_chunks_and_adopts_whole_unrecorded_ones(tmp_path, caplog):
     grid, key = {"n": [2, 3], "scale": [1.0, -2.0]}, jax.random.PRNGKey(5)
     kwargs = dict(n_trials=4, key=key, chunk_size=2, dynamic=("scale",), progress=False)
     fresh = run_sweep(_trial, grid, **kwargs)                                # uninterrupted, in memory
@@ -73,14 +73,17 @@ def test_sweep_rebuilds_truncated_altered_and_unrecorded_chunks(tmp_path, caplog
     assert len(list(chunks.glob("*.npz"))) == 8 and len(list(chunks.glob("*.npz.sha256"))) == 8
     _truncate(chunks / "point_00001_chunk_00000.npz")                         # a partial file
     _flip_last_byte(chunks / "point_00002_chunk_00001.npz")                   # same size, other bytes
-    (chunks / "point_00003_chunk_00000.npz.sha256").unlink()                  # killed between file and digest
+    (chunks / "point_00003_chunk_00000.npz.sha256").unlink()                  # killed between file and digest:
+    _truncate(chunks / "point_00003_chunk_00001.npz")                         # whole: adopted; partial: redone
+    (chunks / "point_00003_chunk_00001.npz.sha256").unlink()
     caplog.set_level(logging.INFO, logger="isac_jax.core.sweep")
     again = run_sweep(_trial, grid, out_dir=tmp_path, **kwargs)
     computed = {r.getMessage() for r in caplog.records if r.getMessage().startswith("computed")}
-    assert computed == {"computed point 1 chunk 0", "computed point 2 chunk 1", "computed point 3 chunk 0"}
+    assert computed == {"computed point 1 chunk 0", "computed point 2 chunk 1", "computed point 3 chunk 1"}
     warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    for name in ("point_00001_chunk_00000.npz", "point_00002_chunk_00001.npz", "point_00003_chunk_00000.npz"):
+    for name in ("point_00001_chunk_00000.npz", "point_00002_chunk_00001.npz", "point_00003_chunk_00001.npz"):
         assert name in warned
+    assert "point_00003_chunk_00000.npz" not in warned and io.recorded_digest(chunks / "point_00003_chunk_00000.npz")
     for k in ("s", "v"):
         np.testing.assert_array_equal(again[k], fresh[k])
 
@@ -122,6 +125,15 @@ def test_materialise_rebuilds_a_truncated_shard_and_load_split_names_it(tmp_path
         assert set(rebuilt) == set(full[s])
         for k in full[s]:
             np.testing.assert_array_equal(rebuilt[k], full[s][k])
+    # A manifest written before digests were recorded ("completed" shards): the shards that read back are adopted.
+    legacy = {k: v for k, v in json.loads((d / "manifest.json").read_text()).items() if k != "sha256"}
+    (d / "manifest.json").write_text(json.dumps({**legacy, "completed": [0, 1, 2]}))
+    io.digest_path(d / "manifest.json").unlink()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="isac_jax.cellfree.dataset"):
+        cf.materialise(d, 7, 5, cfg, shard_size=2, n_train=3, progress=False)
+    assert caplog.records == []                                               # nothing rewritten
+    assert set(json.loads((d / "manifest.json").read_text())["sha256"]) == set(man["sha256"])
     (d / "manifest.json").write_text("{")
     for call in (lambda: cf.load_split(d, "train"),
                  lambda: cf.materialise(d, 7, 5, cfg, shard_size=2, n_train=3, progress=False)):

@@ -127,6 +127,23 @@ def file_is_intact(path, digest: str | None) -> bool:
         return False
 
 
+def adopt_digest(path) -> str | None:
+    """The digest recorded beside ``path`` (:func:`recorded_digest`); for a file without one (written
+    before digests were recorded, or by a process killed between the file and its digest, the file
+    itself being atomic) that reads back whole as ``.npz``, its digest is recorded now and returned.
+    None when there is no digest and the file does not read back (missing or partial)."""
+    digest = recorded_digest(path)
+    if digest is not None:
+        return digest
+    try:
+        load_npz(path, recover="")
+    except CorruptFileError:
+        return None
+    digest = sha256_file(path)
+    write_digest(path, digest)
+    return digest
+
+
 def verify_digest(path, digest: str | None, *, recover: str) -> None:
     """Raise :class:`CorruptFileError` naming ``path`` unless its SHA-256 equals ``digest``.
 

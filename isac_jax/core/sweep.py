@@ -25,8 +25,9 @@ padded so one compiled function serves every chunk).
   beside it (one file per chunk, so the processes of a distributed run never write the same file),
   next to ``out_dir/manifest.json`` (grid, trial count, chunk size). A rerun with the same settings
   loads the finished chunks instead of recomputing them, also when a process of a distributed run
-  was killed and restarted; a chunk whose file is truncated, altered or lacks its digest is computed
-  again, with a warning naming it. A rerun with a different grid, trial count or chunk size is
+  was killed and restarted; a chunk whose file is truncated or altered is computed again, with a
+  warning naming it (a chunk without a digest file that reads back whole gets one: older work
+  directories resume). A rerun with a different grid, trial count or chunk size is
   refused rather than mixing results; an unparsable manifest is an error naming it. No pickle is used.
 """
 
@@ -43,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .io import CorruptFileError, file_is_intact, load_npz, read_json_verified, recorded_digest, write_digest, \
+from .io import CorruptFileError, adopt_digest, file_is_intact, load_npz, read_json_verified, write_digest, \
     write_json_verified, write_npz_digest
 from .validate import check_int
 
@@ -132,10 +133,10 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
     bar = tqdm(total=len(mine), desc=desc, disable=not progress, leave=False)
     for i, c in mine:
         if chunk_dir is not None and chunk_path(i, c).exists():
-            if file_is_intact(chunk_path(i, c), recorded_digest(chunk_path(i, c))):
+            if file_is_intact(chunk_path(i, c), adopt_digest(chunk_path(i, c))):
                 bar.update(1)
                 continue
-            log.warning("%s is truncated, altered or lacks its digest: computing it again", chunk_path(i, c))
+            log.warning("%s is truncated or altered: computing it again", chunk_path(i, c))
         params = points[i]
         static_items = tuple((n, params[n]) for n in names if n not in dynamic)
         dyn = {n: jnp.asarray(params[n]) for n in dynamic}
@@ -161,9 +162,9 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
     def load(i, c):
         if (i, c) not in parts:     # written by another process (or by this one, earlier)
             path, again = chunk_path(i, c), "rerun the same command: the sweep computes it again"
-            digest = recorded_digest(path)
+            digest = adopt_digest(path)
             if digest is None:
-                raise CorruptFileError(f"{str(path)!r} has no digest file {path.name}.sha256 (unfinished); {again}")
+                raise CorruptFileError(f"{str(path)!r} is missing or partial; {again}")
             parts[i, c] = load_npz(path, digest=digest, recover=again)
         return parts[i, c]
 
