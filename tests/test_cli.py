@@ -182,7 +182,21 @@ def test_distributed_failures_are_one_line_and_do_not_hang(probe, tmp_path, caps
         assert message in one_error_line(capsys)
     assert main(["reproduce", "t-probe", "--out", str(tmp_path), "--process-id", "0"]) == 2
     assert "--process-id need --distributed" in one_error_line(capsys)
+    assert main(out) == 2                                       # no cluster manager here, no --coordinator
+    assert "--distributed: jax.distributed.initialize failed" in one_error_line(capsys)
     assert probe == []
+
+
+def test_a_missing_optional_dependency_is_one_line(monkeypatch, tmp_path, capsys):
+    def run(config, *, seed, work_dir, progress):
+        import isac_jax_no_such_module  # noqa: F401
+
+    exp = Experiment("t-extra", "B", "needs an extra", {"quick": ProbeConfig(), "paper": ProbeConfig()}, run,
+                     lambda results, path: None)
+    monkeypatch.setitem(experiments.REGISTRY, "t-extra", exp)
+    assert main(["reproduce", "t-extra", "--out", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert "No module named 'isac_jax_no_such_module'" in line and "pip install" in line
 
 
 def test_debug_adds_the_traceback(probe, capsys):
