@@ -102,8 +102,9 @@ def digest_path(path) -> Path:
 
 
 def write_digest(path, digest: str) -> Path:
-    """Record ``digest`` (hex SHA-256) of ``path`` in ``<path>.sha256``, atomically. Write it *after*
-    the file itself: a file without its digest file counts as unfinished."""
+    """Record ``digest`` (hex SHA-256) of ``path`` in ``<path>.sha256``, atomically, in the format of
+    ``sha256sum`` (so ``sha256sum -c`` checks it from that directory). Write it *after* the file
+    itself: a file without its digest file is unfinished until read back whole (:func:`adopt_digest`)."""
     return write_bytes_atomic(digest_path(path), f"{digest}  {Path(path).name}\n".encode())
 
 
