@@ -92,7 +92,8 @@ def test_out_is_checked_before_any_work(probe, tmp_path, capsys):
     assert probe == [] and a_file.read_text() == "mine"
 
 
-def test_results_of_another_run_are_refused_unless_force_and_the_same_run_resumes(probe, tmp_path, capsys):
+def test_results_of_another_run_are_refused_unless_force_and_the_same_run_resumes(probe, tmp_path, capsys,
+                                                                                    monkeypatch):
     out = ["--out", str(tmp_path)]
     d = tmp_path / "t-probe"
     assert main(["reproduce", "t-probe", *out, "--seed", "1"]) == 0
@@ -108,6 +109,17 @@ def test_results_of_another_run_are_refused_unless_force_and_the_same_run_resume
     assert json.loads((d / "results.json").read_text())["x"] == [2, 3, 4]
     with pytest.raises(experiments.outputs.ExistingResultsError):                # the Python API refuses too
         experiments.reproduce("t-probe", out=tmp_path, config=ProbeConfig(4), progress=False)
+    kept = {f: (d / f).read_bytes() for f in ("results.json", "config.json")}
+
+    def fail(config, **kwargs):
+        raise ValueError("this run fails")
+
+    working = experiments.REGISTRY["t-probe"]
+    monkeypatch.setitem(experiments.REGISTRY, "t-probe", dataclasses.replace(working, run=fail))
+    assert main(["reproduce", "t-probe", *out, "--seed", "7", "--force"]) == 2         # a forced run that fails ...
+    assert one_error_line(capsys) == "isac-jax: error: this run fails"
+    assert {f: (d / f).read_bytes() for f in kept} == kept                              # ... leaves the outputs
+    monkeypatch.setitem(experiments.REGISTRY, "t-probe", working)
     (d / "config.json").write_text("{")                                         # a corrupt config.json: named
     assert main(["reproduce", "t-probe", *out, "--seed", "2"]) == 2
     assert f"{str(d / 'config.json')!r} is corrupted" in one_error_line(capsys)
@@ -189,7 +201,9 @@ def test_distributed_failures_are_one_line_and_do_not_hang(probe, tmp_path, caps
 
 def test_a_missing_optional_dependency_is_one_line(monkeypatch, tmp_path, capsys):
     def run(config, *, seed, work_dir, progress):
-        import isac_jax_no_such_module  # noqa: F401
+        import importlib
+
+        importlib.import_module("isac_jax_no_such_module")
 
     exp = Experiment("t-extra", "B", "needs an extra", {"quick": ProbeConfig(), "paper": ProbeConfig()}, run,
                      lambda results, path: None)

@@ -15,17 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.io import CorruptFileError, write_atomic_via, read_json_verified, write_bytes_digest, \
+from ..core.io import write_atomic_via, read_json_verified, write_bytes_digest, \
     write_json_verified, write_npz_digest
 from ..core.provenance import provenance
 
 #: The fields of ``config.json`` that identify a run: a directory holding another run's values is not
 #: reused without ``force``.
 IDENTITY = ("experiment", "preset", "seed", "prng", "config")
-
-
-#: The files :func:`write_outputs` writes into ``out/<experiment>``.
-OUTPUT_FILES = ("results.json", "arrays.npz", "figure.png", "config.json")
 
 
 class OutDirError(ValueError):
@@ -103,41 +99,39 @@ def identity(meta: dict, config) -> dict:
 def check_reuse(out_dir: Path, ident: dict, *, force: bool) -> None:
     """Refuse ``out_dir`` when its ``config.json`` holds another run (unless ``force``).
 
-    The same run (equal :data:`IDENTITY` fields) resumes and overwrites its own outputs; with
-    ``force`` another run's ``config.json`` is removed first, so the directory never pairs new
-    results with the old config. Raises :class:`ExistingResultsError` (another run) or
-    :class:`~isac_jax.core.io.CorruptFileError` (an unreadable ``config.json``, without ``force``).
+    The same run (equal :data:`IDENTITY` fields, compared as the JSON written) resumes and overwrites
+    its own outputs. With ``force`` another run's outputs stay until this run's replace them
+    (:func:`write_outputs`), so a forced run that fails leaves them as they were. Raises
+    :class:`ExistingResultsError` (another run) or :class:`~isac_jax.core.io.CorruptFileError` (an
+    unreadable ``config.json``, without ``force``).
     """
     path = out_dir / "config.json"
-    if not path.exists():
+    if not path.exists() or force:
         return
-    try:
-        old = read_json_verified(path, recover="pass --force to replace this directory's results, or use another --out")
-    except CorruptFileError:
-        if not force:
-            raise
-        old = {}
+    old = read_json_verified(path, recover="pass --force to replace this directory's results, or use another --out")
+    old = old if isinstance(old, dict) else {}
+
     def canonical(v):                          # NaN == NaN, tuples == lists: compare as the JSON written
         return json.dumps(v, sort_keys=True, allow_nan=True, default=repr)
 
-    differ = [k for k in IDENTITY if not isinstance(old, dict) or canonical(old.get(k)) != canonical(ident[k])]
-    if differ and not force:
+    differ = [k for k in IDENTITY if canonical(old.get(k)) != canonical(ident[k])]
+    if differ:
         what = ", ".join(f"{k} {old.get(k)!r} here, {ident[k]!r} now" if k != "config" else "another config"
                          for k in differ)
         raise ExistingResultsError(f"{str(out_dir)!r} holds the results of another run ({what}); pass --force to "
                                    "replace them, or use another --out")
-    if differ:                      # --force: none of the other run's outputs stays to be mistaken for this run's
-        for name in (*OUTPUT_FILES, "config.json.sha256"):
-            (out_dir / name).unlink(missing_ok=True)
 
 
 def write_outputs(out_dir: Path, results: dict, config, meta: dict, plot_fn) -> dict:
     """Write all outputs of one run into ``out_dir`` (each atomically) and return their paths.
 
-    ``config.json`` (``meta``, the provenance, ``config`` and the other files' SHA-256) is written
-    last: a run interrupted before it leaves no ``config.json`` that vouches for half its outputs.
+    ``config.json`` (``meta``, the provenance, ``config`` and the other files' SHA-256) is removed
+    first and written last: an interruption in between leaves no ``config.json`` that vouches for
+    the outputs of another run, or for half of this one's.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in ("config.json", "config.json.sha256"):
+        (out_dir / stale).unlink(missing_ok=True)
     paths = {"results": out_dir / "results.json", "arrays": out_dir / "arrays.npz",
              "config": out_dir / "config.json", "figure": out_dir / "figure.png"}
     files = {"results.json": write_bytes_digest(paths["results"], json.dumps(to_jsonable(results), indent=1,
