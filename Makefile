@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= results
 
-.PHONY: demo test bench docs pages clean
+.PHONY: demo test bench docs pages clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,5 +46,10 @@ docs: $(STAMP)
 pages: $(STAMP)
 	$(PY) -m isac_jax.docs_pages $(if $(RESULTS),--import-results $(RESULTS))
 
+## Remove the virtual environment and the test cache; results/ (every result and resume checkpoint) is kept.
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache site
+	rm -rf $(VENV) .pytest_cache site
+
+## Remove the results directory $(OUT) (results, figures, reports, resume checkpoints), saying what goes.
+clean-results:
+	@if [ -e "$(OUT)" ]; then echo "removing $(OUT)/ ($$(du -sh "$(OUT)" | cut -f1)):"; ls -1 "$(OUT)" | sed 's/^/  /'; rm -rf "$(OUT)"; else echo "nothing to remove: $(OUT)/ does not exist"; fi

@@ -36,6 +36,12 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ["ISAC_JAX_CACHE"] = os.environ["JAX_COMPILATION_CACHE_DIR"]   # the CLI, run in-process, too
 
+# The CPU scheduler workaround the CLI applies (isac_jax.core.xla explains it); the subprocesses the
+# tests start inherit it through XLA_FLAGS.
+from isac_jax.core.xla import avoid_cpu_scheduler_deadlock  # noqa: E402
+
+avoid_cpu_scheduler_deadlock()
+
 import jax  # noqa: E402
 import numpy as np
 import pytest

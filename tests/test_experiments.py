@@ -107,7 +107,7 @@ def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
         assert c["mse"].shape == (2,) and np.all(c["crb_l"] <= c["crb_worst"])
     with pytest.raises(ValueError, match="tasks must not exceed n_antennas"):
         experiments.reproduce("a-fig7", out=tmp_path, config=experiments.resolve_config(
-            "a-fig7", tasks=(3,), system=TINY_SYSTEM, solver=TINY_SOLVER), progress=False)
+            "a-fig7", tasks=(3,), system=TINY_SYSTEM, solver=TINY_SOLVER), progress=False, force=True)
     cfg10 = experiments.resolve_config("a-fig10", "quick", ps_antennas=(4,), system=TINY_SYSTEM, solver=TINY_SOLVER,
                                        n_instances=2)
     res10 = experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False)["results"]
@@ -116,10 +116,12 @@ def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
     assert c["mse"].shape == (5,) and np.all(np.diff(c["step_mse"]) <= 1e-12 * c["step_mse"][0])
     assert c["guard_count_total"] == 0
     np.testing.assert_allclose(c["overall"], 0.5 * (c["mse"] + c["crb_l"]))
-    # Other settings in the same output directory start afresh (the work directory is keyed by the
-    # config and seed): the finished sweep of 4 iterations is not reused for 3.
+    # Other settings in the same output directory are refused, and with force start afresh (the work
+    # directory is keyed by the config and seed): the finished sweep of 4 iterations is not reused for 3.
     cfg10 = dataclasses.replace(cfg10, solver=dataclasses.replace(TINY_SOLVER, max_iter=3))
-    res10 = experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False)["results"]
+    with pytest.raises(experiments.outputs.ExistingResultsError, match="another run"):
+        experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False)
+    res10 = experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False, force=True)["results"]
     assert res10["curves"]["N=4"]["mse"].shape == (4,)
 
 
@@ -173,7 +175,7 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
         assert np.isfinite(res[scheme]["common"]["location_rmse_m"])       # on the classical schemes' samples
     assert res["n_classical"] == 4 and np.isfinite(res["classical"]["music"]["location_rmse_m"])
     with pytest.raises(ValueError, match="classical must be among"):
-        experiments.reproduce("b-train", out=tmp_path, progress=False,
+        experiments.reproduce("b-train", out=tmp_path, progress=False, force=True,
                               config=dataclasses.replace(cfg, classical=("fft",)))
     assert res["dvqvae"]["fronthaul_bits"] == 3 * 4                      # log2(8) bits x L = 1*2*2 latents
     assert res["dvae"]["fronthaul_bits"] == 32 * 4 * 4

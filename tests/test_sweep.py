@@ -38,7 +38,7 @@ def test_sweep_resumes_without_recomputing(tmp_path):
     key = jax.random.PRNGKey(1)
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_sweep(failing, grid, n_trials=5, key=key, out_dir=tmp_path, progress=False)
-    assert sorted(p.name for p in (tmp_path / "chunks").iterdir()) == ["point_00000_chunk_00000.npz"]
+    assert sorted(p.name for p in (tmp_path / "chunks").glob("*.npz")) == ["point_00000_chunk_00000.npz"]
     traced.clear()
 
     def working(key, n):

@@ -1,5 +1,8 @@
 """Paper B datasets: a key-indexed, deterministic sample generator, streamed in batches with
 bounded memory, and materialised to sharded ``.npz`` files with a manifest (resumable, no pickle).
+The manifest records each finished shard's SHA-256; a rerun of :func:`materialise` writes again any
+shard that is missing, truncated or altered (with a warning naming it), and :func:`load_split`
+verifies every shard and names the one that fails.
 
 Sample ``d`` is ``simulate_sample(fold_in(key, d))``: it depends only on the key and ``d``, never on
 the batch size, the order or an interruption.
@@ -7,7 +10,9 @@ the batch size, the order or an interruption.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import jax
@@ -15,10 +20,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.io import write_json_atomic, write_npz_atomic
+from ..core.io import CorruptFileError, file_is_intact, load_npz, read_json_verified, sha256_file, \
+    write_json_verified, write_npz_digest
 from ..core.validate import check_int
 from .config import CellFreeConfig
 from .sensing import sample_scenario_of, simulate_sample
+
+log = logging.getLogger(__name__)
 
 _compiled: dict = {}
 _compiled_labels: dict = {}
@@ -83,9 +91,21 @@ def iterate_batches(key, start: int, stop: int, batch_size: int, cfg: CellFreeCo
 
 
 def _manifest(cfg: CellFreeConfig, seed: int, n: int, shard: int, n_train: int):
-    import dataclasses
-    return {"config": dataclasses.asdict(cfg), "seed": seed, "n_samples": n, "shard_size": shard,
-            "n_train": n_train, "completed": []}
+    return json.loads(json.dumps({"config": dataclasses.asdict(cfg), "seed": seed, "n_samples": n,     # tuples as lists
+                                  "shard_size": shard, "n_train": n_train}))
+
+
+def _shard_name(s: int) -> str:
+    return f"shard_{s:05d}.npz"
+
+
+def _read_manifest(out: Path) -> dict:
+    man = read_json_verified(out / "manifest.json",
+                             recover=f"delete the directory {str(out)!r} and materialise the dataset again")
+    if not isinstance(man, dict) or not {"n_samples", "shard_size", "n_train"} <= set(man):
+        raise CorruptFileError(f"{str(out / 'manifest.json')!r} is not a dataset manifest; delete the directory "
+                               f"{str(out)!r} and materialise the dataset again")
+    return man
 
 
 def materialise(out_dir, seed: int, n_samples: int, cfg: CellFreeConfig, *, shard_size: int = 256,
@@ -93,8 +113,10 @@ def materialise(out_dir, seed: int, n_samples: int, cfg: CellFreeConfig, *, shar
     """Write samples ``0..n_samples-1`` of ``PRNGKey(seed)`` to ``out_dir/shard_00000.npz``, ``shard_00001.npz``, ...
 
     A ``manifest.json`` records the config, the split (first ``n_train`` samples for training,
-    default 80 %) and the finished shards; a rerun skips finished shards and refuses a directory
-    written with other settings.
+    default 80 %) and the SHA-256 of every finished shard; a rerun skips the shards whose digest
+    matches, writes the others again (a warning names each one) and refuses a directory written
+    with other settings; an unparsable manifest is a :class:`~isac_jax.core.io.CorruptFileError`
+    naming it.
     """
     n_samples = check_int("n_samples", n_samples)
     shard_size = check_int("shard_size", shard_size)
@@ -103,24 +125,36 @@ def materialise(out_dir, seed: int, n_samples: int, cfg: CellFreeConfig, *, shar
         raise ValueError(f"n_train must be in [0, n_samples={n_samples}], got {n_train}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    man = json.loads(json.dumps(_manifest(cfg, seed, n_samples, shard_size, n_train)))   # tuples as lists
+    man = _manifest(cfg, seed, n_samples, shard_size, n_train)
     mpath = out / "manifest.json"
+    done: dict = {}                                             # shard file name -> SHA-256
     if mpath.exists():
-        old = json.loads(mpath.read_text())
-        if {k: v for k, v in old.items() if k != "completed"} != {k: v for k, v in man.items() if k != "completed"}:
+        old = _read_manifest(out)
+        if {k: v for k, v in old.items() if k not in ("sha256", "completed")} != man:
             raise ValueError(f"out_dir {str(out)!r} holds a dataset with other settings; use a fresh directory")
-        man["completed"] = old["completed"]
+        done = dict(old.get("sha256", {}))
+        for s in old.get("completed", []):          # a manifest without digests: adopt the shards that read back
+            path = out / _shard_name(s)
+            if path.name not in done and path.exists():
+                try:
+                    load_npz(path, recover="")
+                    done[path.name] = sha256_file(path)
+                except CorruptFileError:
+                    pass
+        if "completed" in old:
+            write_json_verified(mpath, {**man, "sha256": dict(sorted(done.items()))})
     key = jax.random.PRNGKey(seed)
     n_shards = -(-n_samples // shard_size)
     for s in tqdm(range(n_shards), desc="materialise", disable=not progress, leave=False):
-        path = out / f"shard_{s:05d}.npz"
-        if s in man["completed"] and path.exists():
+        path = out / _shard_name(s)
+        if file_is_intact(path, done.get(path.name)):
             continue
+        if path.name in done or path.exists():
+            log.warning("%s is missing, truncated, altered or not recorded as finished: writing it again", path)
         start, stop = s * shard_size, min((s + 1) * shard_size, n_samples)
         batch = next(iterate_batches(key, start, stop, shard_size, cfg, dtype=dtype))   # one compile for all shards
-        write_npz_atomic(path, {"index": np.arange(start, stop), **batch})
-        man["completed"] = sorted(set(man["completed"]) | {s})
-        write_json_atomic(mpath, man)
+        done[path.name] = write_npz_digest(path, {"index": np.arange(start, stop), **batch})
+        write_json_verified(mpath, {**man, "sha256": dict(sorted(done.items()))})
     return out
 
 
@@ -129,17 +163,15 @@ def load_split(out_dir, split: str = "train") -> dict:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     out = Path(out_dir)
-    mpath = out / "manifest.json"
-    if not mpath.exists():
+    if not (out / "manifest.json").exists():
         raise FileNotFoundError(f"{str(out)!r} holds no manifest.json (not a materialised dataset)")
-    man = json.loads(mpath.read_text())
-    n_shards = -(-man["n_samples"] // man["shard_size"])
-    if sorted(man["completed"]) != list(range(n_shards)):
+    man = _read_manifest(out)
+    names = [_shard_name(s) for s in range(-(-man["n_samples"] // man["shard_size"]))]
+    digests = man.get("sha256", {})
+    if not set(names) <= set(digests):
         raise ValueError(f"dataset in {str(out)!r} is incomplete; rerun materialise() to finish it")
-    parts = []
-    for s in range(n_shards):
-        with np.load(out / f"shard_{s:05d}.npz") as data:
-            parts.append({k: data[k] for k in data.files})
+    parts = [load_npz(out / n, digest=digests[n], recover="rerun materialise() with the same arguments to write it "
+                      "again") for n in names]
     full = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     sel = full["index"] < man["n_train"] if split == "train" else full["index"] >= man["n_train"]
     return {k: v[sel] for k, v in full.items()}

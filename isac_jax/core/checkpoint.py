@@ -4,7 +4,8 @@ A checkpoint is one file ``<path>`` holding ``{"digest": hex, "payload": msgpack
 it is written to a temporary file and renamed, so a crash mid-write leaves the previous one intact.
 Restoring needs a *template* pytree of the same structure (e.g. a freshly initialised state):
 the tree structure, shapes and dtypes are checked against it, and a truncated or altered file
-raises ``ValueError`` naming the path instead of returning garbage.
+raises :class:`~isac_jax.core.io.CorruptFileError` (a ``ValueError``) naming the path and how to
+recover instead of returning garbage.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import jax
 import numpy as np
 from flax import serialization
 
-from .io import write_bytes_atomic
+from .io import CorruptFileError, write_bytes_atomic
+
+_RECOVER = "delete it to redo the work it saved (a rerun then starts that part afresh)"
 
 
 def save_checkpoint(path, tree) -> Path:
@@ -29,8 +32,9 @@ def save_checkpoint(path, tree) -> Path:
 def load_checkpoint(path, template):
     """Read the checkpoint at ``path`` into the structure of ``template``.
 
-    Raises ``FileNotFoundError`` if absent and ``ValueError`` if the file is corrupted or was written
-    for another structure (different keys, shapes or dtypes).
+    Raises ``FileNotFoundError`` if absent and :class:`~isac_jax.core.io.CorruptFileError` (a
+    ``ValueError``) if the file is corrupted or was written for another structure (different keys,
+    shapes or dtypes).
     """
     path = Path(path)
     if not path.exists():
@@ -39,13 +43,14 @@ def load_checkpoint(path, template):
         outer = serialization.msgpack_restore(path.read_bytes())
         payload, digest = outer["payload"], outer["digest"]
     except Exception as err:   # msgpack raises several types on truncated input
-        raise ValueError(f"checkpoint {str(path)!r} is corrupted (unreadable: {err})") from None
+        raise CorruptFileError(f"checkpoint {str(path)!r} is corrupted (unreadable: {err}); {_RECOVER}") from None
     if hashlib.sha256(payload).hexdigest() != digest:
-        raise ValueError(f"checkpoint {str(path)!r} is corrupted (SHA-256 digest mismatch)")
+        raise CorruptFileError(f"checkpoint {str(path)!r} is corrupted (SHA-256 digest mismatch); {_RECOVER}")
     try:
         restored = serialization.from_bytes(template, payload)
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"checkpoint {str(path)!r} does not match the expected structure: {err}") from None
+        raise CorruptFileError(f"checkpoint {str(path)!r} does not match the expected structure: {err}; "
+                               f"{_RECOVER}") from None
     for a, b in zip(jax.tree_util.tree_leaves(template), jax.tree_util.tree_leaves(restored)):
         if isinstance(a, str):
             continue

@@ -21,16 +21,19 @@ padded so one compiled function serves every chunk).
   process returns the merged result, equal to the single-process one. Callers write their outputs
   from process 0 only (:func:`isac_jax.experiments.reproduce` does).
 * **Resumption.** With ``out_dir``, each finished chunk is written atomically to
-  ``out_dir/chunks/point_<5 digits>_chunk_<5 digits>.npz`` next to ``out_dir/manifest.json`` (grid,
-  trial count, chunk size); a rerun with the same settings loads the finished chunks instead of
-  recomputing them, also when a process of a distributed run was killed and restarted. A rerun with
-  a different grid, trial count or chunk size is refused rather than mixing results. No pickle is used.
+  ``out_dir/chunks/point_<5 digits>_chunk_<5 digits>.npz``, then its SHA-256 to ``<chunk>.sha256``
+  beside it (one file per chunk, so the processes of a distributed run never write the same file),
+  next to ``out_dir/manifest.json`` (grid, trial count, chunk size). A rerun with the same settings
+  loads the finished chunks instead of recomputing them, also when a process of a distributed run
+  was killed and restarted; a chunk whose file is truncated or altered is computed again, with a
+  warning naming it (a chunk without a digest file that reads back whole gets one: older work
+  directories resume). A rerun with a different grid, trial count or chunk size is
+  refused rather than mixing results; an unparsable manifest is an error naming it. No pickle is used.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import os
 from pathlib import Path
@@ -41,7 +44,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .io import write_json_atomic, write_npz_atomic
+from .io import CorruptFileError, adopt_digest, file_is_intact, load_npz, read_json_verified, write_digest, \
+    write_json_verified, write_npz_digest
 from .validate import check_int
 
 log = logging.getLogger(__name__)
@@ -101,12 +105,12 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
                     "dynamic": sorted(dynamic), "chunk": chunk}
         mpath = out_dir / "manifest.json"
         if mpath.exists():
-            old = json.loads(mpath.read_text())
-            if any(old.get(k) != manifest[k] for k in ("grid", "n_trials", "chunk")):
+            old = read_json_verified(mpath, recover=f"delete the directory {str(out_dir)!r} to start this sweep over")
+            if not isinstance(old, dict) or any(old.get(k) != manifest[k] for k in ("grid", "n_trials", "chunk")):
                 raise ValueError(f"out_dir {str(out_dir)!r} holds a sweep with another grid, n_trials or chunk size "
                                  "(or from an older version); use a fresh out_dir or the same settings to resume")
         else:
-            write_json_atomic(mpath, manifest)
+            write_json_verified(mpath, manifest)
 
     def chunk_path(i, c):
         return chunk_dir / f"point_{i:05d}_chunk_{c:05d}.npz"
@@ -129,8 +133,10 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
     bar = tqdm(total=len(mine), desc=desc, disable=not progress, leave=False)
     for i, c in mine:
         if chunk_dir is not None and chunk_path(i, c).exists():
-            bar.update(1)
-            continue
+            if file_is_intact(chunk_path(i, c), adopt_digest(chunk_path(i, c))):
+                bar.update(1)
+                continue
+            log.warning("%s is truncated or altered: computing it again", chunk_path(i, c))
         params = points[i]
         static_items = tuple((n, params[n]) for n in names if n not in dynamic)
         dyn = {n: jnp.asarray(params[n]) for n in dynamic}
@@ -143,7 +149,7 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
             if np.issubdtype(v.dtype, np.inexact) and not np.all(np.isfinite(v)):
                 raise FloatingPointError(f"trial_fn output {k!r} holds NaN/inf at grid point {params}")
         if chunk_dir is not None:
-            write_npz_atomic(chunk_path(i, c), out)
+            write_digest(chunk_path(i, c), write_npz_digest(chunk_path(i, c), out))
         log.info("computed point %d chunk %d", i, c)
         parts[i, c] = out
         bar.update(1)
@@ -154,9 +160,12 @@ def run_sweep(trial_fn: Callable, grid: Mapping[str, Sequence], *, n_trials: int
         sync_global_devices(f"isac_jax.run_sweep {desc}")          # every process's chunks are on disk
 
     def load(i, c):
-        if (i, c) not in parts:
-            with np.load(chunk_path(i, c), allow_pickle=False) as data:
-                parts[i, c] = {k: data[k] for k in data.files}
+        if (i, c) not in parts:     # written by another process (or by this one, earlier)
+            path, again = chunk_path(i, c), "rerun the same command: the sweep computes it again"
+            digest = adopt_digest(path)
+            if digest is None:
+                raise CorruptFileError(f"{str(path)!r} is missing or partial; {again}")
+            parts[i, c] = load_npz(path, digest=digest, recover=again)
         return parts[i, c]
 
     try:

@@ -13,11 +13,11 @@ import dataclasses
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import jax
+import numpy as np
 
-from .outputs import to_jsonable, write_outputs
+from .outputs import check_out_dir, check_reuse, identity, to_jsonable, write_outputs
 from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, ml_vs_crb,
                       pareto_crb)
 from .paper_b import crlb, design_aps, fig6 as b_fig6, fig10 as b_fig10, fig11 as b_fig11, fig12, \
@@ -54,7 +54,8 @@ assert len(REGISTRY) == len(EXPERIMENTS), "experiment names must be unique"
 
 
 def list_experiments() -> dict:
-    """``{name: one-line description}`` of every registered experiment."""
+    """``{name: one-line description}`` of every registered experiment (expected times:
+    :attr:`~.registry.Experiment.expected_time`)."""
     return {name: e.description for name, e in REGISTRY.items()}
 
 
@@ -82,21 +83,29 @@ def work_digest(config, seed: int) -> str:
 
 
 def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0, progress: bool = True,
-              config=None) -> dict:
+              config=None, force: bool = False) -> dict:
     """Run experiment ``name`` and write its outputs; returns ``{"results": ..., "paths": ...}``.
 
-    ``config`` (a ``Config`` of that experiment) overrides the preset when given. Intermediate
-    work (finished sweep chunks, checkpoints) lives in ``out/<name>/work/<digest>``, the digest of
-    the config, the seed and the PRNG implementation, so an interrupted run resumes and a run with
-    other settings never picks up another's work.
+    ``config`` (a ``Config`` of that experiment) overrides the preset when given. Before any work,
+    ``out/<name>`` is created and proved writable (:func:`~.outputs.check_out_dir`), and a
+    ``config.json`` there from another run (another config, seed, preset or PRNG) is refused with
+    :class:`~.outputs.ExistingResultsError` unless ``force`` (:func:`~.outputs.check_reuse`); the
+    same run resumes. Intermediate work (finished sweep chunks, checkpoints) lives in
+    ``out/<name>/work/<digest>``, the digest of the config, the seed and the PRNG implementation, so
+    an interrupted run resumes and a run with other settings never picks up another's work.
     """
     exp = get_experiment(name)
     cfg = config if config is not None else resolve_config(name, preset)
-    out_dir = Path(out) / name
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer with 0 <= seed < 2**32, got {seed!r}")
+    seed = int(seed)
+    out_dir = check_out_dir(out, name)
+    meta = {"experiment": name, "paper": exp.paper, "preset": preset if config is None else "custom", "seed": seed,
+            "prng": str(jax.config.jax_default_prng_impl)}
+    check_reuse(out_dir, identity(meta, cfg), force=force)
     t0 = time.perf_counter()
     results = exp.run(cfg, seed=seed, work_dir=str(out_dir / "work" / work_digest(cfg, seed)), progress=progress)
-    meta = {"experiment": name, "paper": exp.paper, "preset": preset if config is None else "custom", "seed": seed,
-            "prng": str(jax.config.jax_default_prng_impl), "wall_time_s": time.perf_counter() - t0}
+    meta["wall_time_s"] = time.perf_counter() - t0
     # Under jax.distributed every process returns the merged sweep; one of them writes the outputs.
     paths = write_outputs(out_dir, results, cfg, meta, exp.plot) if jax.process_index() == 0 else {}
     return {"results": results, "paths": paths}
