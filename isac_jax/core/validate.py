@@ -149,6 +149,8 @@ def check_choice(name: str, value, choices: Sequence) -> None:
 def check_dtype(name: str, dtype, allowed: Sequence[str] = ("float32", "float64")) -> np.dtype:
     """Return ``dtype`` as a NumPy dtype; ``TypeError`` unless it is one of ``allowed`` (names)."""
     try:
+        if dtype is None:                      # np.dtype(None) is float64: refuse it, not guess
+            raise TypeError
         dt = np.dtype(dtype)
     except Exception as exc:                                                  # noqa: BLE001 - re-raised named
         raise TypeError(f"{name} must be one of {', '.join(allowed)}, got {dtype!r}") from exc
