@@ -73,9 +73,10 @@ def test_check_int_accepts_exactly_the_integers_in_range(x, lo, span):
     hi = lo + span
     ok = math.isfinite(x) and float(x) == int(x) and lo <= x <= hi if not isinstance(x, int) else lo <= x <= hi
     if ok:
-        assert V.check_int("n", x, minimum=lo, maximum=hi) == int(x)
+        assert V.check_int("n_size", x, minimum=lo, maximum=hi) == int(x)
     else:
-        assert_named(lambda: V.check_int("n", x, minimum=lo, maximum=hi), "n")
+        err = assert_named(lambda: V.check_int("n_size", x, minimum=lo, maximum=hi), "n_size")
+        assert isinstance(err, ValueError)                     # a number: out of range or not integral
 
 
 @SETTINGS
@@ -155,11 +156,15 @@ CONFIG_FIELDS = (
 )
 
 
+#: Fields for which None is valid (rician_k=None: pure LoS; no step or time budget).
+OPTIONAL = {"rician_k", "max_steps", "time_budget_s"}
+
+
 @SETTINGS
 @given(data=st.data())
 def test_configs_refuse_bad_fields_by_name(data):
     make, field, kind = data.draw(st.sampled_from(CONFIG_FIELDS), label="field")
-    value = data.draw(_bad_values(kind), label="value")
+    value = data.draw(_bad_values(kind).filter(lambda v: not (v is None and field in OPTIONAL)), label="value")
     assert_named(lambda: make(**{field: value}), field)
 
 

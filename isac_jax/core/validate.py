@@ -116,15 +116,18 @@ def check_int(name: str, value, *, minimum: int | None = 1, maximum: int | None 
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if isinstance(value, jax.core.Tracer):
         raise TypeError(f"{name} must be a concrete integer (a static size), got a traced value")
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:                                                  # noqa: BLE001 - re-raised named
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from exc
-    if arr.ndim != 0 or arr.dtype.kind not in "iuf":
-        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
-    if not np.isfinite(arr) or int(arr) != arr:
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    out = int(arr)
+    if isinstance(value, int):                 # Python ints of any size (np.asarray(2**70) is an object array)
+        out = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:                                              # noqa: BLE001 - re-raised named
+            raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from exc
+        if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+            raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+        if not np.isfinite(arr) or int(arr) != arr:
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        out = int(arr)
     if minimum is not None and out < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     if maximum is not None and out > maximum:
