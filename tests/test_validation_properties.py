@@ -25,6 +25,7 @@ from isac_jax import ota
 from isac_jax.core import validate as V
 from isac_jax.core.geometry import RingSector
 from isac_jax.dvqvae.config import NetConfig, TrainConfig
+from isac_jax.fl.clients import LocalTraining
 from isac_jax.ota.system import PaperASystem
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -151,6 +152,8 @@ CONFIG_FIELDS = (
     + [(NetConfig, f, "nonnegative") for f in ("commitment", "kl_weight", "dead_code_threshold")]
     + [(TrainConfig, f, "int1") for f in ("batch_size", "epochs", "checkpoint_every", "max_steps")]
     + [(TrainConfig, f, "positive") for f in ("learning_rate", "time_budget_s")]
+    + [(LocalTraining, f, "int1") for f in ("local_steps", "batch_size")]
+    + [(LocalTraining, "learning_rate", "positive")]
     + [(lambda **kw: RingSector(**{"r_min_m": 50.0, "r_max_m": 100.0, **kw}), f, "finite")
        for f in ("arc_start_deg", "z_min_m", "z_max_m")]
 )
