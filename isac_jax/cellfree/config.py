@@ -10,11 +10,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..core.random import complex_normal
 from ..core.units import dbm_to_watt
-import numpy as np
-
 from ..core.validate import (check_choice, check_finite, check_int, check_memory, check_positive, check_range,
                              check_shape, is_concrete, nbytes)
 
