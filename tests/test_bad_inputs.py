@@ -184,6 +184,8 @@ CASES = [
     ("estimate unknown scheme", lambda: _estimate("fft"), ValueError, ["scheme", "one of"]),
     ("estimate n_targets=0", lambda: _estimate(n_targets=0), ValueError, ["n_targets", ">= 1"]),
     ("estimate NaN tx", lambda: _estimate(tx=_with(TX, (0, 0), NAN)), ValueError, ["tx", "finite"]),
+    ("simulate_sample cfg=None", lambda: cf.simulate_sample(KEY, None), TypeError, ["cfg", "CellFreeConfig"]),
+    ("simulate_sample dtype=float16", lambda: cf.simulate_sample(KEY, QUICK, dtype="float16"), TypeError, ["dtype"]),
     ("sample_batch cfg=dict", lambda: cf.sample_batch(KEY, [0], {}), TypeError, ["cfg", "CellFreeConfig"]),
     ("sample_batch 2-D indices", lambda: cf.sample_batch(KEY, np.zeros((2, 2), int), QUICK), ValueError,
      ["indices", "axis"]),
