@@ -16,13 +16,20 @@ import jax.numpy as jnp
 from ..core.arrays import ula_response
 from ..core.random import complex_normal
 from ..core.units import db_to_linear
-from ..core.validate import check_positive
+from ..core.validate import check_finite, check_int, check_positive
 from .config import SPEED_OF_LIGHT
 
 
 def comm_channels(key, tx, users, n_tx_antennas, n_subcarriers, *, scs_hz=240e3, pathloss_ref_db=-60.0,
                   pathloss_exp=2.0, ref_distance_m=1.0, rician_k=None):
     """``H[N_s, K, N N_t]`` with ``H[i, k] = h_{i,k}^H``. ``tx[N,2]``, ``users[K,2]`` (m)."""
+    n_tx_antennas, n_subcarriers = check_int("n_tx_antennas", n_tx_antennas), check_int("n_subcarriers", n_subcarriers)
+    for name, arr in (("tx", tx), ("users", users)):
+        if jnp.ndim(arr) != 2 or jnp.shape(arr)[1] != 2:
+            raise ValueError(f"{name} must have shape [n, 2] (x, y in metres), got {list(jnp.shape(arr))}")
+        check_finite(name, arr, allow_complex=False)
+    if rician_k is not None:
+        check_positive("rician_k", rician_k, allow_zero=True)
     diff = users[None, :, :] - tx[:, None, :]                               # [N,K,2]
     d = jnp.linalg.norm(diff, axis=-1)
     cos = -diff[..., 0] / d

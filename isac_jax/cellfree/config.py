@@ -10,10 +10,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..core.random import complex_normal
 from ..core.units import dbm_to_watt
-from ..core.validate import is_concrete
+from ..core.validate import (check_choice, check_finite, check_int, check_memory, check_positive, check_range,
+                             check_shape, is_concrete, nbytes)
 
 
 #: Speed of light in vacuum (m/s).
@@ -62,29 +64,47 @@ class CellFreeConfig:
     symbol_step: int = 1
 
     def __post_init__(self):
+        """Validate every field at construction (``TypeError``/``ValueError`` naming the field), and
+        refuse a grid whose one sample cannot fit in memory (:meth:`sample_nbytes`, with the estimate)."""
         for name in ("carrier_hz", "scs_hz", "cp_s", "ref_distance_m", "pathloss_exp", "reflection_var",
                      "max_speed_mps", "clutter_var"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+            check_positive(name, getattr(self, name))
+        for name in ("pathloss_ref_db", "noise_dbm", "comm_noise_dbm", "power_dbm"):
+            check_finite(name, getattr(self, name), allow_complex=False)
         for name in ("n_subcarriers", "n_symbols", "n_tx_antennas", "n_rx_antennas", "n_users", "n_targets",
                      "subcarrier_step", "symbol_step"):
-            v = getattr(self, name)
-            if int(v) != v or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.n_clutter < 0 or int(self.n_clutter) != self.n_clutter:
-            raise ValueError(f"n_clutter must be an integer >= 0, got {self.n_clutter!r}")
-        if self.timing_offset_std_s < 0 or self.cfo_std_hz < 0:
-            raise ValueError("timing_offset_std_s and cfo_std_hz must be >= 0")
-        if self.precoder not in ("mmse", "zf", "mrt"):
-            raise ValueError(f"precoder must be one of mmse, zf, mrt, got {self.precoder!r}")
-        if not 0.0 <= self.sensing_power_fraction < 1.0:
-            raise ValueError(f"sensing_power_fraction must be in [0, 1), got {self.sensing_power_fraction!r}")
+            check_int(name, getattr(self, name))
+        check_int("n_clutter", self.n_clutter, minimum=0)
+        check_positive("timing_offset_std_s", self.timing_offset_std_s, allow_zero=True)
+        check_positive("cfo_std_hz", self.cfo_std_hz, allow_zero=True)
+        check_positive("min_ap_distance_m", self.min_ap_distance_m, allow_zero=True)
+        check_choice("precoder", self.precoder, ("mmse", "zf", "mrt"))
+        check_range("sensing_power_fraction", self.sensing_power_fraction, 0.0, 1.0, high_open=True)
         if self.sensing_power_fraction > 0 and self.n_tx_antennas <= self.n_users:
             raise ValueError("sensing_power_fraction > 0 needs n_tx_antennas > n_users (a null space of the users' "
                              f"channels at each transmit AP), got n_tx_antennas={self.n_tx_antennas}, "
                              f"n_users={self.n_users}")
-        if self.rician_k is not None and self.rician_k < 0:
-            raise ValueError(f"rician_k must be >= 0 or None, got {self.rician_k!r}")
+        if self.rician_k is not None:
+            check_positive("rician_k", self.rician_k, allow_zero=True)
+        check_shape("area_m", self.area_m, (2,))
+        check_positive("area_m", self.area_m)
+        for name in ("tx_positions", "rx_positions"):
+            pos = getattr(self, name)
+            if np.ndim(pos) != 2 or np.shape(pos)[1] != 2 or np.shape(pos)[0] < 1:
+                raise ValueError(f"{name} must be a non-empty [n, 2] sequence of (x, y) in metres, got {pos!r}")
+            check_finite(name, pos, allow_complex=False)
+        check_memory(self.sample_nbytes(), what=(
+            f"CellFreeConfig: one sample (n_subcarriers={self.n_subcarriers} x n_symbols={self.n_symbols}, "
+            f"{len(self.tx_positions)} x n_tx_antennas={self.n_tx_antennas} transmit and "
+            f"{len(self.rx_positions)} x n_rx_antennas={self.n_rx_antennas} receive antennas)"))
+
+    def sample_nbytes(self, dtype="float32") -> int:
+        """Bytes of one sample's signal tensors ``Y[M,M_r,N_s,T_s]``, ``X[N,N_t,N_s,T_s]`` and
+        ``S[K,N_s,T_s]`` (complex of the real ``dtype``): a lower bound on what simulating it holds."""
+        grid = int(self.n_subcarriers) * int(self.n_symbols)
+        antennas = (len(self.rx_positions) * int(self.n_rx_antennas) + len(self.tx_positions) * int(self.n_tx_antennas)
+                    + int(self.n_users))
+        return nbytes((antennas, grid), np.result_type(np.dtype(dtype), np.complex64))
 
     # Python floats (not JAX arrays): they are static constants inside jitted code.
     @property
@@ -148,7 +168,7 @@ PRESETS = {
 
 def get_config(preset: str = "quick", **overrides) -> CellFreeConfig:
     """The :data:`PRESETS` entry ``preset`` (``"paper"``: Table B.I; ``"quick"``: CPU-sized) with the
-    :class:`CellFreeConfig` fields ``overrides`` replaced."""
+    :class:`CellFreeConfig` fields ``overrides`` replaced (validated at construction)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
     return dataclasses.replace(PRESETS[preset], **overrides)
@@ -156,8 +176,6 @@ def get_config(preset: str = "quick", **overrides) -> CellFreeConfig:
 
 def check_in_area(name: str, points, cfg: CellFreeConfig) -> None:
     """Raise unless every point of ``points[n, 2]`` lies in ``[0, area_x] x [0, area_y]`` (concrete values only)."""
-    import numpy as np
-
     if not is_concrete(points):
         return
     p = np.asarray(points)

@@ -20,7 +20,8 @@ from ..core.units import dbm_to_watt
 from ..core.arrays import ula_response
 from ..core.units import db_to_linear
 from .config import SPEED_OF_LIGHT
-from .echo import combine_paths, noiseless_echo, path_factors
+from ..core.validate import check_finite
+from .echo import _check, check_echo_kwargs, combine_paths, noiseless_echo, path_factors
 
 
 def _pack(targets, velocities, beta):
@@ -38,6 +39,9 @@ def crlb(tx, rx, targets, velocities, beta, x, *, n_rx=16, carrier_hz=30e9, scs_
     """
     if method not in ("gram", "hessian"):
         raise ValueError(f"method must be 'gram' or 'hessian', got {method!r}")
+    # Checked here, on the concrete arguments: inside the autodiff below they are traced.
+    _check(tx, rx, targets, velocities, beta, x, n_rx)
+    check_finite("noise_dbm", noise_dbm, allow_complex=False)
     Q = targets.shape[0]
     shape_b = beta.shape
     nb = beta.size
@@ -79,6 +83,10 @@ def crlb_closed_form(tx, rx, targets, velocities, beta, x, *, n_rx=16, carrier_h
     with (37) corrected: as printed, (37) reads ``-cot theta`` and lacks the ``1/d`` of a
     derivative by a position. Returns ``CRLB_psi[4Q, 4Q]``.
     """
+    _check(tx, rx, targets, velocities, beta, x, n_rx)
+    check_echo_kwargs(carrier_hz=carrier_hz, scs_hz=scs_hz, cp_s=cp_s, pathloss_ref_db=pathloss_ref_db,
+                      pathloss_exp=pathloss_exp, ref_distance_m=ref_distance_m)
+    check_finite("noise_dbm", noise_dbm, allow_complex=False)
     N, Nt, Ns, Ts = x.shape
     M, Q = rx.shape[0], targets.shape[0]
     real = jnp.real(x).dtype

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..core.io import CorruptFileError, file_is_intact, load_npz, read_json_verified, sha256_file, \
     write_json_verified, write_npz_digest
-from ..core.validate import check_int
+from ..core.validate import check_dtype, check_index_array, check_int, check_memory
 from .config import CellFreeConfig
 from .sensing import sample_scenario_of, simulate_sample
 
@@ -54,9 +54,33 @@ def _run_padded(fn, key, indices):
     return jax.tree_util.tree_map(lambda a: a[:n], fn(key, jnp.asarray(padded, jnp.uint32)))
 
 
+def _check_request(indices, cfg, dtype, *, signals: bool):
+    """Validate the arguments of :func:`sample_batch`/:func:`sample_labels` before any tracing:
+    ``cfg`` a :class:`CellFreeConfig`, ``dtype`` float32 or float64, ``indices`` a 1-D array of
+    non-negative integers below 2^32 (the range of ``fold_in``; a traced array is checked by shape and
+    dtype only), and, for ``signals``, a batch whose signal tensors fit in memory."""
+    if not isinstance(cfg, CellFreeConfig):
+        raise TypeError(f"cfg must be a CellFreeConfig, got {type(cfg).__name__}")
+    dtype = check_dtype("dtype", dtype)
+    indices = check_index_array("indices", indices, upper=2**32)
+    if signals and not isinstance(indices, jax.core.Tracer):
+        n = _padded_size(len(indices)) if len(indices) else 0
+        check_memory(n * cfg.sample_nbytes(dtype), what=(
+            f"sample_batch of {len(indices)} indices (run as a batch of {n}) at {dtype.name}, "
+            f"{cfg.sample_nbytes(dtype) / 1e6:.3g} MB per sample"))
+    return indices, dtype
+
+
 def sample_batch(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
-    """Samples ``indices[B]`` (ints) as stacked arrays; one compiled function per (config, dtype),
-    run at a few padded batch sizes (:func:`_padded_size`)."""
+    """Samples ``indices[B]`` (non-negative ints) as stacked arrays; one compiled function per
+    (config, dtype), run at a few padded batch sizes (:func:`_padded_size`).
+
+    The arguments are checked before tracing (``TypeError``/``ValueError`` naming the argument): a
+    float or negative index, a ``dtype`` other than float32/float64, or a batch whose signal tensors
+    need more than the memory limit (``core.validate.check_memory``, the message gives the estimate)
+    is refused.
+    """
+    indices, dtype = _check_request(indices, cfg, dtype, signals=True)
     fn_key = (cfg, jnp.dtype(dtype).name)
     if fn_key not in _compiled:
         _compiled[fn_key] = jax.jit(jax.vmap(
@@ -66,7 +90,8 @@ def sample_batch(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dic
 
 def sample_labels(key, indices, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
     """``targets[B, Q, 2]`` and ``velocities[B, Q, 2]`` of samples ``indices`` (exactly those of
-    :func:`sample_batch`), without simulating the signals."""
+    :func:`sample_batch`), without simulating the signals. Arguments checked as there."""
+    indices, dtype = _check_request(indices, cfg, dtype, signals=False)
     fn_key = (cfg, jnp.dtype(dtype).name)
     if fn_key not in _compiled_labels:
         def one(k, d):
@@ -80,6 +105,7 @@ def iterate_batches(key, start: int, stop: int, batch_size: int, cfg: CellFreeCo
     """Yield batches of samples ``start..stop-1`` (the last one padded by repeating the last index,
     then trimmed), holding one batch in memory at a time."""
     batch_size = check_int("batch_size", batch_size)
+    start, stop = check_int("start", start, minimum=0), check_int("stop", stop, minimum=0)
     if not 0 <= start <= stop:
         raise ValueError(f"need 0 <= start <= stop, got start={start}, stop={stop}")
     for b0 in range(start, stop, batch_size):

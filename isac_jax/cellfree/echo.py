@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from ..core.arrays import ula_response
 from ..core.units import db_to_linear
-from ..core.validate import check_positive, is_concrete
+from ..core.validate import check_finite, check_int, check_positive, is_concrete
 from .config import SPEED_OF_LIGHT
 
 
@@ -45,7 +45,18 @@ def bistatic_geometry(tx, rx, points, velocities, *, carrier_hz=30e9):
             "doppler_hz": (v_tx[:, None, :] + v_rx[None, :, :]) * carrier_hz / SPEED_OF_LIGHT}
 
 
+def check_echo_kwargs(*, carrier_hz, scs_hz, cp_s, pathloss_ref_db, pathloss_exp, ref_distance_m) -> None:
+    """Validate the system keywords of :func:`noiseless_echo` (concrete values; tracers skipped)."""
+    for name, v in (("carrier_hz", carrier_hz), ("scs_hz", scs_hz), ("pathloss_exp", pathloss_exp),
+                    ("ref_distance_m", ref_distance_m)):
+        check_positive(name, v)
+    check_positive("cp_s", cp_s, allow_zero=True)
+    check_finite("pathloss_ref_db", pathloss_ref_db, allow_complex=False)
+
+
 def _check(tx, rx, points, velocities, beta, x, n_rx):
+    """Shapes of the arguments of :func:`path_factors` (always), finiteness and targets away from the
+    APs (concrete values only: the tracer rule of ``core.validate``)."""
     for name, arr in (("tx", tx), ("rx", rx), ("targets", points), ("velocities", velocities)):
         if jnp.ndim(arr) != 2 or jnp.shape(arr)[1] != 2:
             raise ValueError(f"{name} must have shape [n, 2] (x, y in metres), got {list(jnp.shape(arr))}")
@@ -56,8 +67,11 @@ def _check(tx, rx, points, velocities, beta, x, n_rx):
         raise ValueError(f"beta must have shape [N={N}, M={M}, Q={Q}], got {list(jnp.shape(beta))}")
     if jnp.ndim(x) != 4 or jnp.shape(x)[0] != N:
         raise ValueError(f"x must have shape [N={N}, N_t, N_s, T_s], got {list(jnp.shape(x))}")
-    if int(n_rx) != n_rx or n_rx < 1:
-        raise ValueError(f"n_rx must be a positive integer, got {n_rx!r}")
+    check_int("n_rx", n_rx)
+    for name, arr in (("tx", tx), ("rx", rx), ("targets", points), ("velocities", velocities)):
+        check_finite(name, arr, allow_complex=False)
+    check_finite("beta", beta)
+    check_finite("x", x)
     if is_concrete((tx, rx, points)) and Q > 0:
         aps = jnp.concatenate([tx, rx])
         d = jnp.linalg.norm(points[:, None, :] - aps[None], axis=-1)
@@ -85,6 +99,8 @@ def path_factors(tx, rx, points, velocities, beta, x, *, n_rx=16, carrier_hz=30e
     dependence of the Doppler from derivatives, as Appendix B.A's (35) does.
     """
     _check(tx, rx, points, velocities, beta, x, n_rx)
+    check_echo_kwargs(carrier_hz=carrier_hz, scs_hz=scs_hz, cp_s=cp_s, pathloss_ref_db=pathloss_ref_db,
+                      pathloss_exp=pathloss_exp, ref_distance_m=ref_distance_m)
     N, Nt, Ns, Ts = x.shape
     geo = bistatic_geometry(tx, rx, points, velocities, carrier_hz=carrier_hz)
     if doppler_points is not None:

@@ -55,9 +55,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.arrays import ula_response
+from ..core.validate import check_finite, check_int
 from .assignment import permutation_table
 from .config import SPEED_OF_LIGHT
-from .echo import path_factors
+from .echo import check_echo_kwargs, path_factors
 
 SCHEMES = ("monostatic", "music", "cs", "ml_refined")
 
@@ -543,8 +544,9 @@ def _check(scheme, Y, x, tx, rx, n_targets, n_rx):
     if jnp.shape(tx) != (x.shape[0], 2) or jnp.shape(rx) != (M, 2):
         raise ValueError(f"tx must be [N={x.shape[0]}, 2] and rx [M={M}, 2], got {list(jnp.shape(tx))} "
                          f"and {list(jnp.shape(rx))}")
-    if int(n_targets) != n_targets or n_targets < 1:
-        raise ValueError(f"n_targets must be a positive integer, got {n_targets!r}")
+    n_targets = check_int("n_targets", n_targets)
+    for name, arr in (("Y", Y), ("x", x), ("tx", tx), ("rx", rx)):
+        check_finite(name, arr)    # concrete values only (the tracer rule of core.validate)
     if n_targets >= Mr:
         raise ValueError(f"n_targets={n_targets} must be < n_rx={Mr}: an {Mr}-element array resolves at "
                          f"most {Mr - 1} angles (MUSIC needs a noise subspace)")
@@ -561,6 +563,8 @@ def estimate(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=30e9, scs_h
     Targets come in any order. Jit-able with ``scheme``, ``n_targets`` and the keywords static.
     """
     _check(scheme, Y, x, tx, rx, n_targets, n_rx)
+    check_echo_kwargs(carrier_hz=carrier_hz, scs_hz=scs_hz, cp_s=cp_s, pathloss_ref_db=pathloss_ref_db,
+                      pathloss_exp=pathloss_exp, ref_distance_m=ref_distance_m)
     kw = dict(n_rx=n_rx, carrier_hz=carrier_hz, scs_hz=scs_hz, cp_s=cp_s, pathloss_ref_db=pathloss_ref_db,
               pathloss_exp=pathloss_exp, ref_distance_m=ref_distance_m)
     real = jnp.real(Y).dtype

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.random import complex_normal
+from ..core.validate import check_dtype
 from .comm import comm_channels, null_space_sensing, precoders, qam16, sinr, transmit_tensor
 from .config import CellFreeConfig, check_in_area, sample_scenario
 from .echo import clock_offsets, combine_paths, offset_phase, path_factors
@@ -76,6 +77,9 @@ def sample_scenario_of(key, cfg: CellFreeConfig, *, dtype=jnp.float32):
 def simulate_sample(key, cfg: CellFreeConfig, *, dtype=jnp.float32) -> dict:
     """One sample: ``Y[M,M_r,N_s,T_s]``, ``X[N,N_t,N_s,T_s]``, the users' symbols ``S[K,N_s,T_s]``,
     ``targets[Q,2]``, ``velocities[Q,2]``, ``beta[N,M,Q]``, ``users[K,2]`` and the mean per-user SINR in dB."""
+    if not isinstance(cfg, CellFreeConfig):
+        raise TypeError(f"cfg must be a CellFreeConfig, got {type(cfg).__name__}")
+    check_dtype("dtype", dtype)
     k_tx, k_y = jax.random.split(key)
     sc, H, W, x = draw_transmission(k_tx, cfg, dtype=dtype)
     y = received_echo(k_y, cfg, sc, x)

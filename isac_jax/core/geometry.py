@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .validate import check_int
+from .validate import check_finite, check_int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +31,8 @@ class RingSector:
     z_max_m: float = 0.0
 
     def __post_init__(self):
+        for name in ("r_min_m", "r_max_m", "arc_start_deg", "arc_width_deg", "z_min_m", "z_max_m"):
+            check_finite(name, getattr(self, name), allow_complex=False)
         if not (0.0 <= self.r_min_m <= self.r_max_m):
             raise ValueError(f"RingSector needs 0 <= r_min_m <= r_max_m, got {self.r_min_m}, {self.r_max_m}")
         if not (0.0 < self.arc_width_deg <= 360.0):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from .validate import check_int
+from .validate import check_int, check_memory
 
 
 def _complex_dtype():
@@ -25,6 +25,7 @@ def dft_pulses(K: int, T: int):
     T = check_int("T", T)
     if T < K:
         raise ValueError(f"T must be >= K for DFT pulses (K orthogonal pulses of length T), got T={T} < K={K}")
+    check_memory(3 * 16 * K * T, what=f"dft_pulses(K={K}, T={T})")     # complex128 phases, exp and the result
     k = np.arange(K)[:, None]
     t = np.arange(T)[None, :]
     return jnp.asarray(np.exp(2j * np.pi * k * t / T), dtype=_complex_dtype())
@@ -41,6 +42,7 @@ def walsh_hadamard_pulses(K: int, T: int):
         raise ValueError(f"T must be a power of two for Walsh-Hadamard pulses, got T={T}")
     if T < K:
         raise ValueError(f"T must be >= K for Walsh-Hadamard pulses, got T={T} < K={K}")
+    check_memory(2 * 8 * T * T, what=f"walsh_hadamard_pulses(K={K}, T={T})")   # the order-T matrix, built in float64
     h = np.ones((1, 1))
     while h.shape[0] < T:
         h = np.block([[h, h], [h, -h]])

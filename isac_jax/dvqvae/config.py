@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..core.validate import check_choice, check_int, check_positive, check_range
 from .features import check_ap_input
 from .heads import check_head
 
@@ -101,39 +102,30 @@ class NetConfig:
             raise ValueError(f"centre_velocity must be one of {', '.join(CENTRE_VELOCITIES)}, got {self.centre_velocity!r}")
         if self.centre_velocity != "direct" and self.head != "centre":
             raise ValueError(f"centre_velocity {self.centre_velocity!r} needs head 'centre', got head {self.head!r}")
-        if not self.encoder_doppler_weight >= 0:
-            raise ValueError(f"encoder_doppler_weight must be >= 0, got {self.encoder_doppler_weight!r}")
+        check_positive("encoder_doppler_weight", self.encoder_doppler_weight, allow_zero=True)
         if self.encoder_doppler_weight > 0 and self.ap_input != "area_maps":
             raise ValueError("encoder_doppler_weight > 0 needs ap_input 'area_maps' (the probe reads the latent cell "
                              f"of each target, which only that input's latents lie on); got ap_input {self.ap_input!r}")
-        if not self.heatmap_sigma > 0:
-            raise ValueError(f"heatmap_sigma must be > 0 (cells), got {self.heatmap_sigma!r}")
-        if not self.heatmap_regression_weight > 0:
-            raise ValueError(f"heatmap_regression_weight must be > 0, got {self.heatmap_regression_weight!r}")
-        if self.compute_dtype not in ("float32", "bfloat16"):
-            raise ValueError(f"compute_dtype must be 'float32' or 'bfloat16', got {self.compute_dtype!r}")
-        if not self.kl_weight >= 0:
-            raise ValueError(f"kl_weight must be >= 0, got {self.kl_weight!r}")
-        if self.conv_impl not in ("auto", "im2col", "fft", "native"):
-            raise ValueError(f"conv_impl must be one of auto, im2col, fft, native, got {self.conv_impl!r}")
+        check_positive("heatmap_sigma", self.heatmap_sigma)
+        check_positive("heatmap_regression_weight", self.heatmap_regression_weight)
+        check_choice("compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
+        check_positive("kl_weight", self.kl_weight, allow_zero=True)
+        check_choice("conv_impl", self.conv_impl, ("auto", "im2col", "fft", "native"))
         for name in ("n_cnn", "hidden", "latent_dim", "n_cnn_tx", "tx_hidden", "proj_dim", "fc_dim", "cnn_kernel",
                      "heatmap_grid"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.hidden_first is not None and (isinstance(self.hidden_first, bool) or int(self.hidden_first) != self.hidden_first
-                                              or self.hidden_first < 1):
-            raise ValueError(f"hidden_first must be a positive integer or None, got {self.hidden_first!r}")
+            check_int(name, getattr(self, name))
+        if self.hidden_first is not None:
+            check_int("hidden_first", self.hidden_first)
         for name in ("n_res", "n_res_tx", "n_res_cpu"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        if self.n_codewords < 2:
-            raise ValueError(f"n_codewords must be >= 2, got {self.n_codewords!r}")
-        if not 0.0 < self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay!r}")
-        if self.commitment < 0 or self.laplace_eps <= 0:
-            raise ValueError("commitment must be >= 0 and laplace_eps > 0")
+            check_int(name, getattr(self, name), minimum=0)
+        check_int("n_codewords", self.n_codewords, minimum=2)
+        check_range("ema_decay", self.ema_decay, 0.0, 1.0, low_open=True, high_open=True)
+        check_positive("commitment", self.commitment, allow_zero=True)
+        check_positive("laplace_eps", self.laplace_eps)
+        check_positive("dead_code_threshold", self.dead_code_threshold, allow_zero=True)
+        for name in ("cnn_channels", "cnn_fc"):
+            for i, v in enumerate(getattr(self, name)):
+                check_int(f"{name}[{i}]", v)
 
     @property
     def downsample(self) -> int:
@@ -178,17 +170,16 @@ class TrainConfig:
     lr_schedule: str = "constant"
 
     def __post_init__(self):
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        check_positive("learning_rate", self.learning_rate)
         for name in ("batch_size", "epochs", "checkpoint_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or int(v) != v or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        if self.max_steps is not None and (isinstance(self.max_steps, bool) or int(self.max_steps) != self.max_steps
-                                           or self.max_steps < 1):
-            raise ValueError(f"max_steps must be a positive integer or None, got {self.max_steps!r}")
+            check_int(name, getattr(self, name))
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.max_steps is not None:
+            check_int("max_steps", self.max_steps)
+        if self.time_budget_s is not None:
+            check_positive("time_budget_s", self.time_budget_s)
+        if self.grad_clip is not None:
+            check_positive("grad_clip", self.grad_clip, allow_zero=True)      # 0 or None: no clipping
 
 
 #: Table B.II (``paper``) and a CPU-sized network (``quick``).

@@ -1,10 +1,14 @@
-"""Shape and range checks shared by the Paper A entry points."""
+"""Shape and range checks shared by the Paper A entry points.
+
+Shapes are checked always (they are static under ``jit``); finiteness and ranges only on concrete
+values, i.e. at the Python boundary (``core.validate``'s tracer rule).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..core.validate import check_positive, check_shape, is_concrete
+from ..core.validate import check_finite, check_positive, check_shape, is_concrete
 
 
 def check_ota_shapes(H, C, W, pulses, Mrx=None):
@@ -25,6 +29,9 @@ def check_ota_shapes(H, C, W, pulses, Mrx=None):
     T = np.shape(pulses)[1]
     if Mrx is not None:
         check_shape("Mrx", Mrx, (T, N, I))
+    for name, arr in (("H", H), ("C", C), ("W", W), ("pulses", pulses), ("Mrx", Mrx)):
+        if arr is not None:
+            check_finite(name, arr)
     return K, N, M, I, T
 
 
@@ -39,6 +46,9 @@ def check_sensing_inputs(target, devices, C, echo_noise_var, T, P):
     _, M, I = np.shape(C)
     if np.ndim(echo_noise_var) not in (0, 1) or (np.ndim(echo_noise_var) == 1 and np.shape(echo_noise_var)[0] != K):
         raise ValueError(f"echo_noise_var must be a scalar or have shape [K={K}], got {list(np.shape(echo_noise_var))}")
+    check_finite("target", target, allow_complex=False)
+    check_finite("devices", devices, allow_complex=False)
+    check_finite("C", C)
     check_positive("echo_noise_var", echo_noise_var)
     check_positive("T", T)
     check_positive("P", P)

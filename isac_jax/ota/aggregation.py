@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
 
 from ..core.random import complex_normal
-from ..core.validate import check_positive
+from ..core.validate import check_int, check_memory, check_positive, nbytes
 from ._checks import check_ota_shapes
 
 
@@ -99,8 +99,14 @@ def effective_gains(H, C, pulses, Mrx):
 
 def receiver_noise(key, Mrx, noise_var, n_frames: int):
     """``M[t]^H z[t]`` for ``n_frames`` frames, ``z ~ CN(0, noise_var I_N)``. Output complex ``[F, T, I]``."""
+    if jnp.ndim(Mrx) != 3:
+        raise ValueError(f"Mrx must have shape [T, N, I], got {list(jnp.shape(Mrx))}")
     T, N, _ = Mrx.shape
+    n_frames = check_int("n_frames", n_frames)
+    check_positive("noise_var", noise_var, allow_zero=True)
     real = jnp.real(Mrx).dtype
+    check_memory(nbytes((n_frames, T, N), jnp.result_type(real, jnp.complex64)),
+                 what=f"receiver_noise(n_frames={n_frames}) of [T={T}, N={N}] frames")
     z = complex_normal(key, (n_frames, T, N), var=noise_var, dtype=real)
     return jnp.einsum("tni,ftn->fti", jnp.conj(Mrx), z)
 

@@ -87,8 +87,17 @@ def fisher_information_batch(jacobians, C, echo_noise_var, T):
 
 
 def crb(target, devices, C, echo_noise_var, T, P, *, alpha0=1.0, gamma=1.0):
-    """(A.19): ``CRB(v) = tr J(v)^{-1}`` — bound on the total position MSE (m^2)."""
-    return crb_trace(fisher_information(target, devices, C, echo_noise_var, T, P, alpha0=alpha0, gamma=gamma))
+    """(A.19): ``CRB(v) = tr J(v)^{-1}`` — bound on the total position MSE (m^2).
+
+    A singular FIM (the position is not identifiable, e.g. all-zero precoders send no echo energy)
+    gives ``+inf``, never NaN: the Cholesky solve fails there, and a failed solve of a finite FIM
+    is reported as the infinite bound. Arguments as :func:`fisher_information` (NaN/inf inputs are
+    refused there at the Python boundary).
+    """
+    J = fisher_information(target, devices, C, echo_noise_var, T, P, alpha0=alpha0, gamma=gamma)
+    out = crb_trace(J)
+    singular = ~jnp.isfinite(out) & jnp.all(jnp.isfinite(J))
+    return jnp.where(singular, jnp.inf, out)
 
 
 def echo_sensitivity(target, device, n_antennas: int, *, alpha0=1.0, gamma=1.0):

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from ..core.optim import quadratic_projected_gradient
 from ..core.projections import project_precoders
 from ..core.random import complex_normal
-from ..core.validate import check_int, check_positive, is_concrete
+from ..core.validate import check_finite, check_int, check_positive, check_shape, is_concrete
 from ._checks import check_ota_shapes
 from .aggregation import aggregation_mse, optimal_receiver
 
@@ -159,12 +159,20 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
     """
     if jnp.ndim(H) != 3:
         raise ValueError(f"H must have shape [K, N, M], got {list(jnp.shape(H))}")
-    K, N, M = H.shape
-    I = W.shape[-1]
+    if jnp.ndim(W) != 3:
+        raise ValueError(f"W must have shape [K, I, I], got {list(jnp.shape(W))}")
+    K, N, M = jnp.shape(H)
+    I = jnp.shape(W)[-1]
     check_ota_shapes(H, jnp.zeros((K, M, I), H.dtype), W, pulses)
     check_positive("noise_var", noise_var, allow_zero=True)
     _check_eps(K, P, eps)
     max_iter = check_int("max_iter", max_iter, minimum=1)
+    n_cstep_iter = check_int("n_cstep_iter", n_cstep_iter, minimum=1)
+    check_positive("tol", tol, allow_zero=True)
+    check_positive("cstep_tol", cstep_tol, allow_zero=True)
+    if C0 is not None:
+        check_shape("C0", C0, (K, M, I))
+        check_finite("C0", C0)
     min_energy = 1.0 / eps
     if C0 is None:
         C0 = initial_precoders(K, M, I, P, dtype=jnp.real(H).dtype, key=key)

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 
 from ..core.linalg import gram_power
 from ..core.random import complex_normal
+from ..core.validate import check_finite, check_positive
+from ._checks import check_sensing_inputs
 from .aggregation import transmit_signals
 
 
@@ -57,7 +59,14 @@ def simulate_echoes(key, target, devices, x, echo_noise_var, *, alpha0=1.0, gamm
     ``orthogonal=True`` keeps only each device's own reflection ``a_k a_k^T x_k[t]`` (ideal orthogonal
     transmissions, e.g. CollabSenseFed's Setup I). Output ``u[K,T,M]``.
     """
+    if jnp.ndim(x) != 3 or jnp.ndim(devices) != 2 or jnp.shape(x)[0] != jnp.shape(devices)[0]:
+        raise ValueError(f"x must have shape [K, T, M] with K = len(devices), got x {list(jnp.shape(x))} and "
+                         f"devices {list(jnp.shape(devices))}")
     K, T, M = x.shape
+    check_finite("target", target, allow_complex=False)
+    check_finite("devices", devices, allow_complex=False)
+    check_finite("x", x)
+    check_positive("echo_noise_var", echo_noise_var, allow_zero=True)
     a = array_responses(target, devices, M, alpha0=alpha0, gamma=gamma)  # [K, M]
     if orthogonal:
         b = jnp.einsum("km,ktm->kt", a, x)                               # a_k^T x_k[t]  [K, T]
@@ -77,8 +86,10 @@ def simulate_statistics(key, target, devices, C, g, pulses, echo_noise_var, P, *
     with ``nu' = nu conj(p)`` (same law), whose rows are ``CN(0, varsigma_k G_k)``, ``G_k = sum_t g_k[t]
     g_k[t]^T``: ``K M I`` complex draws instead of ``K T M``. ``g[K,T,I]`` real.
     """
+    if jnp.ndim(g) != 3:
+        raise ValueError(f"g must have shape [K, T, I], got {list(jnp.shape(g))}")
     K, T, I = g.shape
-    M = C.shape[1]
+    _, M, _ = check_sensing_inputs(target, devices, C, echo_noise_var, T, P)
     x = transmit_signals(C, g, pulses)
     a = array_responses(target, devices, M, alpha0=alpha0, gamma=gamma)            # [K, M]
     b = jnp.einsum("lm,ltm->t", a, x)                                              # sum_l a_l^T x_l[t]
@@ -116,7 +127,7 @@ def whitened_mean(target, devices, C, echo_noise_var, T, P, *, alpha0=1.0, gamma
 
     ``correlation[K,M,M]``: the device-side correlation ``R_k`` (default ``C_k C_k^H / P``).
     """
-    K, M, _ = C.shape
+    K, M, _ = check_sensing_inputs(target, devices, C, echo_noise_var, T, P)
     aat = round_trip(target, devices, M, alpha0=alpha0, gamma=gamma)
     if correlation is None:
         right = gram_power(C, 0.5, scale=P)                     # R R^{+1/2} = R^{1/2}
@@ -132,7 +143,7 @@ def large_t_statistics(key, target, devices, C, echo_noise_var, T, P, *, alpha0=
     ``Xi_k ~ a_k a_k^T C_k C_k^H / P + (varsigma_k / sqrt(P T)) Z_k (C_k C_k^H / P)^{1/2}``,
     ``Z_k`` i.i.d. CN(0, 1) entries. Output ``[K, M, M]``.
     """
-    K, M, _ = C.shape
+    K, M, _ = check_sensing_inputs(target, devices, C, echo_noise_var, T, P)
     aat = round_trip(target, devices, M, alpha0=alpha0, gamma=gamma)
     R = jnp.einsum("kmi,kni->kmn", C, jnp.conj(C)) / P
     Z = complex_normal(key, (K, M, M), dtype=jnp.real(C).dtype)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ..core.geometry import RingSector
+from ..core.validate import check_finite, check_int, check_positive, check_shape
 from .echo import whitened_mean
 
 
@@ -34,8 +35,24 @@ def ml_localize(Xi_hat, devices, C, echo_noise_var, T, P, region: RingSector, *,
     """Joint ML estimate of the target position (m): grid search then Levenberg-Marquardt.
 
     ``Xi_hat[K,M,M]`` whitened statistics; ``region`` the prior target region used for the grid.
-    Output ``[3]``.
+    Output ``[3]``. Arguments are checked at the Python boundary (shapes, finite statistics,
+    positive noise, ``T`` and ``P``); inside the search they are traced.
     """
+    if not isinstance(region, RingSector):
+        raise TypeError(f"region must be a RingSector, got {type(region).__name__}")
+    if jnp.ndim(devices) != 2 or jnp.ndim(C) != 3:
+        raise ValueError(f"devices must have shape [K, 3] and C [K, M, I], got {list(jnp.shape(devices))} and "
+                         f"{list(jnp.shape(C))}")
+    K, M = jnp.shape(C)[0], jnp.shape(C)[1]
+    check_shape("Xi_hat", Xi_hat, (K, M, M))
+    check_finite("Xi_hat", Xi_hat)
+    check_finite("devices", devices, allow_complex=False)
+    check_finite("C", C)
+    check_positive("echo_noise_var", echo_noise_var)
+    check_positive("T", T)
+    check_positive("P", P)
+    n_iter = check_int("n_iter", n_iter, minimum=0)
+
     def residual(v):
         d = Xi_hat - whitened_mean(v, devices, C, echo_noise_var, T, P, alpha0=alpha0, gamma=gamma,
                                    correlation=correlation)
