@@ -228,8 +228,10 @@ def test_detection_probability_and_paired_difference_against_numpy():
     gate = SPEED_OF_LIGHT / (2 * CFG.n_subcarriers * CFG.sensed_scs_hz)
     sq_mono = rng.exponential(gate ** 2, size=(40, 2))
     sq = rng.exponential(0.5 * gate ** 2, size=(40, 2))
-    s = summarise({"monostatic_loc_sq": sq_mono, "music_loc_sq": sq, "music_vel_sq": sq}, CFG,
-                  ("monostatic", "music"))
+    crlb = rng.exponential(0.01 * gate ** 2, size=(40, 2))
+    s = summarise({"monostatic_loc_sq": sq_mono, "music_loc_sq": sq, "music_vel_sq": sq, "crlb_loc": crlb,
+                   "crlb_vel": crlb}, CFG, ("monostatic", "music"))
+    assert np.isclose(s["music"]["outlier_rate"], np.mean(np.sqrt(sq) > 5 * np.sqrt(crlb)))
     hit = sq <= gate ** 2
     assert np.isclose(s["music"]["detection_probability"], hit.mean())
     assert np.isclose(s["music"]["detection_probability_se"], hit.mean(-1).std(ddof=1) / np.sqrt(40))
@@ -239,3 +241,54 @@ def test_detection_probability_and_paired_difference_against_numpy():
     assert np.isclose(pair["mse_difference_m2"], d.mean())
     assert np.isclose(pair["ci95_low_m2"], d.mean() - 1.96 * d.std(ddof=1) / np.sqrt(40))
     assert "paired_vs_monostatic" not in s["monostatic"]
+
+
+def _separated_two_target_scenes(n_scenes, key):
+    """``n_scenes`` two-target scenes drawn by ``key`` (uniform in ``[10, 90]^2`` m and the velocity
+    box), kept when the targets are at least one resolution cell apart in some dimension: bistatic
+    range ``c / (N_s Delta f)`` of some pair, receive direction cosine ``2 / M_r`` at some AP, or
+    Doppler ``1 / (T_s Delta T)`` of some pair."""
+    res = est.resolution(CFG.n_subcarriers, CFG.n_symbols)
+    tx, rx = jnp.asarray(TX), jnp.asarray(RX)
+    scenes, j = [], 0
+    while len(scenes) < n_scenes:
+        kg, kv, kb = jax.random.split(jax.random.fold_in(key, j), 3)
+        j += 1
+        g = np.asarray(jax.random.uniform(kg, (2, 2), minval=10.0, maxval=90.0, dtype=jnp.float64))
+        v = np.asarray(jax.random.uniform(kv, (2, 2), minval=-20.0, maxval=20.0, dtype=jnp.float64))
+        geo = {k: np.asarray(a) for k, a in cf.bistatic_geometry(tx, rx, jnp.asarray(g), jnp.asarray(v)).items()}
+        doppler_cell = 1.0 / (CFG.n_symbols * (1.0 / CFG.sensed_scs_hz + CFG.sensed_cp_s))
+        apart = (np.any(np.abs(np.diff(geo["range_m"], axis=-1)) >= res["range_m"])
+                 or np.any(np.abs(np.diff(geo["cos_rx"], axis=-1)) >= 2.0 / CFG.n_rx_antennas)
+                 or np.any(np.abs(np.diff(geo["doppler_hz"], axis=-1)) >= doppler_cell))
+        if apart:
+            phase = np.asarray(jax.random.uniform(kb, (2, 2, 2), maxval=2 * np.pi, dtype=jnp.float64))
+            scenes.append((g, v, np.exp(1j * phase)))
+    return scenes
+
+
+@pytest.mark.heavy
+def test_refined_ml_places_both_targets_of_separated_high_snr_scenes():
+    """Ten two-target scenes, 40 dB above the nominal echo SNR: ``ml_refined`` places both targets
+    within 2 m (its global grid search and two velocity peaks per position find the second target
+    where the classical rays merge it). The distributed schemes are not held to this yet (no CFAR
+    detection and association, issue 43 item 1)."""
+    x = _transmit()
+    scenes = _separated_two_target_scenes(10, jax.random.PRNGKey(11))
+    g = jnp.asarray(np.stack([s[0] for s in scenes]))
+    v = jnp.asarray(np.stack([s[1] for s in scenes]))
+    beta = jnp.asarray(np.stack([s[2] for s in scenes]))
+    noise_w = CFG.noise_w * 1e-4
+
+    @jax.jit
+    def errors(g, v, beta, keys):
+        def one(g, v, beta, k):
+            Y = cf.noiseless_echo(jnp.asarray(TX), jnp.asarray(RX), g, v, beta, x, **CFG.echo_kwargs)
+            Y = Y + complex_normal(k, Y.shape, var=noise_w, dtype=jnp.float64)
+            g_hat, v_hat = est.estimate("ml_refined", Y, x, TX, RX, n_targets=2, **CFG.echo_kwargs)
+            d = jnp.linalg.norm(g_hat[:, None] - g[None], axis=-1)                       # [Q_hat, Q]
+            return jnp.minimum(jnp.maximum(d[0, 0], d[1, 1]), jnp.maximum(d[0, 1], d[1, 0]))
+        return jax.vmap(one)(g, v, beta, keys)
+
+    worst = np.asarray(errors(g, v, beta, jax.random.split(jax.random.PRNGKey(12), len(scenes))))
+    assert np.all(worst < 2.0), worst

@@ -180,7 +180,9 @@ def summarise(trials: dict, cfg: CellFreeConfig, schemes=SCHEMES) -> dict:
     ``detection_probability``: the fraction of targets whose assigned estimate lies within
     :func:`detection_gate_m`, with its standard error (binomial over samples) and
     ``location_rmse_detected_m`` over those targets; velocity likewise where the scheme estimates it;
-    ``paired_vs_monostatic`` (:func:`paired_difference`, monostatic minus the scheme) when both ran.
+    ``paired_vs_monostatic`` (:func:`paired_difference`, monostatic minus the scheme) when both ran;
+    ``outlier_rate``: the fraction of targets placed more than 5 root-CRLB standard deviations (their
+    own bound) from the truth, when the bound was computed.
     """
     res = {}
     gate_sq = detection_gate_m(cfg) ** 2
@@ -197,6 +199,9 @@ def summarise(trials: dict, cfg: CellFreeConfig, schemes=SCHEMES) -> dict:
                        else np.nan * per_sample.mean(axis=-1),
                        "location_rmse_detected_m": np.where(n_hit > 0, np.sqrt(
                            np.sum(np.where(hit, sq, 0.0), axis=(-2, -1)) / np.maximum(n_hit, 1)), np.nan)}
+        if "crlb_loc" in trials:
+            # An outlier: a target placed more than 5 of its own root-CRLB standard deviations away.
+            res[scheme]["outlier_rate"] = np.mean(sq > 25.0 * np.asarray(trials["crlb_loc"]), axis=(-2, -1))
         if scheme != "monostatic" and "monostatic_loc_sq" in trials:
             res[scheme]["paired_vs_monostatic"] = paired_difference(trials["monostatic_loc_sq"], sq)
         if f"{scheme}_angles_found" in trials:
