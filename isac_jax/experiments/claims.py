@@ -229,7 +229,8 @@ def _fig6_b_numbers(r):
             if "velocity_rmse_mps" in r[s]:
                 out[f"{s} velocity RMSE (m/s)"] = _f(r[s]["velocity_rmse_mps"])
             if "detection_probability" in r[s]:
-                out[f"{s} detection probability"] = _f(r[s]["detection_probability"])
+                out[f"{s} detection probability / location RMSE over detected targets (m)"] = (
+                    f"{_f(r[s]['detection_probability'])} / {_f(r[s]['location_rmse_detected_m'])}")
     return out
 
 
