@@ -16,6 +16,7 @@ from conftest import crandn
 from isac_jax import cellfree as cf
 from isac_jax.core.random import complex_normal
 from isac_jax.cellfree import estimators as est
+from isac_jax.cellfree.config import SPEED_OF_LIGHT
 from isac_jax.cellfree.evaluation import angles_found, assigned_squared_errors, summarise
 
 CFG = cf.get_config("quick", n_subcarriers=32, n_symbols=32, n_tx_antennas=4, n_rx_antennas=4, n_targets=1,
@@ -161,7 +162,7 @@ def test_assignment_and_summary_against_numpy():
     s = summarise({"music_loc_sq": sq, "music_vel_sq": 2 * sq, "crlb_loc": sq / 4, "crlb_vel": sq}, cfg, ("music",))
     assert np.isclose(s["music"]["location_rmse_m"], np.sqrt(sq.mean()))
     per = sq.mean(-1)
-    assert np.isclose(s["music"]["location_se_m"], per.std(ddof=1) / np.sqrt(50) / (2 * np.sqrt(sq.mean())))
+    assert np.isclose(s["music"]["location_rmse_se_m"], per.std(ddof=1) / np.sqrt(50) / (2 * np.sqrt(sq.mean())))
     assert np.isclose(s["root_crlb_location_m"], np.sqrt(sq.mean() / 4))
     assert s["music"]["fronthaul_bits"] == 96 * 3
 
@@ -180,3 +181,114 @@ def test_angle_detection_flag_and_the_conditioned_rmse():
     s = summarise({"music_loc_sq": sq, "music_vel_sq": sq, "music_angles_found": found}, CFG, ("music",))
     assert np.isclose(s["music"]["angles_found_fraction"], 2 / 3)
     assert np.isclose(s["music"]["location_rmse_angles_found_m"], np.sqrt((2.0 + 2.0) / 2))
+
+
+def test_backprojection_score_against_numpy():
+    """The global-search score of ``ml_refined`` at a few points equals a float64 NumPy evaluation of
+    ``sum_nm max_f |DFT_t z_nm|^2 / E_n`` (nearest-cosine beams, every ``s``-th symbol), and its grid
+    maximum lies within one grid step of a noiseless target."""
+    x = _transmit()
+    beta = jnp.asarray([[[1.0 + 0.5j], [0.7 - 0.2j]], [[-0.4 + 0.9j], [0.8 + 0.1j]]])
+    Y = _echo(TX, RX, TARGET, VELOCITY, beta, x)
+    kw = CFG.echo_kwargs
+    stride = 4
+    pts = np.array([[40.0, 60.0], [43.0, 58.0], [70.0, 20.0]])
+    got = np.asarray(jax.jit(lambda Y, x, p: est._backprojection(Y, x, jnp.asarray(TX), jnp.asarray(RX), p, kw, stride))(
+        Y, x, jnp.asarray(pts)))
+    Yn, xn = np.asarray(Y)[..., ::stride], np.asarray(x)[..., ::stride]
+    Mr, Nt = Yn.shape[1], xn.shape[1]
+
+    def steer(c, n):
+        return np.exp(-1j * np.pi * c * np.arange(n)) / np.sqrt(n)
+
+    def snap(c, n):
+        grid = np.linspace(-1, 1, 8 * n)
+        return grid[np.argmin(np.abs(grid - c))]
+
+    for p, g in zip(got, pts):
+        ref = 0.0
+        for n, t in enumerate(TX):
+            ct = snap(-(g[0] - t[0]) / np.linalg.norm(g - t), Nt)
+            s = np.einsum("a,ait->it", np.conj(steer(ct, Nt)), xn[n])
+            for m, r in enumerate(RX):
+                cr = snap((g[0] - r[0]) / np.linalg.norm(g - r), Mr)
+                yb = np.einsum("a,ait->it", np.conj(steer(cr, Mr)), Yn[m])
+                tau = (np.linalg.norm(g - t) + np.linalg.norm(g - r)) / SPEED_OF_LIGHT
+                ph = np.exp(2j * np.pi * kw["scs_hz"] * tau * np.arange(Yn.shape[2]))
+                z = np.einsum("i,it->t", ph, yb * np.conj(s))
+                ref += np.max(np.abs(np.fft.fft(z, 4 * z.size)) ** 2) / (np.sum(np.abs(s) ** 2) * stride)
+        np.testing.assert_allclose(p, ref, rtol=1e-9)
+    settings = est.EstimatorSettings(ml_grid_step_m=4.0, ml_grid_symbol_stride=stride)
+    peak = np.asarray(jax.jit(lambda Y, x: est.grid_peaks(Y, x, jnp.asarray(TX), jnp.asarray(RX), 1, kw, settings))(Y, x))
+    assert np.all(np.abs(peak[0] - TARGET[0]) <= 4.0), peak
+
+
+def test_detection_probability_and_paired_difference_against_numpy():
+    rng = np.random.default_rng(4)
+    gate = SPEED_OF_LIGHT / (2 * CFG.n_subcarriers * CFG.sensed_scs_hz)
+    sq_mono = rng.exponential(gate ** 2, size=(40, 2))
+    sq = rng.exponential(0.5 * gate ** 2, size=(40, 2))
+    crlb = rng.exponential(0.01 * gate ** 2, size=(40, 2))
+    s = summarise({"monostatic_loc_sq": sq_mono, "music_loc_sq": sq, "music_vel_sq": sq, "crlb_loc": crlb,
+                   "crlb_vel": crlb}, CFG, ("monostatic", "music"))
+    assert np.isclose(s["music"]["outlier_rate"], np.mean(np.sqrt(sq) > 5 * np.sqrt(crlb)))
+    hit = sq <= gate ** 2
+    assert np.isclose(s["music"]["detection_probability"], hit.mean())
+    assert np.isclose(s["music"]["detection_probability_se"], hit.mean(-1).std(ddof=1) / np.sqrt(40))
+    assert np.isclose(s["music"]["location_rmse_detected_m"], np.sqrt(sq[hit].mean()))
+    d = sq_mono.mean(-1) - sq.mean(-1)
+    pair = s["music"]["paired_vs_monostatic"]
+    assert np.isclose(pair["mse_difference_m2"], d.mean())
+    assert np.isclose(pair["ci95_low_m2"], d.mean() - 1.96 * d.std(ddof=1) / np.sqrt(40))
+    assert "paired_vs_monostatic" not in s["monostatic"]
+
+
+def _separated_two_target_scenes(n_scenes, key):
+    """``n_scenes`` two-target scenes drawn by ``key`` (uniform in ``[10, 90]^2`` m and the velocity
+    box), kept when the targets are at least one resolution cell apart in some dimension: bistatic
+    range ``c / (N_s Delta f)`` of some pair, receive direction cosine ``2 / M_r`` at some AP, or
+    Doppler ``1 / (T_s Delta T)`` of some pair."""
+    res = est.resolution(CFG.n_subcarriers, CFG.n_symbols)
+    tx, rx = jnp.asarray(TX), jnp.asarray(RX)
+    scenes, j = [], 0
+    while len(scenes) < n_scenes:
+        kg, kv, kb = jax.random.split(jax.random.fold_in(key, j), 3)
+        j += 1
+        g = np.asarray(jax.random.uniform(kg, (2, 2), minval=10.0, maxval=90.0, dtype=jnp.float64))
+        v = np.asarray(jax.random.uniform(kv, (2, 2), minval=-20.0, maxval=20.0, dtype=jnp.float64))
+        geo = {k: np.asarray(a) for k, a in cf.bistatic_geometry(tx, rx, jnp.asarray(g), jnp.asarray(v)).items()}
+        doppler_cell = 1.0 / (CFG.n_symbols * (1.0 / CFG.sensed_scs_hz + CFG.sensed_cp_s))
+        apart = (np.any(np.abs(np.diff(geo["range_m"], axis=-1)) >= res["range_m"])
+                 or np.any(np.abs(np.diff(geo["cos_rx"], axis=-1)) >= 2.0 / CFG.n_rx_antennas)
+                 or np.any(np.abs(np.diff(geo["doppler_hz"], axis=-1)) >= doppler_cell))
+        if apart:
+            phase = np.asarray(jax.random.uniform(kb, (2, 2, 2), maxval=2 * np.pi, dtype=jnp.float64))
+            scenes.append((g, v, np.exp(1j * phase)))
+    return scenes
+
+
+@pytest.mark.heavy
+def test_refined_ml_places_both_targets_of_separated_high_snr_scenes():
+    """Ten two-target scenes, 40 dB above the nominal echo SNR: ``ml_refined`` places both targets
+    within 2 m (its global grid search and two velocity peaks per position find the second target
+    where the classical rays merge it). The distributed schemes are not held to this yet (no CFAR
+    detection and association, issue 43 item 1)."""
+    x = _transmit()
+    scenes = _separated_two_target_scenes(10, jax.random.PRNGKey(11))
+    g = jnp.asarray(np.stack([s[0] for s in scenes]))
+    v = jnp.asarray(np.stack([s[1] for s in scenes]))
+    beta = jnp.asarray(np.stack([s[2] for s in scenes]))
+    noise_w = CFG.noise_w * 1e-4
+
+    @jax.jit
+    def errors(g, v, beta, keys):
+        def one(g, v, beta, k):
+            Y = cf.noiseless_echo(jnp.asarray(TX), jnp.asarray(RX), g, v, beta, x, **CFG.echo_kwargs)
+            Y = Y + complex_normal(k, Y.shape, var=noise_w, dtype=jnp.float64)
+            g_hat, v_hat = est.estimate("ml_refined", Y, x, TX, RX, n_targets=2, **CFG.echo_kwargs)
+            d = jnp.linalg.norm(g_hat[:, None] - g[None], axis=-1)                       # [Q_hat, Q]
+            return jnp.minimum(jnp.maximum(d[0, 0], d[1, 1]), jnp.maximum(d[0, 1], d[1, 0]))
+        return jax.vmap(one)(g, v, beta, keys)
+
+    worst = np.asarray(errors(g, v, beta, jax.random.split(jax.random.PRNGKey(12), len(scenes))))
+    assert np.all(worst < 2.0), worst

@@ -74,3 +74,28 @@ def test_report_rejects_a_missing_directory(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError):
         write_report(tmp_path / "absent")
+
+
+def test_b_fig6_verdict_is_two_sided():
+    """b-fig6 matches only when every RMSE falls with P within 2 SE, MUSIC and CS beat monostatic
+    (paired 95 % interval above 0) at P >= 30 dBm, and nothing is below the bound beyond 2 SE."""
+    def scheme(rmse, lo):
+        return {"location_rmse_m": rmse, "location_rmse_se_m": [0.1, 0.1, 0.1],
+                "paired_vs_monostatic": {"ci95_low_m2": lo}}
+    good = {"powers_dbm": [30.0, 40.0, 50.0], "root_crlb_location_m": [0.3, 0.1, 0.03],
+            "monostatic": {"location_rmse_m": [9.0, 8.0, 8.0], "location_rmse_se_m": [0.5, 0.5, 0.5]},
+            "music": scheme([3.0, 2.0, 2.0], [1.0, 1.0, 1.0]), "cs": scheme([4.0, 3.0, 3.0], [1.0, 1.0, 1.0]),
+            "ml_refined": scheme([0.35, 0.12, 0.04], [1.0, 1.0, 1.0])}
+    assert read_claim("b-fig6", good)["status"] == "matches"
+    below = json.loads(json.dumps(good))
+    below["ml_refined"]["location_rmse_m"] = [0.35, 0.12, 0.001]
+    below["ml_refined"]["location_rmse_se_m"] = [0.01, 0.01, 0.001]
+    out = read_claim("b-fig6", below)
+    assert out["status"] == "differs" and "bound violated" in out["why"]
+    lost = json.loads(json.dumps(good))
+    lost["cs"]["paired_vs_monostatic"]["ci95_low_m2"] = [1.0, -0.5, 1.0]
+    out = read_claim("b-fig6", lost)
+    assert out["status"] == "differs" and "cs: not better than monostatic" in out["why"]
+    rising = json.loads(json.dumps(good))
+    rising["music"]["location_rmse_m"] = [2.0, 3.0, 2.0]
+    assert read_claim("b-fig6", rising)["status"] == "differs"

@@ -31,10 +31,14 @@ Per receive AP ``m`` (the distributed schemes):
 ``monostatic``: the same pipeline for a full-duplex BS (``tx = rx = [[50, 0]]``, one pair): the
 location from angle and range; one Doppler gives only the radial velocity, so velocities are NaN.
 
-``ml_refined`` (beyond the paper): takes the ``music`` and the ``cs`` locations, finds each target's velocity by a coherent multi-pair Doppler search at that location, starts
-from the better (lower likelihood cost) of the two and runs Levenberg–Marquardt on the exact (B.6) negative log-likelihood with
-the reflection coefficients concentrated out (per receive AP, ``beta_m = (B^H B)^{-1} B^H y_m``,
-by a linear solve), differentiating the residual through :func:`path_factors` with ``jax.jacfwd``.
+``ml_refined`` (beyond the paper): starts from the best (lowest concentrated cost) of the fused
+``music`` and ``cs`` estimates and a greedy pick from a pool of candidates — the classical rays'
+positions and the peaks of a coarse global back-projection of the echo over the area
+(:func:`grid_score`), each with its best velocities from a coherent multi-pair Doppler search —
+improved by RELAX passes (one target at a time re-searched with the others cancelled) when they
+lower the cost; then damped Newton (:func:`refine_ml`) on the exact (B.6) negative log-likelihood
+with the reflection coefficients concentrated out (per receive AP,
+``beta_m = (B^H B)^{-1} B^H y_m``, by a linear solve).
 
 **Missed and merged peaks** (one rule, never a silent drop): every AP always returns ``Q``
 detections — the ``Q`` largest local maxima of the angle spectrum, topped up with the largest
@@ -58,7 +62,7 @@ from ..core.arrays import ula_response
 from ..core.validate import check_finite, check_int
 from .assignment import permutation_table
 from .config import SPEED_OF_LIGHT
-from .echo import check_echo_kwargs, path_factors
+from .echo import check_echo_kwargs, combine_paths, path_factors
 
 SCHEMES = ("monostatic", "music", "cs", "ml_refined")
 
@@ -71,7 +75,10 @@ class EstimatorSettings:
     along-ray distance grid in bistatic range cells ``c / (N_s Delta f)``; ``doppler_oversample``:
     zero-padding factor of the Doppler DFT; ``area_m``: the surveillance area (rays and range grids
     stay inside it); ``ml_iterations``: damped-Newton iterations of ``ml_refined``; ``max_speed_mps``:
-    the per-axis velocity bound of ``ml_refined``'s initial velocity search.
+    the per-axis velocity bound of ``ml_refined``'s initial velocity search; ``ml_grid_step_m``,
+    ``ml_grid_peaks``, ``ml_grid_symbol_stride``: the step of ``ml_refined``'s global position grid
+    over the area, how many of its peaks join the start's candidate pool (0: no global search) and
+    the symbol decimation of that search (:func:`grid_peaks`).
     """
 
     n_angles: int = 512
@@ -80,6 +87,10 @@ class EstimatorSettings:
     area_m: tuple = (100.0, 100.0)
     ml_iterations: int = 10
     max_speed_mps: float = 20.0
+    ml_grid_step_m: float = 4.0
+    ml_grid_peaks: int = 4
+    ml_grid_symbol_stride: int = 4
+    ml_relax_passes: int = 2
 
     def __post_init__(self):
         if int(self.n_angles) != self.n_angles or self.n_angles < 8:
@@ -94,6 +105,14 @@ class EstimatorSettings:
             raise ValueError(f"area_m must be two positive lengths (m), got {self.area_m!r}")
         if not self.max_speed_mps > 0:
             raise ValueError(f"max_speed_mps must be > 0, got {self.max_speed_mps!r}")
+        if not self.ml_grid_step_m > 0:
+            raise ValueError(f"ml_grid_step_m must be > 0 (m), got {self.ml_grid_step_m!r}")
+        if int(self.ml_grid_peaks) != self.ml_grid_peaks or self.ml_grid_peaks < 0:
+            raise ValueError(f"ml_grid_peaks must be an integer >= 0, got {self.ml_grid_peaks!r}")
+        if int(self.ml_grid_symbol_stride) != self.ml_grid_symbol_stride or self.ml_grid_symbol_stride < 1:
+            raise ValueError(f"ml_grid_symbol_stride must be a positive integer, got {self.ml_grid_symbol_stride!r}")
+        if int(self.ml_relax_passes) != self.ml_relax_passes or self.ml_relax_passes < 0:
+            raise ValueError(f"ml_relax_passes must be an integer >= 0, got {self.ml_relax_passes!r}")
 
 
 def resolution(n_subcarriers, n_symbols, *, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6) -> dict:
@@ -380,12 +399,14 @@ def _distributed(Y, x, tx, rx, n_targets, method, kw, settings):
     return jnp.clip(g, 0.0, area[None, :]), jnp.clip(v, -settings.max_speed_mps, settings.max_speed_mps)
 
 
-def _velocity_search(Y, x, tx, rx, g, kw, settings):
+def _velocity_search(Y, x, tx, rx, g, kw, settings, n_peaks: int = 1):
     """Velocity of every target at known positions ``g[Q, 2]`` by a coherent multi-pair Doppler match
     (the start of ``ml_refined``): for each pair ``(n, m)`` the matched filter ``z_nm[t]`` at the
     target (receive beam, data and delay removed) is Fourier-summed at the Doppler ``f_nm(v)`` that a
     velocity hypothesis predicts, and ``sum_nm |.|^2`` is maximised over a grid of
-    ``[-v_max, v_max]^2`` (step a quarter velocity cell)."""
+    ``[-v_max, v_max]^2`` (step a quarter velocity cell). Returns ``[P, 2]``, or with ``n_peaks > 1``
+    the ``n_peaks`` largest local maxima of that match per position, ``[P, n_peaks, 2]`` (two targets
+    in one position cell are told apart by velocity alone)."""
     real = Y.real.dtype
     Ts = Y.shape[-1]
     Mr, Nt = Y.shape[1], x.shape[1]
@@ -413,7 +434,15 @@ def _velocity_search(Y, x, tx, rx, g, kw, settings):
         f = jnp.einsum("nmc,vc->vnm", geom, vv) / lam                                       # [V, N, M]
         phase = jnp.exp(-2j * jnp.pi * symbol_s * f[..., None] * t[None, None, None, :])                         # [V, N, M, Ts]
         score = jnp.sum(jnp.abs(jnp.einsum("vnmt,nmt->vnm", phase, z)) ** 2, axis=(1, 2))
-        return vv[jnp.argmax(score)]
+        if n_peaks == 1:
+            return vv[jnp.argmax(score)]
+        sq = score.reshape(n_v, n_v)
+        padded = jnp.pad(sq, 1, constant_values=-jnp.inf)
+        neighbours = jnp.stack([padded[1 + a: 1 + a + n_v, 1 + b: 1 + b + n_v]
+                                for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)])
+        local = jnp.all(sq[None] >= neighbours, axis=0).reshape(-1)
+        _, idx = jax.lax.top_k(jnp.where(local, score + jnp.max(score) + 1.0, score), n_peaks)
+        return vv[idx]
 
     return jax.lax.map(one, g)
 
@@ -468,20 +497,144 @@ def _candidate_pool(scans: _Rays):
     return jnp.concatenate([jax.vmap(point)(tuples), ranged.reshape(-1, 2)])
 
 
-def _greedy_start(Y, x, tx, rx, n_targets, kw, settings):
-    """Start of ``ml_refined``: candidate positions from the ``music`` and ``cs`` scans
-    (:func:`_candidate_pool`, clipped to the area), each with a velocity from the coherent
-    multi-pair Doppler search; targets are then chosen one at a time, each the candidate that most
+def grid_score(Y, x, tx, rx, kw, settings: EstimatorSettings):
+    """Single-target back-projection of the echo over a position grid of the area: the coarse global
+    search that starts ``ml_refined``.
+
+    For a grid position ``g`` and pair ``(n, m)`` the matched filter on every ``s``-th symbol
+    (``s = settings.ml_grid_symbol_stride``) is
+    ``z_nm(g)[t] = sum_i exp(+j 2 pi i Delta f tau_nm(g)) (a_r^H y_{i,m}[t]) conj(a_t^H x_{i,n}[t])``,
+    with the steering vectors at the grid's receive and departure direction cosines (taken from
+    beams precomputed on a grid of ``8 M_r`` and ``8 N_t`` cosines). With one target and a free
+    reflection coefficient per pair, the concentrated likelihood (B.6) is, up to constants and the
+    cross terms between transmit APs, ``sum_nm |z_nm(g) . e^{-j 2 pi f t DeltaT}|^2 / E_n(g)``
+    maximised over the Doppler ``f`` of each pair (a zero-padded DFT over the kept symbols; the
+    stride keeps ``|f_D| s DeltaT < 1/2`` for the scenario's speeds), where ``E_n(g) = sum_{i,t}
+    |a_t^H x_{i,n}[t]|^2`` is the energy of the unit-gain path column. Decimating the symbols costs
+    ``10 log10 s`` dB of the score's SNR, not its peak position.
+
+    Args:
+        Y: echoes ``[M, M_r, N_s, T_s]``.
+        x: transmitted tensor ``[N, N_t, N_s, T_s]``.
+        tx, rx: AP positions ``[N, 2]``, ``[M, 2]`` (m).
+        kw: the echo keywords (``carrier_hz``, ``scs_hz``, ``cp_s``).
+        settings: grid step ``ml_grid_step_m`` (m), ``ml_grid_symbol_stride``, ``area_m``.
+
+    Returns:
+        ``(score[G_x, G_y], points[G_x, G_y, 2])``: the score (energy units of ``Y``) at the cell
+        centres of a ``G_x x G_y`` grid of step at most ``ml_grid_step_m``.
+    """
+    real = Y.real.dtype
+    sizes = [int(math.ceil(a / settings.ml_grid_step_m)) for a in settings.area_m]
+    axes = [(jnp.arange(n, dtype=real) + 0.5) * (a / n) for n, a in zip(sizes, settings.area_m)]
+    points = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=-1)                        # [Gx, Gy, 2]
+    flat = _backprojection(Y, x, tx, rx, points.reshape(-1, 2), kw, settings.ml_grid_symbol_stride)
+    return flat.reshape(points.shape[:2]), points
+
+
+def _backprojection(Y, x, tx, rx, points, kw, stride):
+    """The score of :func:`grid_score` at ``points[P, 2]`` (m) -> ``[P]``."""
+    real = Y.real.dtype
+    M, Mr, Ns, Ts = Y.shape
+    Nt = x.shape[1]
+    y, xs = Y[..., ::stride], x[..., ::stride]                                             # [.., Ns, T']
+    cos_r = jnp.linspace(-1.0, 1.0, 8 * Mr, dtype=real)
+    cos_t = jnp.linspace(-1.0, 1.0, 8 * Nt, dtype=real)
+    rb = jnp.einsum("ga,mait->mgit", jnp.conj(ula_response(cos_r, Mr, normalise=True)), y)   # [M, Gr, Ns, T']
+    tb = jnp.einsum("ga,nait->ngit", jnp.conj(ula_response(cos_t, Nt, normalise=True)), xs)  # [N, Gt, Ns, T']
+    energy = jnp.sum(jnp.abs(tb) ** 2, axis=(-2, -1)) * stride                             # [N, Gt]
+    i = jnp.arange(Ns, dtype=real)
+    n_fft = 4 * y.shape[-1]
+
+    def nearest(c, grid):
+        return jnp.clip(jnp.round((c + 1.0) / (grid[1] - grid[0])).astype(jnp.int32), 0, grid.shape[0] - 1)
+
+    def score(g):
+        to_tx, to_rx = g[None] - tx, g[None] - rx                                          # [N,2], [M,2]
+        d_tx, d_rx = jnp.linalg.norm(to_tx, axis=-1), jnp.linalg.norm(to_rx, axis=-1)
+        jt = nearest(-to_tx[:, 0] / d_tx, cos_t)                                           # SPEC §5 axes
+        jr = nearest(to_rx[:, 0] / d_rx, cos_r)
+        r = rb[jnp.arange(M), jr]                                                          # [M, Ns, T']
+        s = tb[jnp.arange(tx.shape[0]), jt]                                                # [N, Ns, T']
+        tau = (d_tx[:, None] + d_rx[None, :]) / SPEED_OF_LIGHT                             # [N, M]
+        undelay = jnp.exp(2j * jnp.pi * kw["scs_hz"] * tau[..., None] * i[None, None, :])   # [N, M, Ns]
+        z = jnp.einsum("nmi,mit,nit->nmt", undelay, r, jnp.conj(s))                        # [N, M, T']
+        peak = jnp.max(jnp.abs(jnp.fft.fft(z, n=n_fft, axis=-1)) ** 2, axis=-1)            # [N, M]
+        return jnp.sum(peak / energy[jnp.arange(tx.shape[0]), jt][:, None])
+
+    return jax.lax.map(score, points, batch_size=64)
+
+
+def grid_peaks(Y, x, tx, rx, n_peaks, kw, settings: EstimatorSettings):
+    """The ``n_peaks`` largest local maxima (3 x 3 neighbourhood) of :func:`grid_score`, ``[n_peaks, 2]``
+    (m); when fewer exist, the largest remaining grid points fill up."""
+    score, points = grid_score(Y, x, tx, rx, kw, settings)
+    padded = jnp.pad(score, 1, constant_values=-jnp.inf)
+    gx, gy = score.shape
+    neighbours = jnp.stack([padded[1 + a: 1 + a + gx, 1 + b: 1 + b + gy]
+                            for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)])
+    local = jnp.all(score[None] >= neighbours, axis=0)
+    # Local maxima rank above every other point (the score is >= 0).
+    _, idx = jax.lax.top_k(jnp.where(local, score + jnp.max(score) + 1.0, score).reshape(-1), n_peaks)
+    return points.reshape(-1, 2)[idx]
+
+
+def _relax(psi, Y, x, tx, rx, n_targets, kw, settings, half_width_m=12.0, step_m=2.0):
+    """One RELAX pass (cyclic single-target re-estimation with the others cancelled) on ``psi[4Q]``:
+    for each target in turn the reflection coefficients of the current ``psi`` are fitted per
+    receive AP (:func:`path_gram`, a linear solve), the other targets' fitted paths are subtracted
+    from ``Y``, and the target is searched again on the residual — position on a window of
+    ``+-half_width_m`` around its estimate (step ``step_m``, score of :func:`grid_score`), then
+    velocity (:func:`_velocity_search`). Two targets within one resolution cell otherwise share one
+    peak of the single-target searches, which sits at neither. Returns ``psi[4Q]``."""
+    Q = n_targets
+    N, M = tx.shape[0], rx.shape[0]
+    real = Y.real.dtype
+    area = jnp.asarray(settings.area_m, real)
+    offs = jnp.arange(-half_width_m, half_width_m + 0.5 * step_m, step_m, dtype=real)
+    window = jnp.stack(jnp.meshgrid(offs, offs, indexing="ij"), -1).reshape(-1, 2)         # [W, 2]
+    g, v = psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2)
+    for q in range(Q):
+        f = path_factors(tx, rx, g, v, jnp.ones((N, M, Q), x.dtype), x, **kw)
+        gram, b = path_gram(f, Y)
+        ridge = 1e-12 * jnp.real(jnp.trace(gram, axis1=-2, axis2=-1))[:, None, None] / (N * Q)
+        coef = jnp.linalg.solve(gram + ridge * jnp.eye(N * Q, dtype=gram.dtype)[None], b[..., None])[..., 0]
+        coef = jnp.transpose(coef.reshape(M, N, Q), (1, 0, 2))                             # [N, M, Q]
+        keep = (jnp.arange(Q) != q).astype(f.delay.dtype)
+        resid = Y - combine_paths(f._replace(delay=f.delay * (coef * keep[None, None, :])[..., None]))
+        pts = jnp.clip(g[q][None] + window, 0.0, area[None, :])
+        score = _backprojection(resid, x, tx, rx, pts, kw, settings.ml_grid_symbol_stride)
+        g = g.at[q].set(pts[jnp.argmax(score)])
+        v = v.at[q].set(_velocity_search(resid, x, tx, rx, g[q][None], kw, settings)[0])
+    return _pack(g, v)
+
+
+def _ml_start(Y, x, tx, rx, n_targets, kw, settings):
+    """Start of ``ml_refined``: the lowest :func:`concentrated_cost` among the fused ``music`` and
+    ``cs`` estimates and a greedy pick from a candidate pool, then RELAX passes (:func:`_relax`)
+    kept only if they lower the cost.
+
+    The pool: the positions from the ``music`` and ``cs`` rays (:func:`_candidate_pool`) and the
+    ``ml_grid_peaks`` peaks of the global grid search (:func:`grid_peaks`), all clipped to the area,
+    each with the best (``Q = 1``) or two best (``Q > 1``) velocities of the coherent multi-pair
+    Doppler search. The greedy pick chooses targets one at a time, each the candidate that most
     lowers the joint concentrated cost given those already chosen (a duplicate of a chosen target
     explains no new energy, so it is not chosen twice). Returns ``psi[4Q]``."""
     real = Y.real.dtype
     area = jnp.asarray(settings.area_m, real)
-    pool = []
+    pool, fused = [], []
     for method in ("music", "cs"):
         scans = jax.vmap(lambda y_m, ap: _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings))(Y, rx)
         pool.append(_candidate_pool(scans))
+        g, v = _fuse(scans, tx, rx, kw, Y.shape[-1])
+        fused.append(_pack(jnp.clip(g, 0.0, area[None, :]),
+                           jnp.clip(v, -settings.max_speed_mps, settings.max_speed_mps)))
+    if settings.ml_grid_peaks > 0:
+        pool.append(grid_peaks(Y, x, tx, rx, settings.ml_grid_peaks, kw, settings))
     g_pool = jnp.clip(jnp.concatenate(pool), 0.0, area[None, :])                          # [P, 2]
-    v_pool = _velocity_search(Y, x, tx, rx, g_pool, kw, settings)                          # [P, 2]
+    k = 2 if n_targets > 1 else 1
+    v_pool = _velocity_search(Y, x, tx, rx, g_pool, kw, settings, n_peaks=k).reshape(-1, 2)   # [P k, 2]
+    g_pool = jnp.repeat(g_pool, k, axis=0)
     g_sel = jnp.zeros((0, 2), real)
     v_sel = jnp.zeros((0, 2), real)
     for q in range(n_targets):
@@ -491,7 +644,14 @@ def _greedy_start(Y, x, tx, rx, n_targets, kw, settings):
         best = jnp.argmin(jax.vmap(cost)(g_pool, v_pool))
         g_sel = jnp.concatenate([g_sel, g_pool[best][None]])
         v_sel = jnp.concatenate([v_sel, v_pool[best][None]])
-    return _pack(g_sel, v_sel)
+    starts = jnp.stack([_pack(g_sel, v_sel)] + fused)                                      # [3, 4Q]
+    cost = jax.vmap(lambda p: concentrated_cost(p, Y, x, tx, rx, n_targets, kw))
+    best = starts[jnp.argmin(cost(starts))]
+    relaxed = best
+    for _ in range(settings.ml_relax_passes):
+        relaxed = _relax(relaxed, Y, x, tx, rx, n_targets, kw, settings)
+    both = jnp.stack([best, relaxed])
+    return both[jnp.argmin(cost(both))]
 
 
 def refine_ml(psi0, Y, x, tx, rx, n_targets, kw, n_iter: int):
@@ -574,7 +734,7 @@ def estimate(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=30e9, scs_h
         return pos, jnp.full_like(pos, jnp.nan)
     if scheme in ("music", "cs"):
         return _distributed(Y, x, tx, rx, n_targets, scheme, kw, settings)
-    psi0 = _greedy_start(Y, x, tx, rx, n_targets, kw, settings)
+    psi0 = _ml_start(Y, x, tx, rx, n_targets, kw, settings)
     psi = refine_ml(psi0, Y, x, tx, rx, n_targets, kw, settings.ml_iterations)
     Q = n_targets
     return psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2)

@@ -208,35 +208,73 @@ def _crlb_verdict(r):
                        "paper-size gap is open (issue 'Paper B evaluation')")
 
 
+_FIG6_SCHEMES = ("monostatic", "music", "cs", "ml_refined")
+
+
+def _se(r, key):
+    """A result's standard error for ``key`` (``location_rmse_m`` -> ``location_rmse_se_m``); older
+    results name it ``location_se_m``."""
+    head, unit = key.rsplit("_", 1)
+    return np.asarray(r.get(f"{head}_se_{unit}", r.get(key.replace("rmse", "se"), np.nan * np.asarray(r[key]))),
+                      dtype=float)
+
+
 def _fig6_b_numbers(r):
-    out = {"root CRLB location / velocity at the top power": f"{_f(r['root_crlb_location_m'][-1])} m / "
-                                                             f"{_f(r['root_crlb_velocity_mps'][-1])} m/s"}
-    for s in ("monostatic", "music", "cs", "ml_refined"):
+    out = {"samples per point": str(r.get("n_samples", "?")),
+           "root CRLB location (m)": _f(r["root_crlb_location_m"])}
+    for s in _FIG6_SCHEMES:
         if s in r:
-            vel = f", velocity {_f(r[s]['velocity_rmse_mps'])} m/s" if "velocity_rmse_mps" in r[s] else ""
-            out[s] = f"location {_f(r[s]['location_rmse_m'])} m{vel}"
-            if "angles_found_fraction" in r[s]:
-                out[f"{s}: samples with every angle found / their location RMSE (m)"] = (
-                    f"{_f(r[s]['angles_found_fraction'])} / {_f(r[s]['location_rmse_angles_found_m'])}")
+            out[f"{s} location RMSE +- SE (m)"] = (f"{_f(r[s]['location_rmse_m'])} +- "
+                                                   f"{_f(_se(r[s], 'location_rmse_m'))}")
+            if "velocity_rmse_mps" in r[s]:
+                out[f"{s} velocity RMSE (m/s)"] = _f(r[s]["velocity_rmse_mps"])
+            if "detection_probability" in r[s]:
+                out[f"{s} detection probability / location RMSE over detected targets (m)"] = (
+                    f"{_f(r[s]['detection_probability'])} / {_f(r[s]['location_rmse_detected_m'])}")
     return out
 
 
 def _fig6_b_verdict(r):
-    top = {s: float(np.asarray(r[s]["location_rmse_m"])[-1]) for s in ("monostatic", "music", "cs", "ml_refined")
-           if s in r}
-    bound = float(np.asarray(r["root_crlb_location_m"])[-1])
-    ml = top.get("ml_refined", np.inf)
-    text = (f"at the top power: location RMSE {', '.join(f'{k} {_f(v)} m' for k, v in top.items())} against a root "
-            f"CRLB of {_f(bound)} m")
-    if ml <= 2.0 * bound and all(_monotone(r[s]["location_rmse_m"], decreasing=True, rtol=0.1) for s in top):
-        return "matches", text
-    found = {s: float(np.asarray(r[s]["angles_found_fraction"])[-1]) for s in ("music", "cs")
-             if s in r and "angles_found_fraction" in r[s]}
-    why = "; a missed or merged angle detection costs a whole target"
-    if found:
-        why += " (every angle found in " + ", ".join(f"{k} {100 * v:.0f} %" for k, v in found.items()) + \
-               " of the samples; the dotted curves are the RMSE over those samples)"
-    return "differs", text + why
+    """Two-sided reading of Fig. 6 at every power: (i) each scheme's location RMSE falls with P within
+    2 standard errors; (ii) MUSIC and CS beat monostatic sensing (paired 95 % interval of the MSE
+    difference above 0) at P >= 30 dBm; (iii) no scheme sits below the root CRLB by more than 2
+    standard errors ("bound violated": a finding, never a match). The refined-ML gap to the bound is
+    reported beside the verdict (beyond the paper)."""
+    P = np.asarray(r["powers_dbm"], dtype=float)
+    bound = np.asarray(r["root_crlb_location_m"], dtype=float)
+    notes, ok = [], True
+    for s in _FIG6_SCHEMES:
+        if s not in r:
+            continue
+        y, se = np.asarray(r[s]["location_rmse_m"], dtype=float), _se(r[s], "location_rmse_m")
+        below = y + 2.0 * se < bound
+        if np.any(below):
+            ok = False
+            notes.append(f"{s}: bound violated at {_f(P[below])} dBm ({_f(y[below])} m against {_f(bound[below])} m)")
+        rises = np.diff(y) > 2.0 * np.hypot(se[1:], se[:-1])
+        if np.any(rises):
+            ok = False
+            notes.append(f"{s}: RMSE rises beyond 2 SE from {_f(P[:-1][rises])} dBm")
+    high = P >= 30.0
+    for s in ("music", "cs"):
+        pair = r.get(s, {}).get("paired_vs_monostatic")
+        if pair is None:
+            continue
+        lo = np.asarray(pair["ci95_low_m2"], dtype=float)
+        lost = high & ~(lo > 0)
+        if np.any(lost):
+            ok = False
+            notes.append(f"{s}: not better than monostatic (paired 95 % interval of the MSE difference reaches 0) "
+                         f"at {_f(P[lost])} dBm")
+    ml = r.get("ml_refined")
+    extra = ""
+    if ml is not None:
+        ratio = np.asarray(ml["location_rmse_m"], dtype=float) / bound
+        extra = f"; beyond the paper, refined ML / root CRLB = {_f(ratio[high])} at {_f(P[high])} dBm"
+    if ok:
+        return "matches", ("every scheme's location RMSE falls with P within 2 SE, MUSIC and CS beat monostatic "
+                           "sensing at P >= 30 dBm (paired 95 % intervals) and none is below the root CRLB" + extra)
+    return "differs", "; ".join(notes) + extra
 
 
 def _sweep_numbers(r, axis):
@@ -258,7 +296,7 @@ def _trend_verdict(r, axis, *, increasing: bool, metric: str):
         if s not in r or metric not in r[s]:
             continue
         y = np.asarray(r[s][metric], dtype=float)
-        se = np.asarray(r[s][metric.replace("rmse", "se")], dtype=float)
+        se = _se(r[s], metric)
         y, se = (y[:, 0], se[:, 0]) if y.ndim == 2 else (y, se)
         delta = (y[-1] - y[0]) if increasing else (y[0] - y[-1])
         moved[s] = bool(delta > 2.0 * np.hypot(se[0], se[-1]))
@@ -443,8 +481,9 @@ CLAIMS: dict[str, Claim] = {
                           _fronts_numbers, _beyond("constrains the exact worst-case CRB instead of CRB_L")),
     "b-crlb": Claim("Fig. 6: the root CRLB at P = 30 dBm is under 0.1 m (location) and 0.1 m/s (velocity).",
                     _crlb_numbers, _crlb_verdict),
-    "b-fig6": Claim("Fig. 6: every scheme's RMSE falls with P; the cooperative schemes beat monostatic sensing "
-                    "and approach the root CRLB.", _fig6_b_numbers, _fig6_b_verdict),
+    "b-fig6": Claim("Fig. 6: 'the RMSE for all schemes decreases with increasing transmit power and eventually "
+                    "saturates to an error floor'; 'cooperative ISAC yields significant sensing performance "
+                    "improvement compared to monostatic sensing by a single BS'.", _fig6_b_numbers, _fig6_b_verdict),
     "b-fig7": _sweep_claim("Fig. 7: as Q grows the conventional schemes degrade markedly (the learned ones less).",
                            "n_targets", increasing=True, metric="location_rmse_m"),
     "b-fig8": _sweep_claim("Fig. 8: T_s barely changes location RMSE; fewer symbols degrade velocity RMSE.",
