@@ -154,6 +154,23 @@ def test_provenance_outside_a_git_checkout_is_unknown_not_an_error(tmp_path, mon
     assert prov.provenance()["git_commit"] == "unknown"
 
 
+def test_machine_summary_is_built_from_provenance(monkeypatch):
+    import platform
+
+    from isac_jax.core import machine_summary
+
+    real = prov.provenance()
+    assert (real["platform"], real["cpu_count"]) == (f"{platform.system()} {platform.machine()}", os.cpu_count())
+    assert machine_summary() == (f"{real['platform']}, {real['cpu_count']} CPU cores, jax {jax.__version__} "
+                                 f"{jax.default_backend()}, isac_jax {real['version']} commit "
+                                 f"{real['git_commit'][:12]}{' (uncommitted changes)' if real['git_dirty'] else ''}")
+    timing = importlib.import_module("isac_jax.core.timing")
+    monkeypatch.setattr(timing, "provenance", lambda: {**real, "git_commit": "f" * 40, "git_dirty": False,
+                                                       "platform": "Plan9 mips", "cpu_count": None})
+    assert machine_summary().startswith("Plan9 mips, unknown CPU cores, ")
+    assert machine_summary().endswith(f"commit {'f' * 12}")
+
+
 def test_report_writes_only_its_own_files(probe, tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no results" in one_error_line(capsys)
