@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from isac_jax import collabsensefed
-from isac_jax.core import machine, run_benchmark, time_call
+from isac_jax.core import avoid_cpu_scheduler_deadlock, machine, run_benchmark, time_call
 from isac_jax.experiments.paper_a import fig2
 from isac_jax.experiments.paper_a.feel import prepare
 from isac_jax.fl import fedavg
@@ -64,4 +64,7 @@ def main():
 TITLE = "FEEL: vmapped clients vs a loop, CollabSenseFed rounds/s"
 
 if __name__ == "__main__":
+    # CollabSenseFed on CPU: turn off the XLA scheduler that deadlocked on it, before JAX starts its
+    # backend (the imports above start none), as `isac-jax` does.
+    avoid_cpu_scheduler_deadlock()
     run_benchmark(main, "bench_feel", TITLE)

@@ -10,7 +10,7 @@ Subpackages, in the papers' vocabulary:
 * :mod:`isac_jax.dvqvae` -- Paper B learning (D-VQVAE, D-VAE, centralised CNN);
 * :mod:`isac_jax.experiments` -- one module per reproduced figure; :mod:`isac_jax.report` the report page.
 
-Importing the package changes no environment variable; on CPU, :func:`isac_jax.core.xla.avoid_cpu_scheduler_deadlock`
+Importing the package changes no environment variable; on CPU, :func:`isac_jax.core.avoid_cpu_scheduler_deadlock`
 is the one call a script running CollabSenseFed's leakage-aware physics makes first (the CLI and the tests make it).
 """
 

@@ -251,40 +251,59 @@ def _run(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    """Run ``isac-jax`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (0, 2 on an
-    error, 130 on Ctrl-C)."""
-    from .core.xla import avoid_cpu_scheduler_deadlock
+def run_guarded(work, debug=lambda: False) -> int:
+    """``work()``'s exit status, with the CLI's handling of what it raises: an expected error is one
+    ``isac-jax: error: ...`` line on stderr and 2, Ctrl-C is :data:`INTERRUPTED` and 130, a reader
+    that left a pipe is 0; ``debug()`` true adds the traceback.
 
-    avoid_cpu_scheduler_deadlock()                               # before JAX starts its CPU backend
-    argv = sys.argv[1:] if argv is None else list(argv)
-    debug = "--debug" in argv
+    Args:
+        work: the command, ``() -> int`` (its exit status).
+        debug: ``() -> bool``, read when ``work`` raises (``--debug``).
+
+    Returns:
+        The exit status.
+    """
     try:
-        try:
-            args = build_parser().parse_args(argv)
-        except SystemExit as done:                               # --help
-            return int(done.code or 0)
-        debug = args.debug
-        return _run(args)
+        return work()
     except BrokenPipeError:                                      # `isac-jax list | head`: the reader left
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        if debug:
+        if debug():
             import traceback
 
             traceback.print_exc()
         print(INTERRUPTED, file=sys.stderr)
         return 130
     except Exception as err:
-        if debug:
+        if debug():
             import traceback
 
             traceback.print_exc()
         print(f"isac-jax: error: {_one_line(err)}", file=sys.stderr)
         return 2
+
+
+def main(argv=None) -> int:
+    """Run ``isac-jax`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status (0, 2 on an
+    error, 130 on Ctrl-C; :func:`run_guarded`)."""
+    from .core.xla import avoid_cpu_scheduler_deadlock
+
+    avoid_cpu_scheduler_deadlock()                               # before JAX starts its CPU backend
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = ["--debug" in argv]
+
+    def work() -> int:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:                               # --help
+            return int(done.code or 0)
+        debug[0] = args.debug
+        return _run(args)
+
+    return run_guarded(work, lambda: debug[0])
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 from .core.io import read_json, read_json_verified, write_bytes_atomic
 from .core.provenance import provenance
 from .experiments import REGISTRY
-from .experiments.claims import read_claim
+from .experiments.claims import DECISIONS, read_claim
 
 #: The first-line comment that marks a report file as written by :func:`write_report` (and so safe to rewrite).
 MARKER = "<!-- written by `isac-jax report`; rewritten by each run -->"
@@ -38,8 +38,8 @@ def collect(results_dir) -> list:
     """One record per experiment directory holding a ``results.json``, in the registry's order
     (unknown names last): ``dict(name, paper, description, preset, seed, wall_time_s, figure, claim,
     provenance, code)``, ``provenance`` the run's ``version``, ``git_commit``, ``git_dirty``,
-    ``jax_version`` and ``backend`` from its ``config.json`` (None where not recorded), ``code`` the
-    same as one line (:func:`code_line`)."""
+    ``jax_version``, ``backend``, ``platform`` and ``cpu_count`` from its ``config.json`` (None where
+    not recorded), ``code`` the same as one line (:func:`code_line`)."""
     root = Path(results_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"results_dir {str(root)!r} is not a directory (run `isac-jax reproduce ...` first)")
@@ -59,7 +59,8 @@ def collect(results_dir) -> list:
             "preset": meta.get("preset", "?"), "seed": meta.get("seed", "?"), "wall_time_s": meta.get("wall_time_s"),
             "figure": f"{d.name}/figure.png" if (d / "figure.png").exists() else None,
             "claim": read_claim(d.name, results), "code": code_line(meta),
-            "provenance": {k: meta.get(k) for k in ("version", "git_commit", "git_dirty", "jax_version", "backend")},
+            "provenance": {k: meta.get(k) for k in ("version", "git_commit", "git_dirty", "jax_version", "backend",
+                                                    "platform", "cpu_count")},
         })
     return records
 
@@ -77,7 +78,8 @@ def code_line(meta: dict) -> str:
 def to_markdown(records: list, title: str, *, code: str = "?") -> str:
     lines = [MARKER, f"# {title}", "",
              "Each section: the paper's claim, the key numbers of this run, and whether they match. "
-             "Written by `isac-jax report` from the `results.json` files; the reasons link to the README.", "",
+             "Written by `isac-jax report` from the `results.json` files; the reasons point to the modelling "
+             f"pages ({DECISIONS}).", "",
              f"Report written by {code}.", "",
              "| experiment | paper | preset | status |", "|---|---|---|---|"]
     lines += [f"| [{r['name']}](#{r['name']}) | {r['paper']} | {r['preset']} | **{r['claim']['status']}** |"

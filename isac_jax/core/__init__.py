@@ -1,5 +1,6 @@
 """Shared primitives: units, ULA responses, geometry, pulses, Fisher information, projections, sweeps,
-and the utilities every subpackage uses (float64 context, complex Gaussian draws, atomic writes)."""
+and the utilities every subpackage uses (float64 context, complex Gaussian draws, atomic and verified
+writes, provenance, the XLA CPU-scheduler workaround)."""
 
 from .arrays import ula_response as ula_response
 from .fisher import crb_matrix as crb_matrix
@@ -11,11 +12,14 @@ from .geometry import PAPER_A_DEVICE_REGION as PAPER_A_DEVICE_REGION
 from .geometry import PAPER_A_TARGET_REGION as PAPER_A_TARGET_REGION
 from .geometry import RingSector as RingSector
 from .geometry import sample_paper_a_geometry as sample_paper_a_geometry
+from .io import CorruptFileError as CorruptFileError
 from .io import write_bytes_atomic as write_bytes_atomic
 from .io import write_json_atomic as write_json_atomic
 from .io import write_npz_atomic as write_npz_atomic
 from .linalg import gram_power as gram_power
 from .precision import float64 as float64
+from .provenance import git_state as git_state
+from .provenance import provenance as provenance
 from .pulses import dft_pulses as dft_pulses
 from .pulses import walsh_hadamard_pulses as walsh_hadamard_pulses
 from .random import PRNG_IMPLS as PRNG_IMPLS
@@ -34,8 +38,13 @@ from .units import watt_to_dbm as watt_to_dbm
 from .sweep import run_sweep as run_sweep
 from .projections import project_norms_energy as project_norms_energy
 from .projections import project_precoders as project_precoders
+from .xla import avoid_cpu_scheduler_deadlock as avoid_cpu_scheduler_deadlock
 
 __all__ = [
+    "avoid_cpu_scheduler_deadlock",
+    "CorruptFileError",
+    "git_state",
+    "provenance",
     "machine",
     "machine_summary",
     "PRNG_IMPLS",

@@ -1,10 +1,14 @@
 """Where a result came from: the package version, the git commit it was run from (and whether the
-working tree had uncommitted changes), the JAX version and the backend. Written into every
-experiment's ``config.json`` and the report, so a results directory can be traced to its code.
+working tree had uncommitted changes), the JAX version, the backend, the operating system and
+architecture and the CPU count. Written into every experiment's ``config.json`` and the report, and
+summarised in the ``machine`` line of benchmark and study records
+(:func:`~isac_jax.core.timing.machine_summary`), so a result can be traced to its code and machine.
 """
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version as _dist_version
 from pathlib import Path
@@ -43,8 +47,17 @@ def package_version() -> str:
 
 
 def provenance() -> dict:
-    """``{"version", "git_commit", "git_dirty", "jax_version", "backend"}`` of this process; never
-    raises (fields it cannot determine are "unknown", ``git_dirty`` None). Starts JAX's backend."""
+    """Where this process's results come from.
+
+    Never raises: a field it cannot determine is "unknown" (``git_dirty`` and ``cpu_count`` None).
+    Starts JAX's backend.
+
+    Returns:
+        ``{"version", "git_commit", "git_dirty", "jax_version", "backend", "platform", "cpu_count"}``:
+        the package version, the full commit hash, whether tracked files differ from it, the JAX
+        version, JAX's default backend (``"cpu"``, ``"gpu"``, ...), ``"<system> <machine>"`` (e.g.
+        ``"Linux x86_64"``) and the logical CPU count.
+    """
     import jax
 
     commit, dirty = git_state()
@@ -53,4 +66,5 @@ def provenance() -> dict:
     except RuntimeError:
         backend = "unknown"
     return {"version": package_version(), "git_commit": commit, "git_dirty": dirty, "jax_version": jax.__version__,
-            "backend": backend}
+            "backend": backend, "platform": f"{platform.system() or 'unknown'} {platform.machine() or 'unknown'}",
+            "cpu_count": os.cpu_count()}

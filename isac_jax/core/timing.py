@@ -8,7 +8,6 @@ import datetime
 import io
 import json
 import math
-import os
 import platform
 import re
 import statistics
@@ -20,6 +19,7 @@ from collections.abc import Callable, Sequence
 import jax
 
 from .io import write_bytes_atomic
+from .provenance import provenance
 
 
 def time_call(fn, *args, repeats: int = 5, warmup: int = 1):
@@ -42,10 +42,15 @@ def machine() -> str:
 
 
 def machine_summary() -> str:
-    """One line naming the machine a measurement ran on, e.g. ``"Linux x86_64, 2 CPU cores, jax 0.10.2 cpu"``
-    (operating system, architecture, logical CPU count, JAX version and default backend)."""
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, jax {jax.__version__} "
-            f"{jax.default_backend()}")
+    """One line naming the machine and code a measurement ran on, built from
+    :func:`~isac_jax.core.provenance.provenance` (the one source of these facts), e.g.
+    ``"Linux x86_64, 2 CPU cores, jax 0.10.2 cpu, isac_jax 0.1.0 commit 1a2b3c4d5e6f (uncommitted changes)"``:
+    operating system and architecture, logical CPU count, JAX version, default backend, package version
+    and the first 12 digits of the git commit ("unknown" outside a git checkout)."""
+    p = provenance()
+    dirty = " (uncommitted changes)" if p["git_dirty"] else ""
+    return (f"{p['platform']}, {p['cpu_count'] or 'unknown'} CPU cores, jax {p['jax_version']} {p['backend']}, "
+            f"isac_jax {p['version']} commit {p['git_commit'][:12]}{dirty}")
 
 
 def _plain(value):
