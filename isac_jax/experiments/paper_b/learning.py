@@ -122,9 +122,10 @@ def paper_network(setup: LearningSetup) -> LearningSetup:
     """``setup`` with Paper B's network (``network="paper"``): Re/Im ``Y_m`` at the APs (Sec. B.III.A),
     Table B.II's layers (``net_preset`` ``"paper"`` on the paper system, else ``"paper_quick"``: its
     widths scaled to the quick system), the ``4Q`` regression head with the MSE loss (16)-(17)
-    (``fc``, under the best target assignment), Adam at ``1e-4`` (Sec. B.V); system, data and budget
-    unchanged."""
-    return dataclasses.replace(setup, network="paper", ap_input="paper", head="fc", net_overrides=(),
+    (``fc``, under the best target assignment), Adam at ``1e-4`` (Sec. B.V); system, data, budget and
+    ``net_overrides`` unchanged (the default's only override, the centre head's bump width, is unused
+    by the ``fc`` head)."""
+    return dataclasses.replace(setup, network="paper", ap_input="paper", head="fc",
                                net_preset="paper" if setup.system_preset == "paper" else "paper_quick",
                                learning_rate=1e-4)
 
