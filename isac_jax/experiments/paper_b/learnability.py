@@ -160,8 +160,23 @@ def plot(results: dict, path) -> None:
     names = [f"D-VQVAE: {r}" for r in rungs] + classical + ["trivial"]
     rows = [results[r]["common"] for r in rungs] + [results["classical"][s] for s in classical] + \
         [results["trivial"]["common"]]
-    fig, ax = subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = subplots(2, 2, figsize=(13, 9))
+    ax, low = axes[0], axes[1]
     x = np.arange(len(names))
+    # Bottom row: RMSE against everything on a receive AP's fronthaul link (transmit signals X included).
+    for a, key, unit in ((low[0], "location_rmse_m", "m"), (low[1], "velocity_rmse_mps", "m/s")):
+        for name, row, entry, colour in zip(names, rows, [results[r] for r in rungs] +
+                                            [results["classical"][s] for s in classical] + [None],
+                                            ["C0"] * len(rungs) + ["C1"] * len(classical) + [None]):
+            if entry is None or not entry.get("fronthaul_bits"):
+                continue
+            a.plot(entry["fronthaul_bits"], float(row[key]), "o", color=colour)
+            a.annotate(name.replace("D-VQVAE: ", ""), (entry["fronthaul_bits"], float(row[key])), fontsize=7,
+                       textcoords="offset points", xytext=(3, 3))
+        a.axhline(float(results["trivial"]["common"][key]), color="C7", ls="--", label="trivial")
+        a.set_xscale("log")
+        a.set_xlabel("fronthaul bits per receive AP and update (X to the AP included)")
+        a.set_ylabel(f"{key.split('_')[0]} RMSE ({unit})")
     for a, key, bound, unit in ((ax[0], "location_rmse_m", "root_crlb_location_m", "m"),
                                 (ax[1], "velocity_rmse_mps", "root_crlb_velocity_mps", "m/s")):
         a.bar(x, [float(r[key]) for r in rows], color=["C0"] * len(rungs) + ["C1"] * len(classical) + ["C7"])
@@ -171,7 +186,7 @@ def plot(results: dict, path) -> None:
         a.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         a.set_yscale("log")
         a.set_ylabel(f"{key.split('_')[0]} RMSE ({unit}), first {results['n_classical']} test samples")
-    finish_figure(fig, ax, path, legend_size=8)
+    finish_figure(fig, list(ax) + list(low), path, legend_size=8)
 
 
 EXPERIMENT = Experiment(NAME, "B", DESCRIPTION, PRESETS, run, plot)
