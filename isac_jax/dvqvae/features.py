@@ -56,7 +56,6 @@ import jax
 import jax.numpy as jnp
 
 from ..cellfree.config import SPEED_OF_LIGHT, CellFreeConfig
-from ..cellfree.overhead import Y_ONLY_INPUTS  # the inputs computed from Y_m alone (no X at the AP)
 from ..core.arrays import ula_response
 
 AP_INPUTS = ("paper", "covariance", "data_aware", "maps", "area_maps")

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from .config import NetConfig
-from .features import Y_ONLY_INPUTS, complex_to_channels
+from ..cellfree.overhead import Y_ONLY_INPUTS
+from .features import complex_to_channels
 from .heads import CentreHead, QueryReadout, peak_cells, cell_centres
 
 
