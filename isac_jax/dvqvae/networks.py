@@ -11,8 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from .config import NetConfig
 from ..cellfree.overhead import Y_ONLY_INPUTS
+from .config import NetConfig
 from .features import complex_to_channels
 from .heads import CentreHead, QueryReadout, peak_cells, cell_centres
 
