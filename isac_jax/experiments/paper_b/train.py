@@ -52,9 +52,9 @@ class Config:
 
 
 PRESETS = {
-    # 2,000 steps on 64,000 streamed samples, each seen once: a budget every scheme trains within
-    # about half an hour on a 2-core CPU; fresh samples, because a smaller set repeated over several
-    # epochs opens a train-test gap.
+    # 2,000 steps on 64,000 streamed samples, each seen once, for each of the four learned schemes
+    # (Paper B's network included); fresh samples, because a smaller set repeated over several epochs
+    # opens a train-test gap.
     "quick": Config(LearningSetup(steps=2000, n_train=64000, epochs=1)),
     "paper": Config(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper",
                                   n_train=16000, n_test=4000,
