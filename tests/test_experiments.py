@@ -279,3 +279,31 @@ def test_registry_covers_every_experiment():
     missing = set(experiments.REGISTRY) - run - set(covered_elsewhere)
     assert not missing, f"experiments never run end to end in the tests: {sorted(missing)}"
     assert experiments.resolve_config("a-fig9").vary == "N"
+
+
+def test_paper_network_preset_is_papers_network_and_refuses_a_mixed_setup(tmp_path):
+    """``paper_network`` gives Paper B's network: Re/Im Y_m, the 4Q head, lr 1e-4, Table B.II's layers
+    at a quarter of its widths on the quick system (Table B.II itself on the paper system); a setup
+    that calls itself the paper network with another input is refused, as is an unknown b-train scheme."""
+    from isac_jax.dvqvae.config import NET_PRESETS
+    from isac_jax.experiments.paper_b.learning import LearningSetup, paper_network
+
+    quick = paper_network(LearningSetup())
+    net = quick.net()
+    assert (quick.network, net.ap_input, net.head, quick.train_config().learning_rate) == ("paper", "paper", "fc", 1e-4)
+    table = NET_PRESETS["paper"]
+    assert (net.n_cnn, net.n_res, net.n_cnn_tx, net.n_res_tx, net.n_res_cpu, net.n_codewords, net.proj_dim) == \
+        (table.n_cnn, table.n_res, table.n_cnn_tx, table.n_res_tx, table.n_res_cpu, table.n_codewords, table.proj_dim)
+    assert (4 * net.hidden, 4 * net.latent_dim, 4 * net.hidden_first) == (table.hidden, table.latent_dim,
+                                                                          table.hidden_first)
+    paper = paper_network(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper"))
+    assert dataclasses.replace(paper.net(), ap_input="paper", head="fc", heatmap_sigma=1.0) == \
+        dataclasses.replace(table, ap_input="paper", head="fc")
+    with pytest.raises(ValueError, match="network 'paper' is Re/Im Y_m"):
+        dataclasses.replace(quick, ap_input="area_maps", head="centre")
+    with pytest.raises(ValueError, match="network must be one of"):
+        LearningSetup(network="mine")
+    cfg = experiments.resolve_config("b-train", "quick", setup=_tiny_learning_setup(), schemes=("dvqvae", "vae"),
+                                     n_classical=4)
+    with pytest.raises(ValueError, match="schemes must be among"):
+        experiments.reproduce("b-train", out=tmp_path, config=cfg, progress=False)
