@@ -168,7 +168,7 @@ def _tiny_learning_setup(**kw):
 @pytest.mark.heavy
 def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("b-train", "quick", setup=_tiny_learning_setup(), classical=("music",),
-                                     n_classical=4, chunk=4)
+                                     n_classical=4, chunk=4, schemes=("dvqvae", "dvae", "cnn"))
     res = experiments.reproduce("b-train", out=tmp_path, config=cfg, progress=False)["results"]
     for scheme in ("dvqvae", "dvae", "cnn", "trivial"):
         assert np.isfinite(res[scheme]["location_rmse_m"]) and np.isfinite(res[scheme]["velocity_rmse_mps"])
@@ -177,9 +177,19 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     with pytest.raises(ValueError, match="classical must be among"):
         experiments.reproduce("b-train", out=tmp_path, progress=False, force=True,
                               config=dataclasses.replace(cfg, classical=("fft",)))
-    assert res["dvqvae"]["fronthaul_bits"] == 3 * 4                      # log2(8) bits x L = 1*2*2 latents
-    assert res["dvae"]["fronthaul_bits"] == 32 * 4 * 4
+    # Everything on an AP's link: the area_maps input needs the transmit signals X at the receive APs.
+    from isac_jax.cellfree.overhead import tx_signal_bits
+    x_bits = tx_signal_bits(_tiny_learning_setup().system())
+    assert x_bits == 4 * 2 * 8 * 8 + 64 * 2 * 4 * 4 * 8      # 16-QAM symbols, precoders and null-space basis
+    assert res["dvqvae"]["fronthaul_bits_latents"] == 3 * 4              # log2(8) bits x L = 1*2*2 latents
+    assert res["dvae"]["fronthaul_bits_latents"] == 32 * 4 * 4
+    for s in ("dvqvae", "dvae"):
+        assert res[s]["fronthaul_bits_tx_signals"] == x_bits
+        assert res[s]["fronthaul_bits"] == res[s]["fronthaul_bits_latents"] + x_bits
     assert res["cnn"]["fronthaul_bits"] == res["centralised_bits"] == 64 * 4 * 8 * 8
+    assert res["cnn"]["fronthaul_bits_tx_signals"] == 0 and res["trivial"]["fronthaul_bits"] == 0
+    assert res["classical"]["music"]["fronthaul_bits"] == 96 * 2 + x_bits
+    assert 1.0 <= res["dvqvae"]["codebook_perplexity"] <= 8.0
     assert res["dvqvae"]["epochs_completed"] == 2 and res["dvqvae"]["training_completed"]
     # The centre head's estimates are the read-out fitted on the calibration samples; the peaks are scored too.
     assert len(res["dvqvae"]["shrinkage"]) == 6 and np.isfinite(res["dvqvae"]["peaks"]["location_rmse_m"])
@@ -218,18 +228,20 @@ def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     # N_c = 8 is b-train's D-VQVAE: its compiled functions are reused.
     cfg = experiments.resolve_config("b-fig12", "quick", setup=_tiny_learning_setup(), codebook_sizes=(2, 8))
     res = experiments.reproduce("b-fig12", out=tmp_path, config=cfg, progress=False)["results"]
-    np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4, 3 * 4])
+    np.testing.assert_array_equal(res["fronthaul_bits_latents"], [1 * 4, 3 * 4])
+    np.testing.assert_array_equal(res["fronthaul_bits"], [1 * 4 + x_bits, 3 * 4 + x_bits])
 
     # The information ladder: the "area_centre" rung is b-train's default D-VQVAE (same training, same
     # result). Two rungs (the other inputs are checked against NumPy in test_dvqvae.py; one more model to
     # compile here would only repeat the paper rung's path).
     cfg = experiments.resolve_config("b-learnability", "quick", setup=_tiny_learning_setup(), classical=("music",),
-                                     n_classical=4, chunk=4, rungs=("paper", "area_centre"))
+                                     n_classical=4, chunk=4, rungs=("paper_network", "area_centre"))
     res = experiments.reproduce("b-learnability", out=tmp_path, config=cfg, progress=False)["results"]
     assert "data_aware" not in res
-    for rung in ("paper", "area_centre"):
-        assert res[rung]["fronthaul_bits"] == 3 * 4                      # same latent grid for every input
+    for rung in ("paper_network", "area_centre"):
+        assert res[rung]["fronthaul_bits_latents"] == 3 * 4              # same latent grid for every input
         assert np.isfinite(res[rung]["common"]["location_rmse_m"])
+    assert res["paper_network"]["fronthaul_bits"] == 3 * 4              # Re/Im Y_m: no X at the AP
     assert res["area_centre"]["location_rmse_m"] == again["dvqvae"]["location_rmse_m"]
     assert np.isfinite(res["classical"]["music"]["location_rmse_m"]) and res["root_crlb_location_m"] > 0
     for q in ("location_m", "velocity_mps"):       # a median of non-negative values is at most twice their mean
@@ -269,3 +281,31 @@ def test_registry_covers_every_experiment():
     missing = set(experiments.REGISTRY) - run - set(covered_elsewhere)
     assert not missing, f"experiments never run end to end in the tests: {sorted(missing)}"
     assert experiments.resolve_config("a-fig9").vary == "N"
+
+
+def test_paper_network_preset_is_papers_network_and_refuses_a_mixed_setup(tmp_path):
+    """``paper_network`` gives Paper B's network: Re/Im Y_m, the 4Q head, lr 1e-4, Table B.II's layers
+    at a quarter of its widths on the quick system (Table B.II itself on the paper system); a setup
+    that calls itself the paper network with another input is refused, as is an unknown b-train scheme."""
+    from isac_jax.dvqvae.config import NET_PRESETS
+    from isac_jax.experiments.paper_b.learning import LearningSetup, paper_network
+
+    quick = paper_network(LearningSetup())
+    net = quick.net()
+    assert (quick.network, net.ap_input, net.head, quick.train_config().learning_rate) == ("paper", "paper", "fc", 1e-4)
+    table = NET_PRESETS["paper"]
+    assert (net.n_cnn, net.n_res, net.n_cnn_tx, net.n_res_tx, net.n_res_cpu, net.n_codewords, net.proj_dim) == \
+        (table.n_cnn, table.n_res, table.n_cnn_tx, table.n_res_tx, table.n_res_cpu, table.n_codewords, table.proj_dim)
+    assert (4 * net.hidden, 4 * net.latent_dim, 4 * net.hidden_first) == (table.hidden, table.latent_dim,
+                                                                          table.hidden_first)
+    paper = paper_network(LearningSetup(system_preset="paper", system_overrides=(), net_preset="paper"))
+    assert dataclasses.replace(paper.net(), ap_input="paper", head="fc", heatmap_sigma=1.0) == \
+        dataclasses.replace(table, ap_input="paper", head="fc")
+    with pytest.raises(ValueError, match="network 'paper' is Re/Im Y_m"):
+        dataclasses.replace(quick, ap_input="area_maps", head="centre")
+    with pytest.raises(ValueError, match="network must be one of"):
+        LearningSetup(network="mine")
+    cfg = experiments.resolve_config("b-train", "quick", setup=_tiny_learning_setup(), schemes=("dvqvae", "vae"),
+                                     n_classical=4)
+    with pytest.raises(ValueError, match="schemes must be among"):
+        experiments.reproduce("b-train", out=tmp_path, config=cfg, progress=False)

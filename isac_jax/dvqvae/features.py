@@ -5,6 +5,13 @@ signals ``X[B, N, N_t, N_s, T_s]``) to a real channels-last tensor ``[B, M_r, N_
 same grid, so the encoder, the latent grid and the fronthaul bits are the same for all of them:
 
 * ``paper`` (Sec. B.III.A): ``Re Y_m``, ``Im Y_m`` as two channels (``C = 2``).
+* ``covariance`` (*beyond the paper*, ``Y_m`` alone): the spatial outer product ``Y_m Y_m^H`` of every
+  subcarrier and symbol, row ``a`` on the antenna axis, ``y_a conj(y_b)`` for ``b = 1..M_r`` as
+  ``2 M_r`` channels (``C = 2 M_r``). The 16-QAM data's random phase multiplies every antenna's
+  element alike and cancels; what remains in expectation is the spatial covariance of the paths (their
+  angles) and, between two paths lit by the same transmit signal, their delay and Doppler
+  differences. Averaging over neighbouring elements, which the encoder's convolutions can learn,
+  gives the sample covariance. Like ``paper``, it needs no transmit signals at the AP.
 * ``data_aware``: ``Y_m * conj(x_{n,a})`` for every antenna ``a`` of every transmit AP ``n``
   (``C = 2 N N_t``). The 16-QAM data make the phase of every ``(i, t)`` element of ``Y_m`` random,
   so no linear filter of ``Y_m`` can integrate the delay and Doppler phase ramps; multiplying by the
@@ -51,7 +58,7 @@ import jax.numpy as jnp
 from ..cellfree.config import SPEED_OF_LIGHT, CellFreeConfig
 from ..core.arrays import ula_response
 
-AP_INPUTS = ("paper", "data_aware", "maps", "area_maps")
+AP_INPUTS = ("paper", "covariance", "data_aware", "maps", "area_maps")
 #: Oversampling of the direction-cosine axis of the maps the ``area_maps`` input interpolates.
 AREA_ANGLE_OVERSAMPLING = 4
 
@@ -66,6 +73,16 @@ def complex_to_channels(z, axes=(-3, -2, -1)):
     to unit RMS over ``axes``."""
     z = _unit_rms(z, axes)
     return jnp.stack([jnp.real(z), jnp.imag(z)], axis=-1)
+
+
+def spatial_outer_product(y):
+    """The ``covariance`` input: ``y[B, M_r, N_s, T_s]`` -> ``[B, M_r, N_s, T_s, 2 M_r]`` real, element
+    ``[b, a, i, t, c]`` the real (``c < M_r``) or imaginary (``c >= M_r``) part of
+    ``y_a[i, t] conj(y_{c mod M_r}[i, t])``, with ``y`` scaled to unit RMS per sample first (so the
+    product has unit mean power on the diagonal)."""
+    y = _unit_rms(y, (-3, -2, -1))
+    r = jnp.einsum("bait,bcit->baitc", y, jnp.conj(y))
+    return jnp.concatenate([jnp.real(r), jnp.imag(r)], axis=-1)
 
 
 def strip_data(y, x):
@@ -202,6 +219,8 @@ def ap_features(kind: str, y, x=None, *, system: CellFreeConfig | None = None, r
     check_ap_input(kind)
     if kind == "paper":
         return complex_to_channels(y)
+    if kind == "covariance":
+        return spatial_outer_product(y)
     if x is None:
         raise ValueError(f"ap_input {kind!r} needs the transmit signals X[B, N, N_t, N_s, T_s]; got none")
     if x.ndim != 5 or x.shape[0] != y.shape[0] or x.shape[3:] != y.shape[2:]:

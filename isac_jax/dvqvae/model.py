@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from ..cellfree.config import CellFreeConfig
-from ..cellfree.overhead import centralised_bits
+from ..cellfree.overhead import scheme_fronthaul_bits
 from .config import NetConfig
 from .features import ap_features, feature_grid
 from .heads import bistatic_rows, n_head_outputs
@@ -91,14 +91,18 @@ class SensingModel:
         return math.prod(self.grid)
 
     def fronthaul_bits_per_ap(self) -> int:
-        """Bits one receive AP sends per update: ``N_b L`` (indices), ``32 D L`` (float32 latents)
-        or the raw ``64 M_r N_s T_s`` (centralised CNN)."""
-        if self.scheme == "dvqvae":
-            return math.ceil(math.log2(self.net.n_codewords)) * self.n_latent
-        if self.scheme == "dvae":
-            return 32 * self.net.latent_dim * self.n_latent
-        s = self.system
-        return centralised_bits(s.n_rx_antennas, s.n_subcarriers, s.n_symbols)
+        """Bits one receive AP sends the CPU per update: ``N_b L`` (indices), ``32 D L`` (float32 latents)
+        or the raw ``64 M_r N_s T_s`` (centralised CNN). What the AP receives is in :meth:`fronthaul`."""
+        return self.fronthaul()["latents"]
+
+    def fronthaul(self, tx_representation: str = "structured") -> dict:
+        """Everything on one receive AP's fronthaul link per update
+        (:func:`~isac_jax.cellfree.overhead.scheme_fronthaul_bits`): ``{"latents", "tx_signals", "total"}``
+        bits, ``tx_signals`` the transmit signals the AP needs for ``net.ap_input`` (0 for ``Y_m``-only
+        inputs and for the centralised CNN, whose CPU holds them)."""
+        return scheme_fronthaul_bits(self.scheme, self.system, ap_input=self.net.ap_input,
+                                     n_codewords=self.net.n_codewords, n_latent=self.n_latent,
+                                     latent_dim=self.net.latent_dim, tx_representation=tx_representation)
 
     # -- modules -------------------------------------------------------------------------------
     def _encoder(self):

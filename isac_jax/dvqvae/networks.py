@@ -11,6 +11,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from ..cellfree.overhead import Y_ONLY_INPUTS
 from .config import NetConfig
 from .features import complex_to_channels
 from .heads import CentreHead, QueryReadout, peak_cells, cell_centres
@@ -262,7 +263,7 @@ class CentralisedCnn(nn.Module):
             return CentreHead(self.cfg.fc_dim, self.cfg.heatmap_grid, self.cfg.compute_dtype, self.geometry,
                               name="out")(h)
         h = h.reshape(h.shape[0], -1)
-        if self.cfg.ap_input == "paper":
+        if self.cfg.ap_input in Y_ONLY_INPUTS:                          # the input holds no X: add it
             t = _CnnBranch(self.cfg, name="tx_branch")(complex_to_channels(x)).reshape(h.shape[0], -1)
             h = jnp.concatenate([h, t], axis=-1)
         for w in self.cfg.cnn_fc:

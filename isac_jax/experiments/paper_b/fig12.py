@@ -1,5 +1,7 @@
 """Paper B Fig. 12: D-VQVAE location and velocity RMSE against the fronthaul overhead per receive
-AP, varied through the codebook size N_c (``N_b L`` bits, measured on the index tensors).
+AP, varied through the codebook size N_c: ``fronthaul_bits_latents`` the ``N_b L`` index bits
+(measured on the index tensors), ``fronthaul_bits`` everything on the AP's link, the transmit signals
+the AP input needs included (``fronthaul_bits_tx_signals``; :mod:`isac_jax.cellfree.overhead`).
 
 One D-VQVAE per N_c on the same streamed samples (checkpoints in the work directory).
 """
@@ -38,7 +40,8 @@ PRESETS = {
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
     setup = config.setup
     train, test = setup.splits(seed)
-    rows = {k: [] for k in ("fronthaul_bits", "location_rmse_m", "velocity_rmse_mps", "epochs_completed")}
+    rows = {k: [] for k in ("fronthaul_bits", "fronthaul_bits_latents", "fronthaul_bits_tx_signals",
+                            "codebook_perplexity", "location_rmse_m", "velocity_rmse_mps", "epochs_completed")}
     for n_c in config.codebook_sizes:
         model = SensingModel("dvqvae", setup.net(n_codewords=n_c), setup.system())
         r = train_and_evaluate(model, setup.train_config(), train, test, seed=seed, progress=progress,
@@ -50,7 +53,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
 
 
 def plot(results: dict, path) -> None:
-    bits = np.asarray(results["fronthaul_bits"])
+    bits = np.asarray(results.get("fronthaul_bits_latents", results["fronthaul_bits"]))
     fig, ax = subplots(1, 2, figsize=(11, 4.2))
     for a, key, unit in ((ax[0], "location_rmse_m", "Location RMSE (m)"),
                          (ax[1], "velocity_rmse_mps", "Velocity RMSE (m/s)")):
@@ -58,7 +61,7 @@ def plot(results: dict, path) -> None:
         for b, n_c, v in zip(bits, results["codebook_sizes"], results[key]):
             a.annotate(f"$N_c$={n_c}", (b, v), fontsize=7, textcoords="offset points", xytext=(3, 3))
         a.set_ylabel(unit)
-    finish_figure(fig, ax, path, xlabel="Fronthaul overhead per receive AP (bits per update)", legend_size=8)
+    finish_figure(fig, ax, path, xlabel="Codeword index bits per receive AP and update (N_b L)", legend_size=8)
 
 
 EXPERIMENT = Experiment(NAME, "B", DESCRIPTION, PRESETS, run, plot)

@@ -2,9 +2,13 @@
 paper-literal network does not learn here, and what the least change is that makes it learn).
 
 One training budget, one training set, one test set; the same encoder, decoder, codebook and
-fronthaul bits; only the AP input changes (:mod:`isac_jax.dvqvae.features`):
+latent bits (``paper_network`` aside); only the AP input changes, and with it the transmit signals the
+AP must receive (``fronthaul_bits_tx_signals``) (:mod:`isac_jax.dvqvae.features`):
 
-* ``paper``: ``Re/Im Y_m`` (Sec. B.III.A, literal);
+* ``paper_network``: Paper B's D-VQVAE (:func:`.learning.paper_network`: ``Re/Im Y_m``, Table B.II's
+  layers at a quarter of its widths, the ``4Q`` head, learning rate ``1e-4``), the reproduction;
+* ``paper``: ``Re/Im Y_m`` (Sec. B.III.A, literal) in the project's network and learning rate;
+* ``covariance``: the spatial outer products ``Y_m Y_m^H`` (``Y_m`` alone, no transmit signals at the AP);
 * ``data_aware``: ``Y_m conj(x_{n,a})``, the data modulation removed with the transmit signals the
   CPU holds;
 * ``maps``: the classical per-AP angle-delay-Doppler maps of that product;
@@ -30,6 +34,7 @@ import jax
 import numpy as np
 
 from ...cellfree.evaluation import evaluate_trial, summarise
+from ...cellfree.overhead import scheme_fronthaul_bits
 from ...core.precision import float64
 from ...dvqvae.data import GeneratedSplit
 from ...dvqvae.model import SensingModel
@@ -37,7 +42,7 @@ from ...dvqvae.targets import LabelScaler
 from ...dvqvae.training import evaluate, labels_of, trivial_prediction
 from ..plotting import finish_figure, subplots
 from ..registry import Experiment
-from .learning import LearningSetup, train_and_evaluate
+from .learning import LearningSetup, paper_network, train_and_evaluate
 
 NAME = "b-learnability"
 DESCRIPTION = ("(Not in Paper B) The information ladder: the D-VQVAE on Re/Im Y (paper), on Y times the "
@@ -46,7 +51,8 @@ DESCRIPTION = ("(Not in Paper B) The information ladder: the D-VQVAE on Re/Im Y 
                "predictor and the root CRLB on the same samples")
 
 #: rung -> (AP input, output head)
-RUNG_NETWORKS = {"paper": ("paper", "fc"), "data_aware": ("data_aware", "fc"), "maps": ("maps", "fc"),
+RUNG_NETWORKS = {"paper_network": ("paper", "fc"), "paper": ("paper", "fc"), "covariance": ("covariance", "fc"),
+                 "data_aware": ("data_aware", "fc"), "maps": ("maps", "fc"),
                  "area_maps": ("area_maps", "fc"), "area_centre": ("area_maps", "centre")}
 RUNGS = tuple(RUNG_NETWORKS)
 
@@ -115,6 +121,13 @@ def check_choices(name: str, given, known, n_classical: int, n_test: int) -> Non
         raise ValueError(f"n_classical must be in [1, n_test={n_test}], got {n_classical}")
 
 
+def fronthaul_of(scheme: str, system) -> dict:
+    """A non-learned scheme's ``fronthaul_bits`` and its parts (:func:`~isac_jax.cellfree.overhead.scheme_fronthaul_bits`)."""
+    f = scheme_fronthaul_bits(scheme, system)
+    return {"fronthaul_bits": f["total"], "fronthaul_bits_latents": f["latents"],
+            "fronthaul_bits_tx_signals": f["tx_signals"]}
+
+
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
     setup = config.setup
     check_choices("rungs", config.rungs, RUNGS, config.n_classical, setup.n_test)
@@ -127,14 +140,16 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
            "n_classical": config.n_classical, "steps": setup.steps}
     for rung in config.rungs:
         ap_input, head = RUNG_NETWORKS[rung]
-        model = SensingModel(config.scheme, setup.net(ap_input=ap_input, head=head), sysc)
-        out[rung] = train_and_evaluate(model, setup.train_config(), train, test, seed=seed,
+        rs = paper_network(setup) if rung == "paper_network" else dataclasses.replace(setup, ap_input=ap_input,
+                                                                                        head=head)
+        model = SensingModel(config.scheme, rs.net(), sysc)
+        out[rung] = train_and_evaluate(model, rs.train_config(), train, test, seed=seed,
                                        checkpoint=work / f"{config.scheme}_{rung}.ckpt", progress=progress,
                                        calibration=setup.calibration(seed), n_common=config.n_classical)
     trivial = trivial_prediction(train, len(test), scaler)
     out["trivial"] = {**evaluate(trivial, test, scaler), "common": evaluate(trivial[:config.n_classical], common, scaler)}
     summary = classical_on_test_samples(sysc, seed, setup.n_train, config.n_classical, config.classical, config.chunk)
-    out["classical"] = {s: summary[s] for s in config.classical}
+    out["classical"] = {s: {**summary[s], **fronthaul_of(s, sysc)} for s in config.classical}
     out.update(crlb_entries(summary))
     return out
 
@@ -145,8 +160,23 @@ def plot(results: dict, path) -> None:
     names = [f"D-VQVAE: {r}" for r in rungs] + classical + ["trivial"]
     rows = [results[r]["common"] for r in rungs] + [results["classical"][s] for s in classical] + \
         [results["trivial"]["common"]]
-    fig, ax = subplots(1, 2, figsize=(13, 4.5))
+    fig, axes = subplots(2, 2, figsize=(13, 9))
+    ax, low = axes[0], axes[1]
     x = np.arange(len(names))
+    # Bottom row: RMSE against everything on a receive AP's fronthaul link (transmit signals X included).
+    for a, key, unit in ((low[0], "location_rmse_m", "m"), (low[1], "velocity_rmse_mps", "m/s")):
+        for name, row, entry, colour in zip(names, rows, [results[r] for r in rungs] +
+                                            [results["classical"][s] for s in classical] + [None],
+                                            ["C0"] * len(rungs) + ["C1"] * len(classical) + [None]):
+            if entry is None or not entry.get("fronthaul_bits"):
+                continue
+            a.plot(entry["fronthaul_bits"], float(row[key]), "o", color=colour)
+            a.annotate(name.replace("D-VQVAE: ", ""), (entry["fronthaul_bits"], float(row[key])), fontsize=7,
+                       textcoords="offset points", xytext=(3, 3))
+        a.axhline(float(results["trivial"]["common"][key]), color="C7", ls="--", label="trivial")
+        a.set_xscale("log")
+        a.set_xlabel("fronthaul bits per receive AP and update (X to the AP included)")
+        a.set_ylabel(f"{key.split('_')[0]} RMSE ({unit})")
     for a, key, bound, unit in ((ax[0], "location_rmse_m", "root_crlb_location_m", "m"),
                                 (ax[1], "velocity_rmse_mps", "root_crlb_velocity_mps", "m/s")):
         a.bar(x, [float(r[key]) for r in rows], color=["C0"] * len(rungs) + ["C1"] * len(classical) + ["C7"])
@@ -156,7 +186,7 @@ def plot(results: dict, path) -> None:
         a.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
         a.set_yscale("log")
         a.set_ylabel(f"{key.split('_')[0]} RMSE ({unit}), first {results['n_classical']} test samples")
-    finish_figure(fig, ax, path, legend_size=8)
+    finish_figure(fig, list(ax) + list(low), path, legend_size=8)
 
 
 EXPERIMENT = Experiment(NAME, "B", DESCRIPTION, PRESETS, run, plot)

@@ -19,6 +19,10 @@ network is trained for; a model trained at one point and tested at another would
 mismatch into the curve). Grid points that give the same system (every axis passes through the
 nominal learning system) share one model. Every model has the same step budget; the checkpoints
 live in the work directory, so an interrupted run resumes without losing finished models.
+
+The network is the setup's: the project's by default (beyond the paper);
+``Config(setup=paper_network(LearningSetup(steps=400, n_test=500)))`` draws the curves with Paper B's
+network (:func:`.learning.paper_network`), recorded as ``network`` in the results.
 """
 
 from __future__ import annotations
@@ -110,7 +114,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     nominal = setup.system()
     points: dict[str, dict] = {}            # repr(system) -> scores: shared grid points train once
     res = {"axes": [a for a, _ in config.axes], "steps": setup.steps, "n_test": setup.n_test,
-           "n_classical": config.n_classical, "ap_input": setup.ap_input, "nominal_power_dbm": nominal.power_dbm}
+           "n_classical": config.n_classical, "network": setup.network, "ap_input": setup.ap_input, "nominal_power_dbm": nominal.power_dbm}
     for axis, values in config.axes:
         rows = []
         for value in values:

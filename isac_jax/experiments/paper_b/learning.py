@@ -14,6 +14,7 @@ from ...dvqvae.config import TrainConfig, get_net_config
 from ...dvqvae.data import GeneratedSplit
 from ...dvqvae.features import area_grid
 from ...dvqvae.model import SensingModel, index_fronthaul_bits, parameter_count
+from ...dvqvae.quantiser import perplexity
 from ...dvqvae.readout import calibrated_predict
 from ...dvqvae.training import evaluate, fit
 
@@ -54,8 +55,13 @@ class LearningSetup:
     fully convolutional ``centre`` head (16 x 16 cells, bumps of 2 cells); both are beyond the
     paper, which encodes ``Re/Im Y_m`` and regresses ``4Q`` numbers (``ap_input="paper"``,
     ``head="fc"``; ``b-learnability`` shows every step between them, ``docs/modelling/paper-b-learning.md``).
+
+    ``network``: ``"project"`` (the default network above, *beyond the paper*) or ``"paper"``, Paper B's
+    D-VQVAE, the reproduction: build it with :func:`paper_network`, which sets its input, head, widths
+    and learning rate.
     """
 
+    network: str = "project"                             # or "paper": see paper_network()
     system_preset: str = "quick"
     system_overrides: tuple = (("power_dbm", 35.0), ("sensing_power_fraction", 0.3),
                                ("subcarrier_step", 8))        # applied to the preset (N_t = 8)
@@ -71,6 +77,13 @@ class LearningSetup:
     learning_rate: float = 1e-3
     steps: int | None = 1200
     lr_schedule: str = "constant"                        # or "cosine" over the budget (TrainConfig)
+
+    def __post_init__(self):
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {', '.join(NETWORKS)}, got {self.network!r}")
+        if self.network == "paper" and (self.ap_input, self.head) != ("paper", "fc"):
+            raise ValueError("network 'paper' is Re/Im Y_m (ap_input 'paper') with the 4Q regression head (head "
+                             f"'fc'), got ap_input {self.ap_input!r}, head {self.head!r}; build it with paper_network()")
 
     def system(self):
         return get_config(self.system_preset, **dict(self.system_overrides))
@@ -102,13 +115,44 @@ class LearningSetup:
                               "lr_schedule": self.lr_schedule, **extra})
 
 
+NETWORKS = ("project", "paper")
+
+
+def paper_network(setup: LearningSetup) -> LearningSetup:
+    """``setup`` with Paper B's network (``network="paper"``): Re/Im ``Y_m`` at the APs (Sec. B.III.A),
+    Table B.II's layers (``net_preset`` ``"paper"`` on the paper system, else ``"paper_quick"``: its
+    widths scaled to the quick system), the ``4Q`` regression head with the MSE loss (16)-(17)
+    (``fc``, under the best target assignment), Adam at ``1e-4`` (Sec. B.V); system, data, budget and
+    ``net_overrides`` unchanged (the default's only override, the centre head's bump width, is unused
+    by the ``fc`` head)."""
+    return dataclasses.replace(setup, network="paper", ap_input="paper", head="fc",
+                               net_preset="paper" if setup.system_preset == "paper" else "paper_quick",
+                               learning_rate=1e-4)
+
+
+#: Test samples whose indices measure the D-VQVAE's codebook usage (``codebook_perplexity``).
+PERPLEXITY_SAMPLES = 128
+
+
+def fronthaul_entries(model: SensingModel) -> dict:
+    """``fronthaul_bits`` (everything on one receive AP's link per update), ``fronthaul_bits_latents``
+    (what the AP sends) and ``fronthaul_bits_tx_signals`` (the transmit signals it receives), from
+    :meth:`SensingModel.fronthaul`."""
+    f = model.fronthaul()
+    return {"fronthaul_bits": f["total"], "fronthaul_bits_latents": f["latents"],
+            "fronthaul_bits_tx_signals": f["tx_signals"]}
+
+
 def train_and_evaluate(model: SensingModel, tc: TrainConfig, train, test, *, seed: int, checkpoint: Path,
                        progress: bool, calibration=None, n_common: int | None = None) -> dict:
     """Fit (resuming from ``checkpoint``), then evaluate on ``test``; D-VQVAE errors come from the
     index-only path and its fronthaul bits from the index tensor it produced. With the ``centre``
     head and a ``calibration`` split the estimates are the confidence-shrunk read-out fitted there
     (``dvqvae.readout``; its ``theta`` in ``out["shrinkage"]``) and ``out["peaks"]`` scores the
-    peaks themselves. ``n_common``: also the RMSEs on the first ``n_common`` test samples
+    peaks themselves. Fronthaul: :func:`fronthaul_entries` (the D-VQVAE's ``N_b L`` checked on its
+    index tensors); the D-VQVAE's ``codebook_perplexity`` is the mean over APs of the perplexity of its
+    indices on the first :data:`PERPLEXITY_SAMPLES` test samples (``N_c`` for uniform use, 1 for one
+    codeword). ``n_common``: also the RMSEs on the first ``n_common`` test samples
     (``out["common"]``), those the classical schemes are scored on."""
     res = fit(model, tc, train, seed=seed, checkpoint=checkpoint, progress=progress)
     read = calibrated_predict(model, res.state, res.scaler, train, calibration, test)
@@ -119,12 +163,15 @@ def train_and_evaluate(model: SensingModel, tc: TrainConfig, train, test, *, see
     if n_common is not None:
         common = dataclasses.replace(test, stop=test.start + n_common)
         out["common"] = evaluate(pred[:n_common], common, res.scaler)
+    out.update(fronthaul_entries(model))
     if model.scheme == "dvqvae":
-        first = test.batch(np.arange(2))
-        idx = model.ap_indices(res.state.params, res.state.book, first["Y"], first["X"])
-        out["fronthaul_bits"] = index_fronthaul_bits(idx, model.net.n_codewords)
-    else:
-        out["fronthaul_bits"] = model.fronthaul_bits_per_ap()
+        n_usage = min(len(test), PERPLEXITY_SAMPLES)
+        batches = (test.batch(np.arange(a, min(a + 32, n_usage))) for a in range(0, n_usage, 32))
+        idx = np.concatenate([np.asarray(model.ap_indices(res.state.params, res.state.book, b["Y"], b["X"]))
+                              for b in batches])
+        if index_fronthaul_bits(idx, model.net.n_codewords) != out["fronthaul_bits_latents"]:
+            raise RuntimeError("the index tensor's bits differ from N_b L")      # a latent grid changed shape
+        out["codebook_perplexity"] = float(np.mean(np.asarray(perplexity(idx, model.net.n_codewords))))
     loss = np.asarray(res.state.loss)
     out.update(epoch_loss=res.epoch_loss(), step_loss=loss[~np.isnan(loss)], epochs_completed=len(res.epoch_loss()),
                training_completed=res.completed, train_time_s=res.train_time_s,
