@@ -195,7 +195,11 @@ def reproduction_page(paper: str, records: list) -> str:
                       f"isac-jax reproduce {n} --preset quick --out results", "```"]
             continue
         c = r["claim"]
-        lines += ["```bash", f"isac-jax reproduce {n} --preset {r['preset']} --seed {r['seed']}", "```", "",
+        if r["preset"] == "custom":     # a config passed through the Python API: no CLI command reproduces it
+            lines += [f"A custom config (`reproduce(..., config=...)`), recorded in "
+                      f"`docs/data/results/{n}/config.json`; the nearest preset command is", ""]
+        preset = "quick" if r["preset"] == "custom" else r["preset"]
+        lines += ["```bash", f"isac-jax reproduce {n} --preset {preset} --seed {r['seed']}", "```", "",
                   f"**The paper:** {c['paper_says']}", "", "| key number | this run |", "|---|---|"]
         lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in c["numbers"].items()]
         why = c["why"].strip()
