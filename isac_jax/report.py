@@ -3,7 +3,7 @@
 ``write_report(results_dir)`` finds every ``<experiment>/results.json`` written by
 :func:`isac_jax.experiments.reproduce`, and for each writes a section with its figure, the run's
 preset, seed and wall time, the paper's claim beside the run's key numbers, and the verdict
-(``matches`` / ``differs`` / ``beyond the paper`` / ``not checked``) with the reason, from
+(``matches`` / ``differs`` / ``beyond the paper`` / ``bound violated`` / ``not checked``) with the reason, from
 :mod:`isac_jax.experiments.claims`. CLI: ``isac-jax report DIR``.
 """
 
@@ -17,7 +17,8 @@ from .core.io import write_bytes_atomic
 from .experiments import REGISTRY
 from .experiments.claims import read_claim
 
-_BADGE = {"matches": "#1a7f37", "differs": "#b35900", "beyond the paper": "#0550ae", "not checked": "#6e7781"}
+_BADGE = {"matches": "#1a7f37", "differs": "#b35900", "beyond the paper": "#0550ae", "bound violated": "#cf222e",
+          "not checked": "#6e7781"}
 
 
 def collect(results_dir) -> list:
