@@ -185,19 +185,18 @@ def _fronts_verdict(r):
 
 
 def _fig10_verdict(r):
-    rel, tail = {}, {}
-    for label, c in r["curves"].items():
-        o = np.asarray(c["overall"], dtype=float)
-        rel[label] = abs(o[min(10, len(o) - 1)] - o[-1]) / abs(o[-1])
-        tail[label] = abs(o[-1 - max(1, len(o) // 10)] - o[-1]) / abs(o[-1])   # change over the last 10 %
-    if all(v < 1e-2 for v in rel.values()):
-        return "matches", "the overall error is within 1 % of its final value by iteration 10 for every N"
-    return "differs", ("not settled by iteration 10: " + ", ".join(f"{k} {_f(100 * v)} % off" for k, v in rel.items())
-                       + f"; over the last 10 % of the {len(o) - 1} iterations it still changes by "
-                       + ", ".join(f"{k} {_f(100 * v)} %" for k, v in tail.items())
-                       + (f" (with C-steps of 10x the steps the MSE history differs by at most "
-                          f"{_f(r['cstep_exactness_gap'])} relative: the slow part is the alternation itself)"
-                          if "cstep_exactness_gap" in r else ""))
+    """The paper: "the proposed algorithm converges very fast, i.e., after less than 10 iterations".
+    Judged per N by the first iteration from which the overall error stays within 1 % of its value at
+    the last iteration (0.1 % shown)."""
+    it1 = {k: c["iterations_to_1pct"] for k, c in r["curves"].items()}
+    it01 = {k: c["iterations_to_0p1pct"] for k, c in r["curves"].items()}
+    ref = next(iter(r["curves"].values()))["reference_iteration"]
+    shown = ", ".join(f"{k}: {it1[k]} (1 %) / {it01[k]} (0.1 %)" for k in it1)
+    gap = (f"; C-steps of 10x the steps change the MSE history by at most {_f(r['cstep_exactness_gap'])} relative: "
+           "the slow part is the receiver-precoder alternation itself" if "cstep_exactness_gap" in r else "")
+    if all(v < 10 for v in it1.values()):
+        return "matches", f"within 1 % of the iteration-{ref} value before iteration 10 for every N ({shown})"
+    return "differs", f"iterations to stay within 1 % / 0.1 % of the iteration-{ref} value: {shown}{gap}"
 
 
 def _fig11_verdict(r):
@@ -430,31 +429,41 @@ def _beyond(text):
 
 
 CLAIMS: dict[str, Claim] = {
-    "a-fig2": Claim("Fig. 2: CollabSenseFed tracks perfect FEEL and OTA-FEEL on MNIST closely (small gap from "
-                    "inter-task interference).", _accuracy_numbers, lambda r: _accuracy_verdict(r, what="MNIST")),
-    "a-fig3": Claim("Fig. 3: the same on CIFAR-10 with a CNN, with a larger gap.", _accuracy_numbers,
+    "a-fig2": Claim("Fig. 2 (Sec. V.C): \"CollabSenseFed tracks both cases closely, indicating a practically-"
+                    "negligible impact of target sensing on learning quality\"; \"The small gap ... can be attributed "
+                    "to inter-task interference.\"", _accuracy_numbers, lambda r: _accuracy_verdict(r, what="MNIST")),
+    "a-fig3": Claim("Fig. 3 (Sec. V.C): \"The result shows a similar trend with a larger gap between the "
+                    "baselines\" (CIFAR-10, CNN).", _accuracy_numbers,
                     lambda r: _accuracy_verdict(r, what="CIFAR")),
     "a-fig4": Claim("Fig. 4 (Sec. V.C): \"The three setups, however, converge to the joint Cramér-Rao bound after "
                     "enough number of iterations.\" ... \"The figure shows a drastic enhancement achieved by "
                     "CollabSenseFed as compared to benchmark single-shot localization.\"", _fig4_numbers,
                     _fig4_verdict),
-    "a-fig5": Claim("Fig. 5: CollabSenseFed's estimates lie on the true locations; single-shot ones scatter.",
+    "a-fig5": Claim("Fig. 5 (Sec. V.C): \"the target location estimates by CollabSenseFed ... closely match the "
+                    "ground truth\"; \"the single-shot localization method shows large deviations\".",
                     lambda r: {f"MSE {s} (m²)": _f(v) for s, v in r["location_mse"].items()}, _fig5_verdict),
-    "a-fig6": Claim("Fig. 6: the sensing error drops monotonically with the pulse duration T and with K.",
+    "a-fig6": Claim("Fig. 6 (Sec. V.C): \"the sensing error drops monotonically against pulse duration\"; \"the "
+                    "sensing error also decreases as the number of devices K increases\".",
                     lambda r: {"location MSE [K x T] (m²)": _f(r["location_mse"]),
                                "one-frame CRB(v) [K x T] (m²)": _f(r["crb_v_one_frame"])}, _fig6_verdict),
-    "a-fig7": Claim("Fig. 7: the sensing bound falls with K; the aggregation error grows with K and with the number "
-                    "of tasks I.", lambda r: {f"{k}: MSE_bar over K": _f(c["mse"]) for k, c in r["curves"].items()}
+    "a-fig7": Claim("Fig. 7 (Sec. V.C): \"the sensing error bound reduces against K\"; \"by increasing the number "
+                    "of learning tasks, the achieved CRB increases\".", lambda r: {f"{k}: MSE_bar over K": _f(c["mse"]) for k, c in r["curves"].items()}
                     | {f"{k}: CRB_L over K (m²)": _f(c["crb_l"]) for k, c in r["curves"].items()}, _fig7_verdict),
-    "a-fig8": Claim("Fig. 8: Pareto fronts, aggregation error rises as the sensing error falls; longer T lowers the "
-                    "aggregation error.", _fronts_numbers, _fronts_verdict),
-    "a-fig9": Claim("Fig. 9: the same trade-off for several PS antenna counts N; more antennas lower both errors.",
+    "a-fig8": Claim("Figs. 8-9 (Sec. V.C): \"as the sensing error decreases, the aggregation error tends to "
+                    "increase\"; \"by increasing the number of transmit antennas or expanding the pulse duration, the "
+                    "aggregation error further reduces and sensing error (marginally) improves\" (Fig. 8: T).", _fronts_numbers, _fronts_verdict),
+    "a-fig9": Claim("Figs. 8-9 (Sec. V.C): \"as the sensing error decreases, the aggregation error tends to "
+                    "increase\"; \"by increasing the number of transmit antennas ... the aggregation error further "
+                    "reduces\" (Fig. 9: N).",
                     _fronts_numbers, _fronts_verdict),
-    "a-fig10": Claim("Fig. 10: Algorithm 1 converges in fewer than 10 iterations; the overall error drops with N.",
+    "a-fig10": Claim("Fig. 10 (Sec. V.C): \"the proposed algorithm converges very fast, i.e., after less than 10 "
+                     "iterations\"; \"the overall error shows a rapid drop with increasing N\".",
                      lambda r: {f"{k}: overall error, first / last": f"{_f(c['overall'][0])} / {_f(c['overall'][-1])}"
-                                for k, c in r["curves"].items()}, _fig10_verdict),
-    "a-fig11": Claim("Fig. 11: the centralised signalling load grows linearly with M (32 000 at M = 8 to 244 000 at "
-                     "M = 64); the distributed load stays at 30.",
+                                for k, c in r["curves"].items()}
+                     | {f"{k}: iterations to 1 % / 0.1 % of the last value": f"{c.get('iterations_to_1pct')} / "
+                        f"{c.get('iterations_to_0p1pct')}" for k, c in r["curves"].items()}, _fig10_verdict),
+    "a-fig11": Claim("Fig. 11 (Sec. V.C): \"the CS overhead, which increases linearly with M (e.g., 32,000 for M = 8 "
+                     "to 244,000 for M = 64)\"; \"the DS overhead, constant at 30 across all M values\".",
                      lambda r: {"centralised": _f(r["ssl_centralised"], 6), "distributed": _f(r["ssl_distributed"])},
                      _fig11_verdict),
     "a-ml-vs-crb": Claim("(Not in the paper.) Joint ML localisation against CRB(v) and CRB_L as T grows.",
