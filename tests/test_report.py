@@ -43,6 +43,12 @@ def test_report_sections_numbers_and_verdicts(tmp_path, capsys):
     assert "![a-fig8](a-fig8/figure.png)" in md and "<img src='a-fig8/figure.png'" in html
     assert read_claim("a-fig8", {"curves": flat})["status"] == "differs"                # a collapsed front
     assert read_claim("a-fig9", {"curves": tilted})["status"] == "matches"              # 87 % MSE spread
+    # The same spread from points not solved to the tolerance (cold starts all equal): not claimed.
+    unsolved = {"T=16": {**tilted["T=16"], "mse_cold": [0.015] * 3, "last_change_cold": [0.0] * 3,
+                         "last_change_warm": [0.0, 1e-3, 1e-3]}}
+    assert read_claim("a-fig9", {"curves": unsolved})["status"] == "differs"
+    unsolved["T=16"]["last_change_warm"] = [0.0, 1e-8, 1e-9]
+    assert read_claim("a-fig9", {"curves": unsolved})["status"] == "matches"
     assert read_claim("b-overhead", json.loads((tmp_path / "b-overhead" / "results.json").read_text()))["status"] \
         == "matches"
     crlb = read_claim("b-crlb", {"powers_dbm": [30.0], "root_crlb_location_m": [0.3], "root_crlb_velocity_mps": [0.05]})
@@ -125,3 +131,14 @@ def test_fig4_estimator_summaries_against_numpy():
         ("below", "at", "above")
     lo, hi = fig4.bootstrap_ci(np.arange(100.0), np.mean)
     assert lo < 49.5 < hi and hi - lo < 2 * 1.96 * np.std(np.arange(100.0)) / 10 * 1.2
+
+
+def test_fig10_settling_iterations():
+    import numpy as np
+    from isac_jax.experiments.paper_a.fig10 import settling_iterations
+
+    y = 1.0 + np.array([1.0, 0.5, 0.02, 0.009, 0.012, 0.0005, 0.0002, 0.0])   # last value 1.0
+    out = settling_iterations(y)
+    # 1 %: index 4 (1.2 %) is the last outside, so from 5 on; 0.1 %: index 4 too.
+    assert out == {"reference_iteration": 7, "iterations_to_1pct": 5, "iterations_to_0p1pct": 5}
+    assert settling_iterations(np.ones(4))["iterations_to_1pct"] == 0

@@ -174,14 +174,33 @@ def _fronts_numbers(r):
     return out
 
 
+#: relative MSE_bar change of the last BCD iteration below which a front point counts as converged
+FRONT_TOL = 1e-6
+
+
 def _fronts_verdict(r):
-    spreads = {label: np.ptp(np.asarray(c["mse"])) / np.min(c["mse"]) for label, c in r["curves"].items()}
+    """The paper: the aggregation error rises as the sensing error falls along each front. A spread is
+    claimed only where the points converged (last relative change < :data:`FRONT_TOL` for both starts);
+    the cold-start front's spread is shown beside the kept one."""
+    spreads, cold, converged = {}, {}, {}
+    for label, c in r["curves"].items():
+        spreads[label] = np.ptp(np.asarray(c["mse"])) / np.min(c["mse"])
+        if "mse_cold" in c:
+            cold[label] = np.ptp(np.asarray(c["mse_cold"])) / np.min(c["mse_cold"])
+            converged[label] = bool(np.all(np.asarray(c["last_change_cold"]) < FRONT_TOL)
+                                    and np.all(np.asarray(c["last_change_warm"]) < FRONT_TOL))
+    shown = ", ".join(f"{k} spread {_f(100 * s)} %" + (f" (cold starts {_f(100 * cold[k])} %, "
+                                                        f"{'converged' if converged[k] else 'not converged'})"
+                                                        if k in cold else "") for k, s in spreads.items())
     if all(s < 1e-3 for s in spreads.values()):
         return ("differs", "every front collapses to one point: with uniform aggregation weights the MSE-optimal "
                            "design already uses E = K P, so the energy constraint (30b) never binds "
                            f"(see {DECISIONS}, 'The epsilon-constraint front collapses')")
-    return "matches", "the aggregation error rises as the sensing bound tightens: " + ", ".join(
-        f"{k} spread {_f(100 * s)} %" for k, s in spreads.items())
+    unconverged = [k for k in spreads if k in converged and not converged[k] and spreads[k] >= 1e-3]
+    if unconverged:
+        return "differs", (f"spread at points not solved to a relative change < {FRONT_TOL:g}: {sorted(unconverged)}; "
+                           f"it may come from the starts, not a trade-off: {shown}")
+    return "matches", "the aggregation error rises as the sensing bound tightens: " + shown
 
 
 def _fig10_verdict(r):
