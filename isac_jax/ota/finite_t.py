@@ -25,6 +25,11 @@ least-squares / ML localiser, which treats the leakage as white noise) is the er
 attains asymptotically whatever the leakage's distribution, and it is >= ``finite_t_crb``.
 Tested against a NumPy reference built from the random matrices themselves and against Monte
 Carlo statistics of simulated echoes (``tests/test_finite_t.py``).
+
+Its independence assumption does not hold for what CollabSenseFed radiates (gradient symbols, model
+updates): :func:`frame_conditional_information` is the bound that does, the Fisher information of the
+statistics given the realised streams, with the leakage a known term of the mean
+(``docs/modelling/paper-a-evidence.md``).
 """
 
 from __future__ import annotations
