@@ -66,6 +66,11 @@ def test_report_sections_numbers_and_verdicts(tmp_path, capsys):
     assert fig4["status"] == "differs" and "setup_iii 6x (above)" in fig4["why"]
     final["setup_iii"] = fin(0.06, 0.01, 0.05)
     assert read_claim("a-fig4", {"final": final})["status"] == "matches"
+    # Heavy tails: the mean within 2 SE of the bound, but the per-trial ratios' interval lies above 1.
+    final["setup_iii"]["ratio_mean_ci"] = [4.7, 310.0]
+    assert read_claim("a-fig4", {"final": final})["status"] == "differs"
+    final["setup_iii"]["ratio_mean_ci"] = [0.7, 1.4]
+    assert read_claim("a-fig4", {"final": final})["status"] == "matches"
     final["single_shot"] = fin(0.08, 0.05, 1.0)                                        # not worse by > 2 SE
     assert read_claim("a-fig4", {"final": final})["status"] == "differs"
     final["single_shot"] = fin(100.0, 10.0, 1.0)
@@ -129,6 +134,8 @@ def test_fig4_estimator_summaries_against_numpy():
     assert list(fig4.at_edge(pts, region)) == [True, False]
     assert (against_bound(0.5, 0.1, 1.0), against_bound(0.85, 0.1, 1.0), against_bound(1.3, 0.1, 1.0)) == \
         ("below", "at", "above")
+    assert (against_bound(0.85, 0.1, 1.0, ratio_ci=[0.6, 0.9]), against_bound(1.1, 0.1, 1.0, ratio_ci=[1.05, 2.0]),
+            against_bound(1.1, 0.1, 1.0, ratio_ci=[0.8, 2.0])) == ("below", "above", "at")
     lo, hi = fig4.bootstrap_ci(np.arange(100.0), np.mean)
     assert lo < 49.5 < hi and hi - lo < 2 * 1.96 * np.std(np.arange(100.0)) / 10 * 1.2
 
