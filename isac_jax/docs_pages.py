@@ -39,7 +39,8 @@ DATA = Path("docs") / "data"
 #: A committed ``results.json`` above this size is reported by :func:`import_results` (keep the data small).
 MAX_RESULTS_BYTES = 200_000
 #: One word per verdict for the README's table.
-ONE_WORD = {"matches": "matches", "differs": "differs", "beyond the paper": "beyond", "not checked": "unchecked"}
+ONE_WORD = {"matches": "matches", "differs": "differs", "beyond the paper": "beyond", "bound violated": "violated",
+            "not checked": "unchecked"}
 PAPERS = {"A": ("paper-a", "Paper A (CollabSenseFed)",
                 "Saba Asaad, Hina Tabassum, Ping Wang: *Multi-objective Optimization for Over-the-Air Federated "
                 "Edge Learning-enabled Collaborative Integrated Sensing and Communications*."),

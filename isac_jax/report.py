@@ -3,7 +3,7 @@
 ``write_report(results_dir)`` finds every ``<experiment>/results.json`` written by
 :func:`isac_jax.experiments.reproduce`, and for each writes a section with its figure, the run's
 preset, seed and wall time, the paper's claim beside the run's key numbers, and the verdict
-(``matches`` / ``differs`` / ``beyond the paper`` / ``not checked``) with the reason, from
+(``matches`` / ``differs`` / ``beyond the paper`` / ``bound violated`` / ``not checked``) with the reason, from
 :mod:`isac_jax.experiments.claims`, and the code each run came from (package version, git commit,
 JAX version, backend, from its ``config.json``). CLI: ``isac-jax report DIR``.
 
@@ -31,7 +31,8 @@ class ReportOverwriteError(ValueError):
     """``report.md`` / ``report.html`` exists and was not written by :func:`write_report`."""
 
 
-_BADGE = {"matches": "#1a7f37", "differs": "#b35900", "beyond the paper": "#0550ae", "not checked": "#6e7781"}
+_BADGE = {"matches": "#1a7f37", "differs": "#b35900", "beyond the paper": "#0550ae", "bound violated": "#cf222e",
+          "not checked": "#6e7781"}
 
 
 def collect(results_dir) -> list:

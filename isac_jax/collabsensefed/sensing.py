@@ -62,7 +62,9 @@ from ..fl.clients import destandardise, standardise
 from ..ota.aggregation import aggregate_stream, receiver_noise, transmit_signals
 from ..ota.bounds import crb, fisher_information
 from ..ota.echo import array_responses, simulate_echoes, sufficient_statistics, whiten_statistics
-from ..ota.finite_t import block_fisher_from_root, finite_t_crb, leakage_gains, least_squares_mse, numerical_rank
+from ..core.fisher import crb_trace
+from ..ota.finite_t import (block_fisher_from_root, finite_t_crb, frame_conditional_information, leakage_gains,
+                            least_squares_mse, numerical_rank)
 from ..ota.localization import ml_localize
 
 LINKS = ("perfect", "ota")
@@ -115,7 +117,9 @@ class SensingState(NamedTuple):
     ``Xi_hat[K,M,M]``, ``sqrt_corr[K,M,M]`` (``R_k^{1/2}``) and ``rank[K]`` (of ``R_k``); side information: the step axes
     ``axes[3, 3]`` (columns), the curvature along them ``curvature[3]`` (m^-2; the eigenvalues of the
     global Fisher matrix at ``v``, or its diagonal for x, y, z axes) and ``scale[3]``; the running
-    interval counter ``interval`` (selects the axis).
+    interval counter ``interval`` (selects the axis); ``info_cond[3, 3]`` (m^-2), the Fisher information at
+    the true target of all frames' statistics given the realised streams
+    (:func:`~isac_jax.ota.finite_t.frame_conditional_information`; simulator-side, never used by the devices).
     """
 
     v: jax.Array
@@ -129,6 +133,7 @@ class SensingState(NamedTuple):
     curvature: jax.Array
     scale: jax.Array
     interval: jax.Array
+    info_cond: jax.Array
 
 
 def _stat_scale(physics: SensingPhysics, K: int, n_samples, dtype):
@@ -213,7 +218,7 @@ def step_axes(J, coordinates: str):
     return axes, lam
 
 
-def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, interval) -> SensingState:
+def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, interval, info_cond) -> SensingState:
     """Statistics from the sums, then the side information at ``v`` (the step axes, the global Fisher
     curvature along them and the RMS over devices of each local-gradient component), all broadcast
     once per frame."""
@@ -226,7 +231,7 @@ def refresh(v, stat_sum, corr_sum, n_samples, devices, physics: SensingPhysics, 
     grads = jax.jacrev(local_losses_from)(v, Xi_hat, sqrt_corr, n_samples, devices, physics, rank) @ axes   # [K, 3]
     scale = jnp.sqrt(jnp.mean(grads ** 2, axis=0))
     return SensingState(v, stat_sum, corr_sum, n_samples, Xi_hat, sqrt_corr, rank, axes, curvature,
-                        jnp.where(scale > 0, scale, 1.0), interval)
+                        jnp.where(scale > 0, scale, 1.0), interval, info_cond)
 
 
 def pooled_crb(state: SensingState, target, devices, physics: SensingPhysics):
@@ -244,6 +249,13 @@ def pooled_finite_t(state: SensingState, target, devices, physics: SensingPhysic
     args = (target, devices, R, physics.echo_noise_var_w, state.n_samples, physics.power_w)
     kw = {"alpha0": physics.alpha0, "gamma": physics.gamma}
     return finite_t_crb(*args, **kw), least_squares_mse(*args, **kw)
+
+
+def pooled_conditional_crb(state: SensingState):
+    """``tr J^{-1}`` (m^2) of ``state.info_cond``: the bound of all frames' statistics given the realised
+    streams (:func:`~isac_jax.ota.finite_t.frame_conditional_information`), valid whatever the streams
+    radiate (pilots, gradient symbols, model updates)."""
+    return crb_trace(state.info_cond)
 
 
 def _search_region(region: RingSector) -> RingSector:
@@ -283,22 +295,24 @@ def pilot_frame(key, v0, learn, link: Link, devices, target, physics: SensingPhy
     zeros = jnp.zeros((K, M, M), link.C.dtype)
     sums = accumulate((zeros, zeros, jnp.zeros((), real)), k_echo, x, target, devices, physics,
                       orthogonal=link_kind == "perfect")
-    return refresh(v0, *sums, devices, physics, jnp.zeros((), jnp.int32))
+    info = frame_information(x, target, devices, physics, link_kind)
+    return refresh(v0, *sums, devices, physics, jnp.zeros((), jnp.int32), info)
 
 
-def sensing_frame(state: SensingState, key, learn, link: Link, devices, target, physics: SensingPhysics,
-                  link_kind: str):
-    """One frame of T intervals of Algorithm 2 (lines 3-20).
+def transmit_frame(state: SensingState, key, learn, link: Link, devices, physics: SensingPhysics, link_kind: str):
+    """The transmit side of one frame of Algorithm 2 (lines 8-15): the coordinate steps and what the
+    devices radiate.
 
     ``learn[T, K]`` task-2 symbols (zeros when idle). ``link_kind``: ``"perfect"`` (orthogonal,
-    noiseless: ``r = sum_k W_k g_k``) or ``"ota"`` (``r = sum_k A_k[t] g_k[t] + M[t]^H z[t]``).
-    Returns ``(new_state, r[T, I] real)``; ``r[:, 1]`` is the learning aggregate.
+    noiseless: ``r = sum_k W_k g_k``) or ``"ota"`` (``r = sum_k A_k[t] g_k[t] + M[t]^H z[t]``); ``key``
+    draws the receiver noise. Returns ``(v[3], interval, r[T, I] real, x[K, T, M])``: the estimate and
+    interval counter after the frame, the aggregates (``r[:, 1]`` is the learning aggregate) and the
+    transmit signals (A.1-A.2), the radar waveform of the frame.
     """
     if link_kind not in LINKS:
         raise ValueError(f"link_kind must be one of {LINKS}, got {link_kind!r}")
     T, n_tasks = link.pulses.shape[1], link.C.shape[2]
-    k_noise, k_echo = jax.random.split(key)
-    noise = jnp.real(receiver_noise(k_noise, link.Mrx, link.noise_var, 1)[0])          # [T, I]
+    noise = jnp.real(receiver_noise(key, link.Mrx, link.noise_var, 1)[0])              # [T, I]
     gains = jnp.real(link.gains)                                                        # g is real (A.5)
     w_sense = link.W[0, 0, 0]
 
@@ -327,10 +341,29 @@ def sensing_frame(state: SensingState, key, learn, link: Link, devices, target, 
         return (v, n + 1), (g1, r)
 
     (v, n), (g1, r) = jax.lax.scan(step, (state.v, state.interval), (jnp.arange(T), learn))
-    x = transmit_signals(link.C, _symbols(g1, learn, n_tasks), link.pulses)
+    return v, n, r, transmit_signals(link.C, _symbols(g1, learn, n_tasks), link.pulses)
+
+
+def frame_information(x, target, devices, physics: SensingPhysics, link_kind: str):
+    """:func:`~isac_jax.ota.finite_t.frame_conditional_information` of one frame ``x[K, T, M]`` at the
+    true ``target`` (orthogonal echoes on a ``"perfect"`` link). Output ``[3, 3]`` (m^-2)."""
+    return frame_conditional_information(target, devices, x, physics.echo_noise_var_w, alpha0=physics.alpha0,
+                                         gamma=physics.gamma, orthogonal=link_kind == "perfect")
+
+
+def sensing_frame(state: SensingState, key, learn, link: Link, devices, target, physics: SensingPhysics,
+                  link_kind: str):
+    """One frame of T intervals of Algorithm 2 (lines 3-20): :func:`transmit_frame`, then the echoes of
+    what was sent update the statistics (line 7).
+
+    Returns ``(new_state, r[T, I] real)``; ``r[:, 1]`` is the learning aggregate.
+    """
+    k_noise, k_echo = jax.random.split(key)
+    v, n, r, x = transmit_frame(state, k_noise, learn, link, devices, physics, link_kind)
     sums = accumulate((state.stat_sum, state.corr_sum, state.n_samples), k_echo, x, target, devices, physics,
                       orthogonal=link_kind == "perfect")
-    return refresh(v, *sums, devices, physics, n), r
+    info = state.info_cond + frame_information(x, target, devices, physics, link_kind)
+    return refresh(v, *sums, devices, physics, n, info), r
 
 
 def sensing_frames(state: SensingState, key, learn_frames, link: Link, devices, target,
@@ -440,4 +473,5 @@ def acquire(state: SensingState, key, link: Link, devices, physics: SensingPhysi
     change, noise_sd = _link_sum(k_final, losses(cand) - here, link, link_kind, repeats)
     j = jnp.argmin(change)
     v0 = jnp.where(change[j] < -3.0 * noise_sd, cand[j], state.v)
-    return refresh(v0, state.stat_sum, state.corr_sum, state.n_samples, devices, physics, state.interval)
+    return refresh(v0, state.stat_sum, state.corr_sum, state.n_samples, devices, physics, state.interval,
+                   state.info_cond)

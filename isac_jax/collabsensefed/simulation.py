@@ -52,8 +52,8 @@ from ..ota.aggregation import aggregate_stream, debias_receiver, effective_gains
 from ..ota.design import design_beamformers
 from ..ota.scenario import rayleigh_channels
 from ..ota.system import PaperASystem
-from .sensing import (Link, SensingPhysics, acquire, pilot_frame, pooled_crb, pooled_finite_t, sensing_frames,
-                      single_shot)
+from .sensing import (Link, SensingPhysics, acquire, pilot_frame, pooled_conditional_crb, pooled_crb, pooled_finite_t,
+                      sensing_frames, single_shot)
 
 
 LEARNING_PAYLOADS = ("model", "interleaved", "shuffled", "independent")
@@ -337,9 +337,10 @@ def _metrics_one(setting: _Setting, trial: Trial, theta, state, data):
             bound_t = ls = bound
         else:
             bound_t, ls = pooled_finite_t(state, trial.target, trial.devices, setting.physics)
+        bound_c = pooled_conditional_crb(state)
     else:
-        se = bound = bound_t = ls = jnp.zeros((), dtype)
-    return acc, se, bound, bound_t, ls
+        se = bound = bound_t = ls = bound_c = jnp.zeros((), dtype)
+    return acc, se, bound, bound_t, ls, bound_c
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -384,6 +385,9 @@ class SimulationResult(NamedTuple):
         crb_finite_t: ``float[R+1, S]`` the finite-T bound of the same data (m^2,
             :func:`~isac_jax.collabsensefed.sensing.pooled_finite_t`); equal to ``crb`` on orthogonal echoes.
         ls_mse_finite_t: ``float[R+1, S]`` the least-squares MSE under that finite-T model (m^2).
+        crb_conditional: ``float[R+1, S]`` the bound of the same statistics given the realised streams
+            (m^2, :func:`~isac_jax.collabsensefed.sensing.pooled_conditional_crb`): valid whatever the
+            streams radiate (gradient symbols included).
         location_se_frames: ``float[F, S]`` squared error (m^2) after each frame of round 1.
         estimates: ``float[S, 3]`` the final position estimate ``v`` of every trial (m).
     """
@@ -396,6 +400,7 @@ class SimulationResult(NamedTuple):
     crb: np.ndarray | None = None
     crb_finite_t: np.ndarray | None = None
     ls_mse_finite_t: np.ndarray | None = None
+    crb_conditional: np.ndarray | None = None
     location_se_frames: np.ndarray | None = None
     estimates: np.ndarray | None = None
 
@@ -403,7 +408,7 @@ class SimulationResult(NamedTuple):
 def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, protocol: FeelProtocol = FeelProtocol(),
              n_trials: int = 1, federated: Federated | None = None, data: FlData | None = None,
              intervals_per_round: int | None = None, checkpoint=None, progress: bool = False, desc: str = "",
-             stop_after: int | None = None) -> SimulationResult:
+             stop_after: int | None = None, geometry=None) -> SimulationResult:
     """Run ``scheme_name`` for ``n_rounds`` rounds on ``n_trials`` trials (vmapped) of ``system`` under
     ``protocol``.
 
@@ -414,6 +419,8 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
     ``checkpoint``: file path; the run resumes from it when it exists (same arguments required).
     ``stop_after``: return after this many rounds of this call (the rest stays NaN); with a
     checkpoint, a later call continues (an interruption that loses nothing).
+    ``geometry``: ``(devices[K, 3], target[3])`` (m) shared by every trial instead of drawn ones, so the
+    trials differ only in their keys (the bias and variance of the estimator at one geometry).
     """
     scheme = get_scheme(scheme_name)
     check_feel_system(system)
@@ -433,6 +440,12 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
     F = -(-d // T)
     dtype = jnp.zeros(()).dtype
     trials = draw_trials(key, n_trials, K, dtype)
+    if geometry is not None:
+        dev, tgt = (jnp.asarray(g, dtype) for g in geometry)
+        if dev.shape != (K, 3) or tgt.shape != (3,):
+            raise ValueError(f"geometry must be (devices[{K}, 3], target[3]), got shapes {dev.shape}, {tgt.shape}")
+        trials = trials._replace(devices=jnp.broadcast_to(dev, (n_trials, K, 3)),
+                                 target=jnp.broadcast_to(tgt, (n_trials, 3)))
     learn_w = data.weights if scheme.learning else jnp.full((K,), 1.0 / K, dtype)
     setting = _Setting(scheme, system, protocol, federated if scheme.learning else None, d, jnp.dtype(dtype).name)
 
@@ -444,27 +457,30 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
     bound = np.full((n_rounds + 1, n_trials), np.nan)
     bound_t = np.full((n_rounds + 1, n_trials), np.nan)
     ls = np.full((n_rounds + 1, n_trials), np.nan)
+    bound_c = np.full((n_rounds + 1, n_trials), np.nan)
     se_frames = np.full((F, n_trials), np.nan)
     tracks = scheme.sensing in ("perfect", "ota")          # over-the-air acquisition before every round
     link = links_for(0)
     theta, state = _start(setting, trials, link, data)
     done = 0
     key_bits = jax.random.key_data(key) if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) else key
-    signature = _signature(scheme_name, system, protocol, n_rounds, n_trials, d, np.asarray(key_bits).tolist())
+    geo = None if geometry is None else [np.asarray(g).tolist() for g in geometry]
+    signature = _signature(scheme_name, system, protocol, n_rounds, n_trials, d, np.asarray(key_bits).tolist(), geo)
     template = {"signature": "", "done": 0, "theta": theta, "state": state, "acc": acc, "se": se, "bound": bound,
-                "bound_t": bound_t, "ls": ls, "se_frames": se_frames}
+                "bound_t": bound_t, "ls": ls, "bound_c": bound_c, "se_frames": se_frames}
     ckpt = None if checkpoint is None else Path(checkpoint)
     if ckpt is not None and ckpt.exists():
         saved = load_checkpoint(ckpt, template)
         if saved["signature"] != signature:
             raise ValueError(f"checkpoint {str(ckpt)!r} was written by another run; use another path")
         done, theta, state = int(saved["done"]), saved["theta"], saved["state"]
-        acc, se, bound, bound_t, ls, se_frames = (np.array(saved[n]) for n in ("acc", "se", "bound", "bound_t", "ls",
-                                                                                "se_frames"))
+        acc, se, bound, bound_t, ls, bound_c, se_frames = (np.array(saved[n]) for n in (
+            "acc", "se", "bound", "bound_t", "ls", "bound_c", "se_frames"))
     else:
         if tracks and protocol.init == "grid":
             state = _acquire(setting, trials, link, state, 1)
-        acc[0], se[0], bound[0], bound_t[0], ls[0] = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
+        acc[0], se[0], bound[0], bound_t[0], ls[0], bound_c[0] = (np.asarray(a) for a in _metrics(setting, trials, theta,
+                                                                                                  state, data))
 
     bar = None
     if progress:
@@ -479,14 +495,15 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
         if tracks:
             state = _acquire(setting, trials, link, state, 10_000 + rnd)
         metrics = (np.asarray(a) for a in _metrics(setting, trials, theta, state, data))
-        acc[rnd + 1], se[rnd + 1], bound[rnd + 1], bound_t[rnd + 1], ls[rnd + 1] = metrics
+        acc[rnd + 1], se[rnd + 1], bound[rnd + 1], bound_t[rnd + 1], ls[rnd + 1], bound_c[rnd + 1] = metrics
         if rnd == 0:
             se_frames = np.asarray(jnp.sum((v_hist - trials.target[:, None]) ** 2, axis=-1)).T
         if not np.all(np.isfinite(se[rnd + 1])) or (scheme.learning and not np.all(np.isfinite(np.asarray(theta)))):
             raise FloatingPointError(f"{scheme_name}: non-finite state after round {rnd + 1}")
         if ckpt is not None:
             save_checkpoint(ckpt, {"signature": signature, "done": rnd + 1, "theta": theta, "state": state, "acc": acc,
-                                   "se": se, "bound": bound, "bound_t": bound_t, "ls": ls, "se_frames": se_frames})
+                                   "se": se, "bound": bound, "bound_t": bound_t, "ls": ls, "bound_c": bound_c,
+                                   "se_frames": se_frames})
         if bar is not None:
             bar.update(1)
             post = {"acc": float(np.mean(acc[rnd + 1]))} if scheme.learning else {}
@@ -497,7 +514,7 @@ def simulate(scheme_name: str, system: PaperASystem, n_rounds: int, key, *, prot
         bar.close()
     sensing = {}
     if scheme.sensing:
-        sensing = dict(location_se=se, crb=bound, crb_finite_t=bound_t, ls_mse_finite_t=ls,
+        sensing = dict(location_se=se, crb=bound, crb_finite_t=bound_t, ls_mse_finite_t=ls, crb_conditional=bound_c,
                        location_se_frames=se_frames, estimates=np.asarray(state.v))
     return SimulationResult(intervals_per_round=d, targets=np.asarray(trials.target),
                             devices=np.asarray(trials.devices), accuracy=acc if scheme.learning else None, **sensing)

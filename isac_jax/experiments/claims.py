@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-STATUSES = ("matches", "differs", "beyond the paper", "not checked")
+STATUSES = ("matches", "differs", "beyond the paper", "bound violated", "not checked")
 README = "docs/index.md"
 DECISIONS = "docs/modelling/index.md"
 
@@ -35,6 +35,23 @@ def _f(x, digits: int = 3) -> str:
     if arr.ndim == 0:
         return f"{float(arr):.{digits}g}"
     return "[" + ", ".join(f"{v:.{digits}g}" for v in arr.ravel()) + "]"
+
+
+def against_bound(mean, se, bound, *, ratio_ci=None, n_se: float = 2.0) -> str:
+    """Where a Monte Carlo mean error ``mean`` (standard error ``se``; ``None`` counts as 0) sits against
+    its lower ``bound``: ``"below"`` (``mean < bound - n_se se``, or a confidence interval ``ratio_ci``
+    of the mean per-trial ratio error / bound entirely under 1: the bound is violated, a bug in the
+    bound or the estimator), ``"above"`` (``mean > bound + n_se se``, or ``ratio_ci`` entirely over 1)
+    or ``"at"``. Two-sided: a ratio below 1 is a finding, never a match by default; the ratio interval
+    keeps a heavy-tailed error, whose standard error is as large as its mean, from counting as "at"."""
+    se = 0.0 if se is None else float(se)
+    mean, bound = float(mean), float(bound)
+    if not (np.isfinite(mean) and np.isfinite(bound)):
+        raise ValueError(f"against_bound needs finite mean and bound, got {mean}, {bound}")
+    lo, hi = (np.nan, np.nan) if ratio_ci is None else (float(ratio_ci[0]), float(ratio_ci[1]))
+    if mean < bound - n_se * se or hi < 1.0:
+        return "below"
+    return "above" if mean > bound + n_se * se or lo > 1.0 else "at"
 
 
 def _monotone(y, *, decreasing: bool, rtol: float = 0.0) -> bool:
@@ -62,52 +79,62 @@ def _accuracy_verdict(r, *, what: str):
                        "trains few rounds, so the inter-task interference has not averaged out")
 
 
-def _fig4_bound(v):
-    """The bound a scheme's estimator can approach: the finite-T bound where the run has it (equal to
-    CRB(v) on Setup I's orthogonal echoes), else CRB(v)."""
-    return v.get("crb_finite_t", v["crb_v"])
+_FIG4_SETUPS = ("setup_i", "setup_ii", "setup_iii")
 
 
 def _fig4_numbers(r):
     out = {}
     for s, v in r["final"].items():
-        crb, bound = v["crb_v"], _fig4_bound(v)
-        ok = [b and np.isfinite(b) and b > 0 for b in (crb, bound)]
-        out[f"{s}: final MSE (m²) / CRB(v) / finite-T bound"] = (
-            f"{_f(v['location_mse'])} / {_f(crb)} / {_f(bound)}: "
-            f"{_f(v['location_mse'] / crb) if ok[0] else 'nan'}x CRB(v), "
-            f"{_f(v['location_mse'] / bound) if ok[1] else 'nan'}x the finite-T bound")
+        se = v.get("location_mse_se")
+        out[f"{s}: final MSE ± SE / bound (m²)"] = (
+            f"{_f(v['location_mse'])} ± {_f(se) if se is not None else '?'} / {_f(v['bound'])}: "
+            f"mean of per-trial ratios {_f(v['ratio_mean'])} {_f(v['ratio_mean_ci'])}, median "
+            f"{_f(v['ratio_median'])} {_f(v['ratio_median_ci'])}; clipped or > 1 m off: {_f(v['clipped_fraction'])}")
+        if v.get("bias_sq") is not None:
+            out[f"{s}: one geometry, {v.get('n_repeats')} keys: bias² / variance (m²)"] = (
+                f"{_f(v['bias_sq'])} / {_f(v['variance'])} (MSE {_f(v['repeat_mse'])}, bound {_f(v['repeat_bound'])})")
+        out[f"{s}: CRB(v) / finite-T model (internal references, m²)"] = f"{_f(v['crb_v'])} / {_f(v['crb_finite_t'])}"
+    if "acquisition_channel_uses_per_round" in r:
+        out["channel uses per round: every scheme / extra for the acquisition"] = (
+            f"{r['intervals_per_round']} / " + ", ".join(f"{s} {n}" for s, n in
+                                                        r["acquisition_channel_uses_per_round"].items()))
     return out
 
 
 def _fig4_verdict(r):
-    """Issue 'Paper A fidelity': Setup I within 2x its bound, the over-the-air setups within 3x the
-    finite-T bound, single-shot at least 5x Setup I."""
-    ablations = {s: v for s, v in r["final"].items() if s.endswith("_payload")}
-    fin = {s: v for s, v in r["final"].items() if s not in ablations}
-    ratios = {s: v["location_mse"] / _fig4_bound(v) for s, v in fin.items()
-              if s != "single_shot" and _fig4_bound(v) > 0}
-    if not ratios:
-        return "not checked", "the run has no CollabSenseFed setup with a bound"
-    limit = {s: 2.0 if s == "setup_i" else 3.0 for s in ratios}
-    far = {s: q for s, q in ratios.items() if q > limit[s]}
-    shot, shot_ok = "", True
-    if "single_shot" in fin and "setup_i" in fin:
-        gain = fin["single_shot"]["location_mse"] / fin["setup_i"]["location_mse"]
-        shot, shot_ok = f"; single-shot is {_f(gain)}x Setup I", gain >= 5.0
-    large_t = ", ".join(f"{s} {_f(v['location_mse'] / v['crb_v'])}x" for s, v in fin.items()
-                        if s != "single_shot" and v["crb_v"] > 0)
-    within = ", ".join(f"{s} {_f(q)}x" for s, q in ratios.items())
-    note = (f" Against the large-T CRB(v): {large_t} -- the cross-device leakage decays like the noise, so "
-            f"CRB(v) is not attainable over the air at any T (see {DECISIONS}, 'Finite-T interference').")
-    for s, a in ablations.items():
-        if _fig4_bound(a) > 0:
-            note += (f" {s.replace('_', ' ')} (shown, not judged): {_f(a['location_mse'] / _fig4_bound(a))}x its "
-                     f"finite-T bound.")
-    if not far and shot_ok:
-        return "matches", f"every setup ends within its limit of its bound (I: 2x CRB(v); OTA: 3x the finite-T " \
-                          f"bound): {within}{shot}.{note}"
-    return "differs", f"MSE / bound: {within}; above the limit: {sorted(far) or 'none'}{shot}.{note}"
+    """The paper: every setup converges to the joint CRB, and single-shot is drastically worse. Judged
+    against ``bound`` (the CRB of the statistics given the realised streams) two-sidedly with
+    :func:`against_bound` (the mean error within 2 SE of the bound and the bootstrap interval of the mean
+    per-trial ratio containing 1); single-shot 'worse' when its MSE exceeds every setup's by more than
+    2 SE."""
+    fin = r["final"]
+    setups = [s for s in _FIG4_SETUPS if s in fin]
+    if not setups:
+        return "not checked", "the run has no CollabSenseFed setup"
+    where = {s: against_bound(v["location_mse"], v.get("location_mse_se"), v["bound"], ratio_ci=v.get("ratio_mean_ci"))
+             for s, v in fin.items() if s != "single_shot"}
+    ratio = {s: fin[s]["location_mse"] / fin[s]["bound"] for s in where}
+    below = sorted(s for s, w in where.items() if w == "below")
+    if below:
+        return "bound violated", ("below its bound by more than 2 standard errors: "
+                                  + ", ".join(f"{s} {_f(ratio[s])}x" for s in below))
+    shown = ", ".join(f"{s} {_f(ratio[s])}x ({where[s]})" for s in where)
+    variants = [s for s in where if s not in _FIG4_SETUPS and s != "ota_sensing_i1"]
+    note = (f" Beyond the paper, shown and not judged: {', '.join(variants)}." if variants else "")
+    shot = ""
+    shot_ok = True
+    if "single_shot" in fin:
+        ss = fin["single_shot"]
+        gaps = {s: (ss["location_mse"] - fin[s]["location_mse"])
+                / np.hypot(ss.get("location_mse_se") or 0.0, fin[s].get("location_mse_se") or 0.0) for s in setups}
+        shot_ok = all(g > 2.0 for g in gaps.values())
+        shot = (f"; single-shot {_f(ss['location_mse'] / min(fin[s]['location_mse'] for s in setups))}x the best "
+                f"setup ({'worse by > 2 SE than every setup' if shot_ok else 'not worse by > 2 SE than every setup'})")
+    at = [s for s in setups if where[s] == "at"]
+    if len(at) == len(setups) and shot_ok:
+        return "matches", f"every setup ends at its bound within 2 SE (MSE / bound: {shown}){shot}.{note}"
+    return "differs", (f"not at the bound (MSE / bound, position within 2 SE): {shown}; the paper says all three "
+                       f"converge to the joint CRB{shot}.{note}")
 
 
 def _fig5_verdict(r):
@@ -152,30 +179,48 @@ def _fronts_numbers(r):
     return out
 
 
+#: relative MSE_bar change of the last BCD iteration below which a front point counts as converged
+FRONT_TOL = 1e-6
+
+
 def _fronts_verdict(r):
-    spreads = {label: np.ptp(np.asarray(c["mse"])) / np.min(c["mse"]) for label, c in r["curves"].items()}
+    """The paper: the aggregation error rises as the sensing error falls along each front. A spread is
+    claimed only where the points converged (last relative change < :data:`FRONT_TOL` for both starts);
+    the cold-start front's spread is shown beside the kept one."""
+    spreads, cold, converged = {}, {}, {}
+    for label, c in r["curves"].items():
+        spreads[label] = np.ptp(np.asarray(c["mse"])) / np.min(c["mse"])
+        if "mse_cold" in c:
+            cold[label] = np.ptp(np.asarray(c["mse_cold"])) / np.min(c["mse_cold"])
+            converged[label] = bool(np.all(np.asarray(c["last_change_cold"]) < FRONT_TOL)
+                                    and np.all(np.asarray(c["last_change_warm"]) < FRONT_TOL))
+    shown = ", ".join(f"{k} spread {_f(100 * s)} %" + (f" (cold starts {_f(100 * cold[k])} %, "
+                                                        f"{'converged' if converged[k] else 'not converged'})"
+                                                        if k in cold else "") for k, s in spreads.items())
     if all(s < 1e-3 for s in spreads.values()):
         return ("differs", "every front collapses to one point: with uniform aggregation weights the MSE-optimal "
                            "design already uses E = K P, so the energy constraint (30b) never binds "
                            f"(see {DECISIONS}, 'The epsilon-constraint front collapses')")
-    return "matches", "the aggregation error rises as the sensing bound tightens: " + ", ".join(
-        f"{k} spread {_f(100 * s)} %" for k, s in spreads.items())
+    unconverged = [k for k in spreads if k in converged and not converged[k] and spreads[k] >= 1e-3]
+    if unconverged:
+        return "differs", (f"spread at points not solved to a relative change < {FRONT_TOL:g}: {sorted(unconverged)}; "
+                           f"it may come from the starts, not a trade-off: {shown}")
+    return "matches", "the aggregation error rises as the sensing bound tightens: " + shown
 
 
 def _fig10_verdict(r):
-    rel, tail = {}, {}
-    for label, c in r["curves"].items():
-        o = np.asarray(c["overall"], dtype=float)
-        rel[label] = abs(o[min(10, len(o) - 1)] - o[-1]) / abs(o[-1])
-        tail[label] = abs(o[-1 - max(1, len(o) // 10)] - o[-1]) / abs(o[-1])   # change over the last 10 %
-    if all(v < 1e-2 for v in rel.values()):
-        return "matches", "the overall error is within 1 % of its final value by iteration 10 for every N"
-    return "differs", ("not settled by iteration 10: " + ", ".join(f"{k} {_f(100 * v)} % off" for k, v in rel.items())
-                       + f"; over the last 10 % of the {len(o) - 1} iterations it still changes by "
-                       + ", ".join(f"{k} {_f(100 * v)} %" for k, v in tail.items())
-                       + (f" (with C-steps of 10x the steps the MSE history differs by at most "
-                          f"{_f(r['cstep_exactness_gap'])} relative: the slow part is the alternation itself)"
-                          if "cstep_exactness_gap" in r else ""))
+    """The paper: "the proposed algorithm converges very fast, i.e., after less than 10 iterations".
+    Judged per N by the first iteration from which the overall error stays within 1 % of its value at
+    the last iteration (0.1 % shown)."""
+    it1 = {k: c["iterations_to_1pct"] for k, c in r["curves"].items()}
+    it01 = {k: c["iterations_to_0p1pct"] for k, c in r["curves"].items()}
+    ref = next(iter(r["curves"].values()))["reference_iteration"]
+    shown = ", ".join(f"{k}: {it1[k]} (1 %) / {it01[k]} (0.1 %)" for k in it1)
+    gap = (f"; C-steps of 10x the steps change the MSE history by at most {_f(r['cstep_exactness_gap'])} relative: "
+           "the slow part is the receiver-precoder alternation itself" if "cstep_exactness_gap" in r else "")
+    if all(v < 10 for v in it1.values()):
+        return "matches", f"within 1 % of the iteration-{ref} value before iteration 10 for every N ({shown})"
+    return "differs", f"iterations to stay within 1 % / 0.1 % of the iteration-{ref} value: {shown}{gap}"
 
 
 def _fig11_verdict(r):
@@ -490,29 +535,41 @@ def _beyond(text):
 
 
 CLAIMS: dict[str, Claim] = {
-    "a-fig2": Claim("Fig. 2: CollabSenseFed tracks perfect FEEL and OTA-FEEL on MNIST closely (small gap from "
-                    "inter-task interference).", _accuracy_numbers, lambda r: _accuracy_verdict(r, what="MNIST")),
-    "a-fig3": Claim("Fig. 3: the same on CIFAR-10 with a CNN, with a larger gap.", _accuracy_numbers,
+    "a-fig2": Claim("Fig. 2 (Sec. V.C): \"CollabSenseFed tracks both cases closely, indicating a practically-"
+                    "negligible impact of target sensing on learning quality\"; \"The small gap ... can be attributed "
+                    "to inter-task interference.\"", _accuracy_numbers, lambda r: _accuracy_verdict(r, what="MNIST")),
+    "a-fig3": Claim("Fig. 3 (Sec. V.C): \"The result shows a similar trend with a larger gap between the "
+                    "baselines\" (CIFAR-10, CNN).", _accuracy_numbers,
                     lambda r: _accuracy_verdict(r, what="CIFAR")),
-    "a-fig4": Claim("Fig. 4: Setups I-III reduce the location MSE towards the bound and converge to the joint CRB; "
-                    "single-shot localisation is drastically worse.", _fig4_numbers, _fig4_verdict),
-    "a-fig5": Claim("Fig. 5: CollabSenseFed's estimates lie on the true locations; single-shot ones scatter.",
+    "a-fig4": Claim("Fig. 4 (Sec. V.C): \"The three setups, however, converge to the joint Cramér-Rao bound after "
+                    "enough number of iterations.\" ... \"The figure shows a drastic enhancement achieved by "
+                    "CollabSenseFed as compared to benchmark single-shot localization.\"", _fig4_numbers,
+                    _fig4_verdict),
+    "a-fig5": Claim("Fig. 5 (Sec. V.C): \"the target location estimates by CollabSenseFed ... closely match the "
+                    "ground truth\"; \"the single-shot localization method shows large deviations\".",
                     lambda r: {f"MSE {s} (m²)": _f(v) for s, v in r["location_mse"].items()}, _fig5_verdict),
-    "a-fig6": Claim("Fig. 6: the sensing error drops monotonically with the pulse duration T and with K.",
+    "a-fig6": Claim("Fig. 6 (Sec. V.C): \"the sensing error drops monotonically against pulse duration\"; \"the "
+                    "sensing error also decreases as the number of devices K increases\".",
                     lambda r: {"location MSE [K x T] (m²)": _f(r["location_mse"]),
                                "one-frame CRB(v) [K x T] (m²)": _f(r["crb_v_one_frame"])}, _fig6_verdict),
-    "a-fig7": Claim("Fig. 7: the sensing bound falls with K; the aggregation error grows with K and with the number "
-                    "of tasks I.", lambda r: {f"{k}: MSE_bar over K": _f(c["mse"]) for k, c in r["curves"].items()}
+    "a-fig7": Claim("Fig. 7 (Sec. V.C): \"the sensing error bound reduces against K\"; \"by increasing the number "
+                    "of learning tasks, the achieved CRB increases\".", lambda r: {f"{k}: MSE_bar over K": _f(c["mse"]) for k, c in r["curves"].items()}
                     | {f"{k}: CRB_L over K (m²)": _f(c["crb_l"]) for k, c in r["curves"].items()}, _fig7_verdict),
-    "a-fig8": Claim("Fig. 8: Pareto fronts, aggregation error rises as the sensing error falls; longer T lowers the "
-                    "aggregation error.", _fronts_numbers, _fronts_verdict),
-    "a-fig9": Claim("Fig. 9: the same trade-off for several PS antenna counts N; more antennas lower both errors.",
+    "a-fig8": Claim("Figs. 8-9 (Sec. V.C): \"as the sensing error decreases, the aggregation error tends to "
+                    "increase\"; \"by increasing the number of transmit antennas or expanding the pulse duration, the "
+                    "aggregation error further reduces and sensing error (marginally) improves\" (Fig. 8: T).", _fronts_numbers, _fronts_verdict),
+    "a-fig9": Claim("Figs. 8-9 (Sec. V.C): \"as the sensing error decreases, the aggregation error tends to "
+                    "increase\"; \"by increasing the number of transmit antennas ... the aggregation error further "
+                    "reduces\" (Fig. 9: N).",
                     _fronts_numbers, _fronts_verdict),
-    "a-fig10": Claim("Fig. 10: Algorithm 1 converges in fewer than 10 iterations; the overall error drops with N.",
+    "a-fig10": Claim("Fig. 10 (Sec. V.C): \"the proposed algorithm converges very fast, i.e., after less than 10 "
+                     "iterations\"; \"the overall error shows a rapid drop with increasing N\".",
                      lambda r: {f"{k}: overall error, first / last": f"{_f(c['overall'][0])} / {_f(c['overall'][-1])}"
-                                for k, c in r["curves"].items()}, _fig10_verdict),
-    "a-fig11": Claim("Fig. 11: the centralised signalling load grows linearly with M (32 000 at M = 8 to 244 000 at "
-                     "M = 64); the distributed load stays at 30.",
+                                for k, c in r["curves"].items()}
+                     | {f"{k}: iterations to 1 % / 0.1 % of the last value": f"{c.get('iterations_to_1pct')} / "
+                        f"{c.get('iterations_to_0p1pct')}" for k, c in r["curves"].items()}, _fig10_verdict),
+    "a-fig11": Claim("Fig. 11 (Sec. V.C): \"the CS overhead, which increases linearly with M (e.g., 32,000 for M = 8 "
+                     "to 244,000 for M = 64)\"; \"the DS overhead, constant at 30 across all M values\".",
                      lambda r: {"centralised": _f(r["ssl_centralised"], 6), "distributed": _f(r["ssl_distributed"])},
                      _fig11_verdict),
     "a-ml-vs-crb": Claim("(Not in the paper.) Joint ML localisation against CRB(v) and CRB_L as T grows.",

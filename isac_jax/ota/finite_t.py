@@ -25,6 +25,11 @@ least-squares / ML localiser, which treats the leakage as white noise) is the er
 attains asymptotically whatever the leakage's distribution, and it is >= ``finite_t_crb``.
 Tested against a NumPy reference built from the random matrices themselves and against Monte
 Carlo statistics of simulated echoes (``tests/test_finite_t.py``).
+
+Its independence assumption does not hold for what CollabSenseFed radiates (gradient symbols, model
+updates): :func:`frame_conditional_information` is the bound that does, the Fisher information of the
+statistics given the realised streams, with the leakage a known term of the mean
+(``docs/modelling/paper-a-evidence.md``).
 """
 
 from __future__ import annotations
@@ -214,3 +219,57 @@ def numerical_rank(R):
 def _rank_tol(dtype) -> float:
     """Relative eigenvalue below which a direction counts as null: ``max(1e-6, 1e3 eps)``."""
     return max(1e-6, 1e3 * float(np.finfo(dtype).eps))
+
+
+def frame_conditional_information(target, devices, x, echo_noise_var, *, alpha0=1.0, gamma=1.0, orthogonal=False):
+    """FIM ``[3, 3]`` (m^-2) of the target position from one frame's statistics *given every device's
+    realised transmit signals* ``x[K, T, M]`` (the conditional bound the simulations judge against).
+
+    Device k forms ``Z_k = sum_t u_k[t] x_k[t]^H`` from its echoes (A.8)
+    ``u_k[t] = a_k sum_l a_l^T x_l[t] + n_k[t]``, ``n_k ~ CN(0, varsigma_k I)`` (``orthogonal``: only
+    ``a_k a_k^T x_k[t]``, Setup I). Given all ``x``, the cross-device leakage is not interference but a
+    known function of the target in the mean, ``E Z_k = a_k sum_l a_l^T S_lk``,
+    ``S_lk = sum_t x_l[t] x_k[t]^H``, and the noise ``sum_t n_k x_k^H`` has independent rows
+    ``CN(0, varsigma_k conj R_kk)``, ``R_kk = sum_t x_k x_k^H``. So
+
+        ``J_ij = (2 / varsigma_k) Re sum_k tr(D_ik R_kk^+ D_jk^H)``,
+        ``D_ik = d_i(a_k) s X_k^H + a_k (d_i s) X_k^H``, ``s[t] = sum_l a_l^T x_l[t]``.
+
+    Assumptions: Gaussian echo noise independent over frames, devices and intervals; the devices'
+    streams may depend on earlier frames' echoes (the estimate they send gradients at) but not on
+    this frame's echo noise nor on the target except through them, so the per-frame informations of
+    a run add up to the Fisher information of all statistics given the realised streams; nothing is
+    assumed about the streams' distribution (gradient symbols, model updates, correlated or not).
+    ``tr J^{-1}`` bounds estimators that are unbiased given the streams and use any function of the
+    per-frame statistics (the over-the-air aggregation noise carries no target information), the
+    devices' leakage-as-noise localiser included. With streams that depend on earlier echoes, the mean
+    over keys of ``tr J^{-1}`` is at or above ``tr (E J)^{-1}`` (Jensen), the unconditional bound.
+    """
+    K, T, M = x.shape
+
+    def resp(v):
+        a = array_responses(v, devices, M, alpha0=alpha0, gamma=gamma)
+        return jnp.stack([jnp.real(a), jnp.imag(a)])
+
+    v = jnp.asarray(target)
+    a_ri = resp(v)
+    d_ri = jax.jacfwd(resp)(v)                                                          # [2, K, M, 3]
+    a, da = a_ri[0] + 1j * a_ri[1], d_ri[0] + 1j * d_ri[1]
+    a, da = a.astype(x.dtype), jnp.moveaxis(da, -1, 1).astype(x.dtype)                 # [K, M], [K, 3, M]
+    if orthogonal:
+        s = jnp.einsum("km,ktm->kt", a, x)                                              # a_k^T x_k[t]
+        ds = jnp.einsum("kim,ktm->kit", da, x)
+    else:
+        s = jnp.broadcast_to(jnp.einsum("lm,ltm->t", a, x), (K, T))
+        ds = jnp.broadcast_to(jnp.einsum("lim,ltm->it", da, x), (K, 3, T))
+    sx = jnp.einsum("kt,ktn->kn", s, jnp.conj(x))                                       # s X_k^H  [K, M]
+    dsx = jnp.einsum("kit,ktn->kin", ds, jnp.conj(x))                                   # [K, 3, M]
+    D = da[:, :, :, None] * sx[:, None, None, :] + a[:, None, :, None] * dsx[:, :, None, :]   # [K, 3, M, M]
+    R = jnp.einsum("ktm,ktn->kmn", x, jnp.conj(x))
+    w, U = jnp.linalg.eigh(R)
+    keep = w > _rank_tol(w.dtype) * jnp.maximum(jnp.max(w, axis=-1, keepdims=True), jnp.finfo(w.dtype).tiny)
+    inv_w = jnp.where(keep, 1.0 / jnp.where(keep, w, 1.0), 0.0)
+    R_pinv = jnp.einsum("kmi,ki,kni->kmn", U, inv_w.astype(U.dtype), jnp.conj(U))
+    var = jnp.broadcast_to(jnp.asarray(echo_noise_var), (K,))
+    J = 2.0 * jnp.real(jnp.einsum("k,kimn,knp,kjmp->ij", 1.0 / var, D, R_pinv, jnp.conj(D)))
+    return 0.5 * (J + J.T)

@@ -58,9 +58,10 @@ def prepare(task: FeelTask, n_clients: int, seed: int):
 
 def run_schemes(schemes, system: PaperASystem, protocol: FeelProtocol, task: FeelTask | None, n_rounds: int,
                 n_trials: int, *, seed: int, work_dir=None, progress: bool = True,
-                intervals_per_round: int | None = None) -> dict:
+                intervals_per_round: int | None = None, geometry=None) -> dict:
     """Run every scheme (float64) with the same key. Returns ``{scheme: SimulationResult}`` (:func:`~isac_jax.collabsensefed.simulate`) plus
-    ``"_dataset"`` (name, synthetic flag) and ``"_n_params"``."""
+    ``"_dataset"`` (name, synthetic flag) and ``"_n_params"``. ``geometry``: one ``(devices, target)`` for
+    every trial (:func:`~isac_jax.collabsensefed.simulate`)."""
     out = {}
     with float64():
         fed = data = ds = None
@@ -71,7 +72,7 @@ def run_schemes(schemes, system: PaperASystem, protocol: FeelProtocol, task: Fee
             ckpt = None if work_dir is None else f"{work_dir}/{name}_K{system.n_devices}_T{system.frame_length}.ckpt"
             out[name] = simulate(name, system, n_rounds, jax.random.PRNGKey(seed), protocol=protocol, n_trials=n_trials,
                                       federated=fed, data=data, intervals_per_round=intervals_per_round,
-                                      checkpoint=ckpt, progress=progress, desc=name)
+                                      checkpoint=ckpt, progress=progress, desc=name, geometry=geometry)
     out["_dataset"] = {"name": None if ds is None else ds.name, "synthetic": bool(ds is not None and ds.synthetic)}
     out["_n_params"] = intervals_per_round
     return out
@@ -86,6 +87,6 @@ def curve_results(runs: dict, schemes, key: str) -> dict:
         if key == "location_se":
             res[name]["location_mse"] = res[name].pop("location_se")
             res[name]["crb_v"] = np.asarray(runs[name].crb).mean(axis=1)
-            for bound in ("crb_finite_t", "ls_mse_finite_t"):
+            for bound in ("crb_finite_t", "ls_mse_finite_t", "crb_conditional"):
                 res[name][bound] = np.asarray(getattr(runs[name], bound)).mean(axis=1)
     return res

@@ -1,21 +1,35 @@
 """Paper A, Fig. 4: target-location MSE vs communication rounds for every sensing scheme.
 
+The judged bound of every setup is ``bound``: the CRB of all frames' statistics *given the realised
+transmit streams* (``crb_conditional``, :func:`~isac_jax.ota.finite_t.frame_conditional_information`),
+valid whatever the devices radiate (gradient symbols, model updates in any order). Setup III is
+Algorithm 2 as the paper states it: task 2 streams entry t of the model update in interval t
+(``learning_payload="model"``); the common interleaver is the named variant ``setup_iii_interleaved``.
+``res["final"][scheme]`` holds, for the last round, ``location_mse`` and ``location_mse_se`` over the
+geometries, ``bound``, the per-trial ratios MSE / bound (``ratio_mean``, ``ratio_median`` with
+bootstrap 95 % intervals ``*_ci``), ``clipped_fraction`` (runs ending on the search region's edge or
+more than ``far_m`` off), and, from ``n_repeats`` runs that share one geometry (trial
+``repeat_trial``'s) and differ only in their keys, ``bias_sq``, ``variance`` (the MSE's
+decomposition), ``repeat_mse``/``repeat_mse_se``, ``repeat_bound`` and ``repeat_clipped_fraction``.
+``acquisition_channel_uses_per_round`` counts the over-the-air acquisition's uses that the tracking
+setups spend before each round beside the ``intervals_per_round`` every scheme spends.
+
 Setups I-III of CollabSenseFed, OTA sensing with I = 1 and the single-shot baseline, all with the
-same channel uses per round (the learning model's size ``d``) and power budget, plus, per scheme and
-round, the mean CRB(v) of the data gathered by then (A.19, with the devices' sample correlations;
-``crb``), the finite-T bound of the same statistics with the other devices' leakage as Gaussian
-interference (``crb_finite_t``, :mod:`isac_jax.ota.finite_t`; equal to CRB(v) for Setup I's
-orthogonal echoes), the asymptotic MSE of the devices' least-squares localiser under it
+same channel uses per round on their frames (the learning model's size ``d``) and power budget, plus,
+per scheme and round, ``crb_conditional`` (the judged bound above), and as internal references the
+mean CRB(v) of the data gathered by then (A.19, with the devices' sample correlations; ``crb``), the
+finite-T model of the same statistics with the other devices' leakage as independent-signal Gaussian
+interference (``crb_finite_t``, :mod:`isac_jax.ota.finite_t`; not a bound for gradient or model-update
+streams, ``docs/modelling/paper-a-evidence.md``), the asymptotic MSE of the devices' least-squares localiser under it
 (``ls_mse_finite_t``) and CRB_L (Theorem 2) at the same effective frame length (``crb_l``). Setup III trains ``task`` at the same time (the
 paper uses CIFAR-10; the quick preset uses the digits MLP so 50 trials stay cheap).
 
 ``payload_ablations`` also runs Setup III with each listed ``FeelProtocol.learning_payload`` (key
-``setup_iii_{payload}_payload``; same trials, channels and keys). The default Setup III streams its
-model updates through a common interleaver; ``"model"`` streams them in parameter order as
-Algorithm 2 does, ``"shuffled"`` and ``"independent"`` are diagnostics (see
-:class:`~isac_jax.collabsensefed.FeelProtocol` and ``docs/modelling/paper-a-collabsensefed.md``). With any of them,
-``payload_frame_correlation`` records the cross-device correlation of the first round's updates in
-parameter order (:func:`payload_correlation`).
+``setup_iii_{payload}``; same trials, channels and keys): ``"interleaved"`` (one permutation per round
+shared by all devices; the over-the-air sum is unchanged, the radar waveform is not) is beyond the
+paper, ``"shuffled"`` and ``"independent"`` are diagnostics (:class:`~isac_jax.collabsensefed.FeelProtocol`).
+With any of them, ``payload_frame_correlation`` records the cross-device correlation of the first
+round's updates in parameter order (:func:`payload_correlation`).
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ import jax
 import numpy as np
 
 from ...collabsensefed import FeelProtocol, frame_correlation
+from ...collabsensefed.sensing import _search_region
 from ...core.geometry import PAPER_A_TARGET_REGION
 from ...core.precision import float64
 from ...fl.clients import standardise
@@ -38,14 +53,14 @@ from ..registry import Experiment
 NAME = "a-fig4"
 DESCRIPTION = "Paper A Fig. 4: location MSE vs rounds (Setups I-III, I=1 OTA, single-shot) with CRB(v) and CRB_L"
 
-PAYLOAD_LABELS = {"model": "Setup III, updates in parameter order (Algorithm 2)",
-                  "interleaved": "Setup III, interleaved updates",
+PAYLOAD_LABELS = {"interleaved": "Setup III, interleaved updates (beyond the paper)",
                   "shuffled": "Setup III, per-device shuffled updates (diagnostic)",
                   "independent": "Setup III, independent task-2 symbols (diagnostic)"}
+VARIANTS = tuple(f"setup_iii_{p}" for p in PAYLOAD_LABELS)
 SENSING_ONLY = ("setup_i", "setup_ii", "ota_sensing_i1", "single_shot")
 LABELS = {"setup_i": "CollabSenseFed - Setup I (perfect links)", "setup_ii": "CollabSenseFed - Setup II (OTA)",
-          "setup_iii": "CollabSenseFed - Setup III (OTA, with learning)",
-          **{f"setup_iii_{p}_payload": label for p, label in PAYLOAD_LABELS.items()},
+          "setup_iii": "CollabSenseFed - Setup III (OTA, with learning; Algorithm 2's order)",
+          **{f"setup_iii_{p}": label for p, label in PAYLOAD_LABELS.items()},
           "ota_sensing_i1": "OTA sensing only, I = 1",
           "single_shot": "Single-shot localisation"}
 
@@ -53,18 +68,21 @@ LABELS = {"setup_i": "CollabSenseFed - Setup I (perfect links)", "setup_ii": "Co
 @dataclasses.dataclass(frozen=True)
 class Config:
     system: PaperASystem = FEEL_SYSTEM
-    protocol: FeelProtocol = FeelProtocol()
+    protocol: FeelProtocol = FeelProtocol(learning_payload="model")
     task: FeelTask = FeelTask(source="digits", model="mlp", hidden=32)
     n_rounds: int = 10
     n_trials: int = 50
     schemes: tuple = ("setup_i", "setup_ii", "setup_iii", "ota_sensing_i1", "single_shot")
-    payload_ablations: tuple = ("model",)
+    payload_ablations: tuple = ("interleaved",)
+    n_repeats: int = 16
+    repeat_trial: int = 0
+    far_m: float = 1.0
 
 
 PRESETS = {
     "quick": Config(),
     "paper": Config(task=FeelTask(source="cifar10", model="cnn", conv_filters=((32, 32), (64, 64), (128, 256)),
-                                  fc=(1024, 512), learning_rate=0.05, standardise_inputs=True), n_rounds=30, n_trials=100),
+                                  fc=(1024, 512), learning_rate=0.05, standardise_inputs=True), n_rounds=30, n_trials=100, n_repeats=50),
 }
 
 
@@ -97,7 +115,7 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
                                 work_dir=work_dir, progress=progress, intervals_per_round=d))
     schemes = tuple(config.schemes)
     for payload in (config.payload_ablations if "setup_iii" in joint else ()):
-        name = f"setup_iii_{payload}_payload"
+        name = f"setup_iii_{payload}"
         protocol = dataclasses.replace(config.protocol, learning_payload=payload)
         runs[name] = run_schemes(("setup_iii",), config.system, protocol, config.task, config.n_rounds,
                                  config.n_trials, seed=seed, progress=progress,
@@ -119,19 +137,120 @@ def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) 
     res["intervals_per_round"] = d
     res["effective_frame_length"] = t_eff
     res["first_round_frames"] = {s: np.asarray(runs[s].location_se_frames).mean(axis=1) for s in schemes}
-    res["final"] = {s: {"location_mse": float(res[s]["location_mse"][-1]), "crb_v": float(res[s]["crb_v"][-1]),
-                        "crb_finite_t": float(res[s]["crb_finite_t"][-1]),
-                        "ls_mse_finite_t": float(res[s]["ls_mse_finite_t"][-1]),
-                        # undefined for one trial: None (null in results.json), not a NaN and a warning
-                        "location_mse_stderr": (float(np.std(runs[s].location_se[-1], ddof=1)
-                                                      / np.sqrt(config.n_trials)) if config.n_trials > 1 else None),
-                        "median_se_to_crb": float(np.median(runs[s].location_se[-1] / runs[s].crb[-1])),
-                        "median_se_to_crb_finite_t": float(np.median(runs[s].location_se[-1]
-                                                                     / runs[s].crb_finite_t[-1]))}
-                    for s in schemes}
+    if config.n_repeats > 0:
+        geometry = (ref.devices[config.repeat_trial], ref.targets[config.repeat_trial])
+        reps = _repeat_runs(config, d, joint, alone, geometry, seed, work_dir, progress)
+        res["repeat_geometry"] = {"devices": geometry[0], "target": geometry[1]}
+    else:
+        reps = {}
+    extra = _acquisition_uses(config.protocol)
+    res["acquisition_channel_uses_per_round"] = {s: extra if _base(s) in _TRACKING else 0 for s in schemes}
+    res["final"] = {s: _final_summary(runs[s], reps.get(s), config, s) for s in schemes}
     res["estimates"] = {s: runs[s].estimates for s in schemes}
     res["targets"] = ref.targets
     return res
+
+
+_TRACKING = ("setup_i", "setup_ii", "setup_iii", "ota_sensing_i1")
+
+
+def _base(scheme: str) -> str:
+    return "setup_iii" if scheme in VARIANTS else scheme
+
+
+def _field(run, name: str):
+    """One field of a :class:`~isac_jax.collabsensefed.SimulationResult` (``None`` when absent)."""
+    return getattr(run, name, None)
+
+
+def _acquisition_uses(protocol: FeelProtocol, n_candidates: int = 6, n_sweeps: int = 4) -> int:
+    """Channel uses of one over-the-air acquisition (:func:`~isac_jax.collabsensefed.sensing.acquire`):
+    ``(G + C (3 S + 1)) * repeats`` with ``G`` the grid size, ``C`` candidates and ``S`` sweeps."""
+    grid = int(np.prod(protocol.grid_shape))
+    return (grid + n_candidates * (3 * n_sweeps + 1)) * protocol.acquisition_repeats
+
+
+def _repeat_runs(config: Config, d: int, joint, alone, geometry, seed, work_dir, progress) -> dict:
+    """Every scheme (and Setup III variant) again on ``n_repeats`` trials sharing ``geometry``."""
+    sub = None if work_dir is None else f"{work_dir}/repeats"
+    runs = {}
+    if joint:
+        runs.update(run_schemes(joint, config.system, config.protocol, config.task, config.n_rounds, config.n_repeats,
+                                seed=seed, work_dir=sub, progress=progress, geometry=geometry))
+    if alone:
+        runs.update(run_schemes(alone, config.system, config.protocol, None, config.n_rounds, config.n_repeats,
+                                seed=seed, work_dir=sub, progress=progress, intervals_per_round=d, geometry=geometry))
+    for payload in (config.payload_ablations if "setup_iii" in joint else ()):
+        protocol = dataclasses.replace(config.protocol, learning_payload=payload)
+        runs[f"setup_iii_{payload}"] = run_schemes(
+            ("setup_iii",), config.system, protocol, config.task, config.n_rounds, config.n_repeats, seed=seed,
+            progress=progress, geometry=geometry,
+            work_dir=None if sub is None else f"{sub}/setup_iii_{payload}")["setup_iii"]
+    return runs
+
+
+def at_edge(points, region, tol: float = 1e-6):
+    """Boolean ``[...]``: whether each point ``[..., 3]`` lies on the boundary of ``region`` (within
+    ``tol`` in range (m), azimuth (deg) or altitude (m)), i.e. where a projection clipped it."""
+    c = np.asarray(region.to_cylindrical(np.asarray(points)))
+    lo = np.array([region.r_min_m, region.arc_start_deg, region.z_min_m])
+    hi = np.array([region.r_max_m, region.arc_start_deg + region.arc_width_deg, region.z_max_m])
+    return np.any((np.abs(c - lo) <= tol) | (np.abs(c - hi) <= tol), axis=-1)
+
+
+def mean_se(x) -> tuple:
+    """Mean and its standard error (``std(ddof=1) / sqrt(n)``; ``None`` for one sample)."""
+    x = np.asarray(x, dtype=float)
+    return float(np.mean(x)), (float(np.std(x, ddof=1) / np.sqrt(x.size)) if x.size > 1 else None)
+
+
+def bootstrap_ci(x, stat, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> list:
+    """Percentile bootstrap interval ``[lo, hi]`` of ``stat`` (e.g. ``np.mean``) of the sample ``x``."""
+    x = np.asarray(x, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, x.size, size=(n_boot, x.size))
+    vals = stat(x[idx], axis=1)
+    q = (1.0 - level) / 2.0
+    return [float(np.quantile(vals, q)), float(np.quantile(vals, 1.0 - q))]
+
+
+def bias_variance(estimates, target) -> dict:
+    """Decomposition of the total MSE (m^2) of ``estimates[S, 3]`` of one ``target[3]``:
+    ``bias_sq = ||mean - target||^2`` and ``variance = sum of the per-axis sample variances`` (ddof=1), so
+    ``mse = bias_sq + variance (S - 1) / S``."""
+    e = np.asarray(estimates, dtype=float)
+    mean = e.mean(axis=0)
+    return {"bias_sq": float(np.sum((mean - np.asarray(target)) ** 2)),
+            "variance": float(np.sum(np.var(e, axis=0, ddof=1))) if e.shape[0] > 1 else None}
+
+
+def _final_summary(run, rep, config: Config, scheme: str) -> dict:
+    """The last round of one scheme: errors, bounds, ratios and the estimator's behaviour (module doc)."""
+    se = np.asarray(_field(run, "location_se"))[-1]
+    bound = np.asarray(_field(run, "crb_conditional"))[-1]
+    est = np.asarray(_field(run, "estimates"))
+    region = PAPER_A_TARGET_REGION if scheme == "single_shot" else _search_region(PAPER_A_TARGET_REGION)
+    mse, mse_se = mean_se(se)
+    ratio = se / bound
+    out = {"location_mse": mse, "location_mse_se": mse_se, "bound": float(np.mean(bound)),
+           "crb_v": float(np.mean(np.asarray(_field(run, "crb"))[-1])),
+           "crb_finite_t": float(np.mean(np.asarray(_field(run, "crb_finite_t"))[-1])),
+           "ls_mse_finite_t": float(np.mean(np.asarray(_field(run, "ls_mse_finite_t"))[-1])),
+           "ratio_mean": float(np.mean(ratio)), "ratio_mean_ci": bootstrap_ci(ratio, np.mean),
+           "ratio_median": float(np.median(ratio)), "ratio_median_ci": bootstrap_ci(ratio, np.median),
+           "clipped_fraction": float(np.mean(at_edge(est, region) | (np.sqrt(se) > config.far_m))),
+           "n_trials": int(se.size)}
+    if rep is not None:
+        rse = np.asarray(_field(rep, "location_se"))[-1]
+        rest = np.asarray(_field(rep, "estimates"))
+        rmse, rmse_se = mean_se(rse)
+        out.update(bias_variance(rest, np.asarray(_field(rep, "targets"))[0]))
+        out.update(repeat_mse=rmse, repeat_mse_se=rmse_se,
+                   repeat_bound=float(np.mean(np.asarray(_field(rep, "crb_conditional"))[-1])),
+                   repeat_clipped_fraction=float(np.mean(at_edge(rest, region) | (np.sqrt(rse) > config.far_m))),
+                   n_repeats=int(rse.size))
+    else:
+        out.update(bias_sq=None, variance=None)
+    return out
 
 
 def plot(results: dict, path) -> None:
@@ -140,12 +259,12 @@ def plot(results: dict, path) -> None:
     schemes = [s for s in LABELS if s in results]
     for s in schemes:
         line, = ax.semilogy(rounds, results[s]["location_mse"], "o-", ms=3, label=LABELS[s])
-        if s != "single_shot" and not s.endswith("_payload"):
+        if s != "single_shot" and s not in VARIANTS:
             ax.semilogy(rounds[1:], results[s]["crb_v"][1:], "--", color=line.get_color(), lw=1,
                         label=f"CRB(v), {s.replace('_', ' ')}")
-            if s != "setup_i" and "crb_finite_t" in results[s]:
-                ax.semilogy(rounds[1:], results[s]["crb_finite_t"][1:], "-.", color=line.get_color(), lw=1.5,
-                            label=f"finite-T bound, {s.replace('_', ' ')}")
+            if s != "setup_i" and "crb_conditional" in results[s]:
+                ax.semilogy(rounds[1:], results[s]["crb_conditional"][1:], "-.", color=line.get_color(), lw=1.5,
+                            label=f"bound given the streams, {s.replace('_', ' ')}")
         frames = np.asarray(results["first_round_frames"][s])
         ax2.semilogy(np.arange(1, len(frames) + 1), frames, "-", color=line.get_color(), label=LABELS[s])
     ax.semilogy(rounds, results["crb_l"], "k:", label="CRB_L (Thm. 2, full power)")

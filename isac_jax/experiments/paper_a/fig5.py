@@ -20,7 +20,7 @@ DESCRIPTION = "Paper A Fig. 5: estimated vs true target locations (CollabSenseFe
 @dataclasses.dataclass(frozen=True)
 class Config:
     system: PaperASystem = FEEL_SYSTEM
-    protocol: FeelProtocol = FeelProtocol()
+    protocol: FeelProtocol = FeelProtocol(learning_payload="model")
     task: FeelTask = FeelTask(source="digits", model="mlp", hidden=32)
     n_rounds: int = 5
     n_trials: int = 20
@@ -32,7 +32,7 @@ PRESETS = {"quick": Config(),
 
 def run(config: Config, *, seed: int = 0, work_dir=None, progress: bool = True) -> dict:
     cfg = fig4.Config(system=config.system, protocol=config.protocol, task=config.task, n_rounds=config.n_rounds, n_trials=config.n_trials,
-                        schemes=("setup_iii", "single_shot"), payload_ablations=())
+                        schemes=("setup_iii", "single_shot"), payload_ablations=(), n_repeats=0)
     res = fig4.run(cfg, seed=seed, work_dir=work_dir, progress=progress)
     out = {"targets": res["targets"], "estimates": res["estimates"], "final": res["final"]}
     out["location_mse"] = {s: float(np.mean(np.sum((np.asarray(res["estimates"][s]) - res["targets"]) ** 2, axis=1)))
