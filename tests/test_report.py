@@ -118,6 +118,7 @@ def test_b_fig6_verdict_is_two_sided():
 def test_fig4_verdict_flags_an_estimator_below_its_bound():
     """20 trials at 0.5x their bound with 1 % spread: a.fig4's summary and verdict say 'bound violated'."""
     import numpy as np
+    from isac_jax.collabsensefed import SimulationResult
     from isac_jax.experiments.paper_a import fig4
 
     rng = np.random.default_rng(0)
@@ -126,9 +127,10 @@ def test_fig4_verdict_flags_an_estimator_below_its_bound():
 
     def run(scale):
         se = scale * bound * (1.0 + 0.01 * rng.standard_normal((2, S)))
-        return {"location_se": se, "crb_conditional": np.full((2, S), bound), "crb": np.full((2, S), bound),
-                "crb_finite_t": np.full((2, S), bound), "ls_mse_finite_t": np.full((2, S), bound),
-                "estimates": targets + 0.01, "targets": targets}
+        return SimulationResult(intervals_per_round=1, targets=targets, devices=np.zeros((S, 1, 3)),
+                                location_se=se, crb_conditional=np.full((2, S), bound), crb=np.full((2, S), bound),
+                                crb_finite_t=np.full((2, S), bound), ls_mse_finite_t=np.full((2, S), bound),
+                                estimates=targets + 0.01)
 
     cfg = fig4.Config()
     final = {s: fig4._final_summary(run(1.0), None, cfg, s) for s in ("setup_i", "setup_iii")}

@@ -38,7 +38,7 @@ Decisions (the paper leaves them open; documented in ``docs/modelling/paper-a-co
   (with ``G_i / J_ii`` steps). Plain gradient steps with one step size cannot serve range (m) and
   altitude (sub-metre) together. ``step`` < 1 damps the noise of over-the-air gradients (a
   stochastic-approximation step). The estimate is kept in the target region widened by a margin
-  (:func:`_search_region`).
+  (:func:`search_region`).
 * **Standardisation of task 1.** Entry i is divided by ``s_i``, the RMS over devices of
   ``u_i^T grad l_k(v)`` at the start of the frame (side information), so the symbols have unit power
   there; they are clipped to ``+-symbol_clip`` (3) since the gradient can grow by orders of magnitude
@@ -258,7 +258,7 @@ def pooled_conditional_crb(state: SensingState):
     return crb_trace(state.info_cond)
 
 
-def _search_region(region: RingSector) -> RingSector:
+def search_region(region: RingSector) -> RingSector:
     """The target region widened by 5 m in range, 5 degrees each side in azimuth and 2 m in altitude.
 
     Coordinate steps in x, y, z followed by a projection onto the (non-separable) sector boundary can
@@ -319,7 +319,7 @@ def transmit_frame(state: SensingState, key, learn, link: Link, devices, physics
     def loss_k(w):
         return local_losses_from(w, state.Xi_hat, state.sqrt_corr, state.n_samples, devices, physics, state.rank)
 
-    region = _search_region(physics.region)
+    region = search_region(physics.region)
     tiny = jnp.finfo(state.v.dtype).tiny
 
     def step(carry, inp):
@@ -453,7 +453,7 @@ def acquire(state: SensingState, key, link: Link, devices, physics: SensingPhysi
     change, _ = _link_sum(k_grid, losses(grid) - here, link, link_kind, repeats)
     cand = grid[jnp.argsort(change)[:n_candidates]]                                      # [C, 3]
     w_mean = jnp.mean(link.W[:, 0, 0])                        # G / w_mean: the sum of local gradients
-    region = _search_region(physics.region)
+    region = search_region(physics.region)
 
     def sweep(c, k):
         axes, curv = jax.vmap(lambda v: step_axes(sensing_fisher(v, state.sqrt_corr, state.rank, state.n_samples,

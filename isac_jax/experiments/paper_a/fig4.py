@@ -40,7 +40,7 @@ import jax
 import numpy as np
 
 from ...collabsensefed import FeelProtocol, frame_correlation
-from ...collabsensefed.sensing import _search_region
+from ...collabsensefed.sensing import search_region
 from ...core.geometry import PAPER_A_TARGET_REGION
 from ...core.precision import float64
 from ...fl.clients import standardise
@@ -228,7 +228,7 @@ def _final_summary(run, rep, config: Config, scheme: str) -> dict:
     se = np.asarray(_field(run, "location_se"))[-1]
     bound = np.asarray(_field(run, "crb_conditional"))[-1]
     est = np.asarray(_field(run, "estimates"))
-    region = PAPER_A_TARGET_REGION if scheme == "single_shot" else _search_region(PAPER_A_TARGET_REGION)
+    region = PAPER_A_TARGET_REGION if scheme == "single_shot" else search_region(PAPER_A_TARGET_REGION)
     mse, mse_se = mean_se(se)
     ratio = se / bound
     out = {"location_mse": mse, "location_mse_se": mse_se, "bound": float(np.mean(bound)),
