@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= results
 
-.PHONY: demo test bench docs pages clean clean-results
+.PHONY: demo test test-slow test-all bench docs pages clean clean-results
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,9 +23,17 @@ demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce b-table3 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax report $(OUT)
 
-## The whole test suite (float64, tiny sizes) on two worker processes, the long tests handed out first.
+## The test suite (float64, tiny sizes) on two worker processes, the long tests handed out first, then
+## the ten slowest tests. The end-to-end tests marked `slow` are the second pass: `make test-slow`.
 test: $(STAMP)
-	$(PY) -m pytest -n 2 --dist load
+	$(PY) -m pytest -n 2 --dist load -m "not slow" --durations=10
+
+## The second pass: the end-to-end tests marked `slow` (whole learning/estimation pipelines, every study).
+test-slow: $(STAMP)
+	$(PY) -m pytest -n 2 --dist load -m slow --durations=10
+
+## Both passes.
+test-all: test test-slow
 
 ## Benchmarks: print side-by-side ratios and write each one's JSON record to docs/data/benchmarks/ (not part of the tests).
 BENCH_JSON ?= docs/data/benchmarks

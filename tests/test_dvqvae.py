@@ -370,6 +370,7 @@ def test_streamed_split_matches_generator_and_labels(data):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
     """The default network of the learning experiments (``area_maps`` input, ``centre`` head) as a
     D-VQVAE, evaluated on the index-only path, trained for 6 epochs on 384 samples of a tiny
@@ -487,6 +488,7 @@ print("OK")
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_data_parallel_training_over_two_devices_equals_one_device():
     """Batches sharded over 2 (forced host) devices with replicated parameters give the same losses
     and parameters after 4 steps as one device (up to float32 summation order), and the parameters
@@ -883,6 +885,7 @@ def test_bistatic_velocity_read_out_against_numpy(rng):
         get_net_config("quick", head="centre", ap_input="area_maps", centre_velocity="doppler")
 
 
+@pytest.mark.slow
 def test_latent_doppler_loss_against_numpy(rng):
     """The encoders' auxiliary loss (``encoder_doppler_weight``): each AP's probe on the latents of the
     cell holding each target against the targets' bistatic Dopplers of ``bistatic_geometry`` (in units

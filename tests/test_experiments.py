@@ -41,6 +41,7 @@ def test_cli_rejects_unknown_experiment_and_preset(capsys):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_ml_vs_crb_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("a-ml-vs-crb", "quick", devices=(3,), frame_lengths=(4, 8), n_trials=3,
                                      grid_shape=(3, 3, 2), n_iter=4, chunk_size=3)
@@ -67,6 +68,7 @@ TINY_SOLVER = DesignSolver(max_iter=4, n_cstep_iter=30, region_grid=(2, 2, 2), w
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_fronts_tiny_end_to_end(tmp_path):
     """a-fig8 (a-fig9 and a-pareto-crb run the same code with another varied parameter)."""
     cfg = experiments.resolve_config("a-fig8", "quick", values=(4, 8), system=TINY_SYSTEM, solver=TINY_SOLVER,
@@ -98,6 +100,7 @@ def test_pareto_crb_tiny_end_to_end(tmp_path):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
     cfg7 = experiments.resolve_config("a-fig7", "quick", devices=(2, 3), tasks=(1, 2), system=TINY_SYSTEM,
                                       solver=TINY_SOLVER, n_instances=2)
@@ -166,6 +169,7 @@ def _tiny_learning_setup(**kw):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_paper_b_learning_experiments_tiny_end_to_end(tmp_path):
     cfg = experiments.resolve_config("b-train", "quick", setup=_tiny_learning_setup(), classical=("music",),
                                      n_classical=4, chunk=4, schemes=("dvqvae", "dvae", "cnn"))

@@ -424,6 +424,7 @@ def test_a_fig2_and_fig5_tiny_end_to_end(tmp_path):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_a_fig3_tiny_end_to_end(tmp_path):
     """a-fig3 (the CNN on the synthetic CIFAR stand-in) at tiny sizes."""
     from isac_jax.experiments import reproduce
