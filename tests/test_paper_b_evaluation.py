@@ -23,6 +23,9 @@ def test_b_fig6_tiny_end_to_end(tmp_path):
     assert res["n_samples"] == 3 and res["ml_refined_samples"] == 2
     # Same samples at both powers, MRT: the bound falls exactly 10x for 20 dB (as b-crlb).
     np.testing.assert_allclose(res["root_crlb_location_m"][0] / res["root_crlb_location_m"][1], 10.0, rtol=1e-6)
+    # ml_refined carries the bound of its own 2 samples, the same 10x ratio.
+    ml_bound = res["ml_refined"]["root_crlb_location_m"]
+    np.testing.assert_allclose(ml_bound[0] / ml_bound[1], 10.0, rtol=1e-6)
     for scheme in ("monostatic", "music", "cs", "ml_refined"):
         assert res[scheme]["location_rmse_m"].shape == (2,) and np.all(np.isfinite(res[scheme]["location_rmse_m"]))
     assert "velocity_rmse_mps" not in res["monostatic"] and res["music"]["fronthaul_bits"] == 96
