@@ -26,9 +26,12 @@ TARGET = np.array([[40.0, 60.0]])
 VELOCITY = np.array([[6.0, -9.0]])
 #: ``ml_refined``'s settings for the tests' 4-antenna, 32 x 32 system: the angle grid (128 points, 32 per
 #: null-to-null beamwidth 2 / M_r = 0.5), the along-ray range step (a quarter of the 39 m range cell) and
-#: the global position grid (6 m, within a sixth of a range cell) stay far finer than the resolution, and
-#: one RELAX pass; the damped-Newton iterations that reach the CRLB are the default's.
-ML_SETTINGS = est.EstimatorSettings(n_angles=128, range_step_cells=0.25, ml_grid_step_m=6.0, ml_relax_passes=1)
+#: the global position grid (6 m, within a sixth of a range cell) stay far finer than the resolution; the
+#: grid search keeps every 8th of the 32 symbols (Doppler phase step |f_D| 8 Delta T <= 0.23 cycle for the
+#: scenes' speeds, below the 1/2 of grid_score's rule), one RELAX pass; the damped-Newton iterations that
+#: reach the CRLB are the default's.
+ML_SETTINGS = est.EstimatorSettings(n_angles=128, range_step_cells=0.25, ml_grid_step_m=6.0, ml_grid_symbol_stride=8,
+                                    ml_relax_passes=1)
 
 
 # The tests' simulator calls are jitted: one program each instead of hundreds of eager ops.
