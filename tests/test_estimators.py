@@ -24,6 +24,14 @@ CFG = cf.get_config("quick", n_subcarriers=32, n_symbols=32, n_tx_antennas=4, n_
 TX, RX = np.asarray(CFG.tx_positions), np.asarray(CFG.rx_positions)
 TARGET = np.array([[40.0, 60.0]])
 VELOCITY = np.array([[6.0, -9.0]])
+#: ``ml_refined``'s settings for the tests' 4-antenna, 32 x 32 system: the angle grid (128 points, 32 per
+#: null-to-null beamwidth 2 / M_r = 0.5), the along-ray range step (a quarter of the 39 m range cell) and
+#: the global position grid (6 m, within a sixth of a range cell) stay far finer than the resolution; the
+#: grid search keeps every 8th of the 32 symbols (Doppler phase step |f_D| 8 Delta T <= 0.23 cycle for the
+#: scenes' speeds, below the 1/2 of grid_score's rule), one RELAX pass; the damped-Newton iterations that
+#: reach the CRLB are the default's.
+ML_SETTINGS = est.EstimatorSettings(n_angles=128, range_step_cells=0.25, ml_grid_step_m=6.0, ml_grid_symbol_stride=8,
+                                    ml_relax_passes=1)
 
 
 # The tests' simulator calls are jitted: one program each instead of hundreds of eager ops.
@@ -116,7 +124,7 @@ def test_refined_ml_attains_the_crlb_at_high_snr():
     def errors(keys):
         def one(k):
             Y = Y0 + complex_normal(k, Y0.shape, var=noise_w, dtype=jnp.float64)
-            g, v = est.estimate("ml_refined", Y, x, TX, RX, n_targets=1, **CFG.echo_kwargs)
+            g, v = est.estimate("ml_refined", Y, x, TX, RX, n_targets=1, settings=ML_SETTINGS, **CFG.echo_kwargs)
             return jnp.sum((g - TARGET) ** 2), jnp.sum((v - VELOCITY) ** 2)
         return jax.vmap(one)(keys)
 
@@ -285,7 +293,8 @@ def test_refined_ml_places_both_targets_of_separated_high_snr_scenes():
         def one(g, v, beta, k):
             Y = cf.noiseless_echo(jnp.asarray(TX), jnp.asarray(RX), g, v, beta, x, **CFG.echo_kwargs)
             Y = Y + complex_normal(k, Y.shape, var=noise_w, dtype=jnp.float64)
-            g_hat, v_hat = est.estimate("ml_refined", Y, x, TX, RX, n_targets=2, **CFG.echo_kwargs)
+            g_hat, v_hat = est.estimate("ml_refined", Y, x, TX, RX, n_targets=2, settings=ML_SETTINGS,
+                                        **CFG.echo_kwargs)
             d = jnp.linalg.norm(g_hat[:, None] - g[None], axis=-1)                       # [Q_hat, Q]
             return jnp.minimum(jnp.maximum(d[0, 0], d[1, 1]), jnp.maximum(d[0, 1], d[1, 0]))
         return jax.vmap(one)(g, v, beta, keys)

@@ -16,11 +16,16 @@ SMALL = dict(system=TINY, schemes=("music",), n_samples=2, chunk_size=2)
 
 @pytest.mark.heavy
 def test_b_fig6_tiny_end_to_end(tmp_path):
-    cfg = experiments.resolve_config("b-fig6", powers_dbm=(30.0, 50.0), n_samples=2, chunk_size=2,
-                                     system=dataclasses.replace(TINY, precoder="mrt"))
+    # ml_refined on the first 2 of 3 samples (its own sweep), the other schemes on all 3.
+    cfg = experiments.resolve_config("b-fig6", powers_dbm=(30.0, 50.0), n_samples=3, ml_refined_samples=2,
+                                     chunk_size=2, system=dataclasses.replace(TINY, precoder="mrt"))
     res = experiments.reproduce("b-fig6", out=tmp_path, config=cfg, progress=False)["results"]
+    assert res["n_samples"] == 3 and res["ml_refined_samples"] == 2
     # Same samples at both powers, MRT: the bound falls exactly 10x for 20 dB (as b-crlb).
     np.testing.assert_allclose(res["root_crlb_location_m"][0] / res["root_crlb_location_m"][1], 10.0, rtol=1e-6)
+    # ml_refined carries the bound of its own 2 samples, the same 10x ratio.
+    ml_bound = res["ml_refined"]["root_crlb_location_m"]
+    np.testing.assert_allclose(ml_bound[0] / ml_bound[1], 10.0, rtol=1e-6)
     for scheme in ("monostatic", "music", "cs", "ml_refined"):
         assert res[scheme]["location_rmse_m"].shape == (2,) and np.all(np.isfinite(res[scheme]["location_rmse_m"]))
     assert "velocity_rmse_mps" not in res["monostatic"] and res["music"]["fronthaul_bits"] == 96

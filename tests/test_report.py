@@ -106,6 +106,15 @@ def test_b_fig6_verdict_is_two_sided():
     below["ml_refined"]["location_rmse_se_m"] = [0.01, 0.01, 0.001]
     out = read_claim("b-fig6", below)
     assert out["status"] == "differs" and "bound violated" in out["why"]
+    # A scheme scored on a subset of the samples (b-fig6's ml_refined_samples) is read against the bound
+    # of that subset, its own entry's, not the experiment's.
+    subset = json.loads(json.dumps(below))
+    subset["ml_refined"]["root_crlb_location_m"] = [0.3, 0.1, 0.001]
+    subset["ml_refined_samples"] = 48
+    out = read_claim("b-fig6", subset)
+    assert out["status"] == "matches", out
+    subset["ml_refined"]["root_crlb_location_m"] = [0.3, 0.1, 0.03]
+    assert read_claim("b-fig6", subset)["status"] == "differs"
     lost = json.loads(json.dumps(good))
     lost["cs"]["paired_vs_monostatic"]["ci95_low_m2"] = [1.0, -0.5, 1.0]
     out = read_claim("b-fig6", lost)

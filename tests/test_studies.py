@@ -22,6 +22,7 @@ CASES = {
     "ghost_paths": ([], [["shared data (as simulated)", "reference AP's echo only",
                           "independent data per transmit AP"]]),
     "genie_bound": (["--skip-location"], [["trivial (prior mean)", "genie-aided MMSE"]]),
+    "ml_refined_vs_crlb": ([], [["P = 40 dBm"]]),
     "velocity_readout": ([], [["trivial (training mean)", "classical (peaks*", "classical, robust*", "learned (MLP*",
                                "learned, bistatic LS*"]]),
     "detection_readout": ([], [["detector, test", "detector, first 1,000 training samples", "trivial, test"]]),
