@@ -57,6 +57,7 @@ def _numbers(value):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 @pytest.mark.parametrize("study", sorted(CASES))
 def test_study_runs_tiny_and_writes_its_record(study, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(STUDIES))
