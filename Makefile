@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,reference,data,docs]'
 	touch $(STAMP)
 
-## Quick versions of the key figures into results/ (CPU, a few minutes), then results/report.md and .html.
+## Quick versions of the key figures into results/ (CPU; `isac-jax list` shows each one's expected time), then results/report.md and .html.
 demo: $(STAMP)
 	$(VENV)/bin/isac-jax reproduce a-fig11 --preset quick --out $(OUT)
 	$(VENV)/bin/isac-jax reproduce a-ml-vs-crb --preset quick --out $(OUT)

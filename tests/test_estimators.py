@@ -110,6 +110,7 @@ def test_concentrated_cost_matches_numpy_least_squares():
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_refined_ml_attains_the_crlb_at_high_snr():
     """Monte Carlo over noise (fixed geometry and beta): RMSE within 1.5x the root CRLB and not below
     it beyond Monte Carlo error (the RMSE of n draws has relative standard error ~ 1/sqrt(2 n q)
@@ -276,6 +277,7 @@ def _separated_two_target_scenes(n_scenes, key):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_refined_ml_places_both_targets_of_separated_high_snr_scenes():
     """Ten two-target scenes, 40 dB above the nominal echo SNR: ``ml_refined`` places both targets
     within 2 m (its global grid search and two velocity peaks per position find the second target

@@ -135,6 +135,7 @@ def _tiny_cellfree():
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_paper_b_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-overhead", out=tmp_path, progress=False)["results"]
     assert res["centralised_bits"] == 67_108_864 and res["dvqvae_bits_paper_codebook"] == 81_920

@@ -396,6 +396,7 @@ _TINY_PROTOCOL = feel.FeelProtocol(grid_shape=(3, 3, 2), bcd_iter=2, acquisition
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_a_fig2_and_fig5_tiny_end_to_end(tmp_path):
     """a-fig2 (the three learning schemes) at tiny sizes, with a quality check: after 4 rounds the
     MLP on the 10-class digits is well above chance (0.1) for every scheme, and over-the-air learning
@@ -439,6 +440,7 @@ def test_a_fig3_tiny_end_to_end(tmp_path):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_sensing_only_experiments_tiny_end_to_end(tmp_path):
     """a-fig4 with Setups I and II and a-fig6 (sensing error vs T for two K), tiny. The pooled CRB of
     Setup I falls as its data grow (a CRB is a property of the data, so this fails if the statistics

@@ -15,6 +15,7 @@ SMALL = dict(system=TINY, schemes=("music",), n_samples=2, chunk_size=2)
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_b_fig6_tiny_end_to_end(tmp_path):
     # ml_refined on the first 2 of 3 samples (its own sweep), the other schemes on all 3.
     cfg = experiments.resolve_config("b-fig6", powers_dbm=(30.0, 50.0), n_samples=3, ml_refined_samples=2,
@@ -38,6 +39,7 @@ def _check_sweep(res, n_points):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_b_sweeps_tiny_end_to_end(tmp_path):
     # Q is swept: per-target outputs of different lengths must still stack.
     res = experiments.reproduce("b-fig7", out=tmp_path, progress=False,
@@ -52,6 +54,7 @@ def test_b_sweeps_tiny_end_to_end(tmp_path):
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_b_clutter_offset_and_scatter_experiments_tiny_end_to_end(tmp_path):
     res = experiments.reproduce("b-fig13", out=tmp_path, progress=False, config=experiments.resolve_config(
         "b-fig13", values=(3,), clutter_vars=(1.0, 1e-4), **SMALL))["results"]
