@@ -17,6 +17,7 @@ import time
 import jax
 import numpy as np
 
+from ..core.provenance import provenance
 from .outputs import check_out_dir, check_reuse, identity, to_jsonable, write_outputs
 from .paper_a import (fig2, fig3, fig4, fig5, fig6, fig7, fig8, fig9, fig10, fig11, ml_vs_crb,
                       pareto_crb)
@@ -103,6 +104,8 @@ def reproduce(name: str, *, preset: str = "quick", out="results", seed: int = 0,
     meta = {"experiment": name, "paper": exp.paper, "preset": preset if config is None else "custom", "seed": seed,
             "prng": str(jax.config.jax_default_prng_impl)}
     check_reuse(out_dir, identity(meta, cfg), force=force)
+    # The code's provenance when the run starts: a commit made while it runs must not be recorded as its code.
+    meta.update(provenance())
     t0 = time.perf_counter()
     results = exp.run(cfg, seed=seed, work_dir=str(out_dir / "work" / work_digest(cfg, seed)), progress=progress)
     meta["wall_time_s"] = time.perf_counter() - t0

@@ -138,5 +138,6 @@ def write_outputs(out_dir: Path, results: dict, config, meta: dict, plot_fn) -> 
                                                                              allow_nan=True).encode()),
              "arrays.npz": write_npz_digest(paths["arrays"], collect_arrays(results)),
              "figure.png": write_atomic_via(paths["figure"], lambda tmp: plot_fn(results, tmp))}
-    write_json_verified(paths["config"], to_jsonable({**meta, **provenance(), "config": config, "files": files}))
+    # ``meta`` carries the provenance taken when the run started (reproduce); taken now only as a fallback.
+    write_json_verified(paths["config"], to_jsonable({**provenance(), **meta, "config": config, "files": files}))
     return paths
