@@ -118,7 +118,11 @@ def test_b_fig6_verdict_is_two_sided():
     lost = json.loads(json.dumps(good))
     lost["cs"]["paired_vs_monostatic"]["ci95_low_m2"] = [1.0, -0.5, 1.0]
     out = read_claim("b-fig6", lost)
-    assert out["status"] == "differs" and "cs: not better than monostatic" in out["why"]
+    assert out["status"] == "differs" and "cs: not better than monostatic" in out["why"] and "worse" not in out["why"]
+    # An interval entirely below 0 is a significant loss, named as such.
+    lost["cs"]["paired_vs_monostatic"].update(ci95_low_m2=[1.0, -9.0, 1.0], ci95_high_m2=[2.0, -1.0, 2.0])
+    out = read_claim("b-fig6", lost)
+    assert out["status"] == "differs" and "cs: worse than monostatic" in out["why"] and "at [40] dBm" in out["why"]
     rising = json.loads(json.dumps(good))
     rising["music"]["location_rmse_m"] = [2.0, 3.0, 2.0]
     assert read_claim("b-fig6", rising)["status"] == "differs"

@@ -314,12 +314,18 @@ def _fig6_b_verdict(r):
         pair = r.get(s, {}).get("paired_vs_monostatic")
         if pair is None:
             continue
+        # The difference is monostatic's MSE minus the scheme's: > 0 means the scheme is better.
         lo = np.asarray(pair["ci95_low_m2"], dtype=float)
-        lost = high & ~(lo > 0)
-        if np.any(lost):
+        hi = np.asarray(pair.get("ci95_high_m2", np.full_like(lo, np.inf)), dtype=float)
+        worse, undecided = high & (hi < 0), high & ~(lo > 0) & ~(hi < 0)
+        if np.any(worse):
+            ok = False
+            notes.append(f"{s}: worse than monostatic (paired 95 % interval of the MSE difference below 0) "
+                         f"at {_f(P[worse])} dBm")
+        if np.any(undecided):
             ok = False
             notes.append(f"{s}: not better than monostatic (paired 95 % interval of the MSE difference reaches 0) "
-                         f"at {_f(P[lost])} dBm")
+                         f"at {_f(P[undecided])} dBm")
     ml = r.get("ml_refined")
     extra = ""
     if ml is not None:
