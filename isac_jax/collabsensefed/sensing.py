@@ -253,8 +253,9 @@ def pooled_finite_t(state: SensingState, target, devices, physics: SensingPhysic
 
 def pooled_conditional_crb(state: SensingState):
     """``tr J^{-1}`` (m^2) of ``state.info_cond``: the bound of all frames' statistics given the realised
-    streams (:func:`~isac_jax.ota.finite_t.frame_conditional_information`), valid whatever the streams
-    radiate (pilots, gradient symbols, model updates)."""
+    streams (:func:`~isac_jax.ota.finite_t.frame_conditional_information`), whatever the streams carry
+    (pilots, gradient symbols, model updates); for streams that adapt to earlier echoes (Setups II/III)
+    its mean over trials is at or above the valid bound, so only an estimator above it is conclusive."""
     return crb_trace(state.info_cond)
 
 

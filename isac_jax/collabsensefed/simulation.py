@@ -386,8 +386,9 @@ class SimulationResult(NamedTuple):
             :func:`~isac_jax.collabsensefed.sensing.pooled_finite_t`); equal to ``crb`` on orthogonal echoes.
         ls_mse_finite_t: ``float[R+1, S]`` the least-squares MSE under that finite-T model (m^2).
         crb_conditional: ``float[R+1, S]`` the bound of the same statistics given the realised streams
-            (m^2, :func:`~isac_jax.collabsensefed.sensing.pooled_conditional_crb`): valid whatever the
-            streams radiate (gradient symbols included).
+            (m^2, :func:`~isac_jax.collabsensefed.sensing.pooled_conditional_crb`), whatever the streams
+            carry (gradient symbols included); for adaptive streams its mean over trials is at or above
+            the valid bound (see :func:`~isac_jax.ota.finite_t.frame_conditional_information`).
         location_se_frames: ``float[F, S]`` squared error (m^2) after each frame of round 1.
         estimates: ``float[S, 3]`` the final position estimate ``v`` of every trial (m).
     """

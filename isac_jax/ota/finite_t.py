@@ -235,15 +235,20 @@ def frame_conditional_information(target, devices, x, echo_noise_var, *, alpha0=
         ``J_ij = (2 / varsigma_k) Re sum_k tr(D_ik R_kk^+ D_jk^H)``,
         ``D_ik = d_i(a_k) s X_k^H + a_k (d_i s) X_k^H``, ``s[t] = sum_l a_l^T x_l[t]``.
 
-    Assumptions: Gaussian echo noise independent over frames, devices and intervals; the devices'
-    streams may depend on earlier frames' echoes (the estimate they send gradients at) but not on
-    this frame's echo noise nor on the target except through them, so the per-frame informations of
-    a run add up to the Fisher information of all statistics given the realised streams; nothing is
+    Assumptions: Gaussian echo noise independent over frames, devices and intervals; nothing is
     assumed about the streams' distribution (gradient symbols, model updates, correlated or not).
-    ``tr J^{-1}`` bounds estimators that are unbiased given the streams and use any function of the
-    per-frame statistics (the over-the-air aggregation noise carries no target information), the
-    devices' leakage-as-noise localiser included. With streams that depend on earlier echoes, the mean
-    over keys of ``tr J^{-1}`` is at or above ``tr (E J)^{-1}`` (Jensen), the unconditional bound.
+    With streams fixed in advance (Setup I, or any stream that does not depend on the echoes), the
+    per-frame informations of a run add up to the Fisher information of all statistics, and
+    ``tr J^{-1}`` bounds estimators that are unbiased and use any function of the per-frame statistics
+    (the over-the-air aggregation noise carries no target information).
+    Setups II and III are *adaptive*: later streams depend on earlier frames' echo noise (the estimate
+    the gradients are computed at), so fixing the realised streams also fixes a function of that noise.
+    Then the sum of the per-frame informations is the expected information of the joint (statistics,
+    streams) record only on average (chain rule), the valid bound is ``tr (E J)^{-1}``, and the mean
+    over keys of ``tr J^{-1}`` is at or above it (Jensen). An estimator *above* the mean of
+    ``tr J^{-1}`` is therefore above the valid bound too; one *below* it may not violate a valid bound,
+    and is a flag to investigate, not a proof of an error. The devices' estimator also projects onto
+    the search region (biased near its edges), which a Cramér-Rao bound does not cover.
     """
     K, T, M = x.shape
 

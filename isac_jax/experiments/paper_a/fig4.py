@@ -2,7 +2,9 @@
 
 The judged bound of every setup is ``bound``: the CRB of all frames' statistics *given the realised
 transmit streams* (``crb_conditional``, :func:`~isac_jax.ota.finite_t.frame_conditional_information`),
-valid whatever the devices radiate (gradient symbols, model updates in any order). Setup III is
+whatever the devices radiate (gradient symbols, model updates in any order). For the adaptive Setups
+II and III its mean is at or above the valid bound ``tr (E J)^-1``: a setup above it is above the valid
+bound, one below it is a flag to investigate (the function's docstring). Setup III is
 Algorithm 2 as the paper states it: task 2 streams entry t of the model update in interval t
 (``learning_payload="model"``); the common interleaver is the named variant ``setup_iii_interleaved``.
 ``res["final"][scheme]`` holds, for the last round, ``location_mse`` and ``location_mse_se`` over the
