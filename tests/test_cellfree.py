@@ -194,6 +194,8 @@ def test_dataset_deterministic_and_resumable(tmp_path):
     np.testing.assert_array_equal(np.concatenate([train["Y"], test["Y"]]), full)
     with pytest.raises(ValueError, match="other settings"):
         cf.materialise(d, 8, 5, cfg, shard_size=2, n_train=3, progress=False)
+    with pytest.raises(ValueError, match="other settings"):    # another dtype must not mix with the shards written
+        cf.materialise(d, 7, 5, cfg, shard_size=2, n_train=3, progress=False, dtype=jnp.float64)
 
 
 def test_null_space_sensing_stream_reaches_no_user_and_lights_the_null_space_evenly(rng):

@@ -116,9 +116,9 @@ def iterate_batches(key, start: int, stop: int, batch_size: int, cfg: CellFreeCo
         yield {k: np.asarray(v)[:n] for k, v in out.items()}
 
 
-def _manifest(cfg: CellFreeConfig, seed: int, n: int, shard: int, n_train: int):
+def _manifest(cfg: CellFreeConfig, seed: int, n: int, shard: int, n_train: int, dtype):
     return json.loads(json.dumps({"config": dataclasses.asdict(cfg), "seed": seed, "n_samples": n,     # tuples as lists
-                                  "shard_size": shard, "n_train": n_train}))
+                                  "shard_size": shard, "n_train": n_train, "dtype": np.dtype(dtype).name}))
 
 
 def _shard_name(s: int) -> str:
@@ -151,11 +151,12 @@ def materialise(out_dir, seed: int, n_samples: int, cfg: CellFreeConfig, *, shar
         raise ValueError(f"n_train must be in [0, n_samples={n_samples}], got {n_train}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    man = _manifest(cfg, seed, n_samples, shard_size, n_train)
+    man = _manifest(cfg, seed, n_samples, shard_size, n_train, dtype)
     mpath = out / "manifest.json"
     done: dict = {}                                             # shard file name -> SHA-256
     if mpath.exists():
         old = _read_manifest(out)
+        old.setdefault("dtype", "float32")          # manifests without the key were written at the default dtype
         if {k: v for k, v in old.items() if k not in ("sha256", "completed")} != man:
             raise ValueError(f"out_dir {str(out)!r} holds a dataset with other settings; use a fresh directory")
         done = dict(old.get("sha256", {}))
