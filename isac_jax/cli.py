@@ -80,29 +80,71 @@ def enable_compilation_cache() -> str | None:
     return where
 
 
-def _wait_for_coordinator(address: str, timeout_s: float) -> None:
-    """Return once a TCP connection to ``host:port`` succeeds; raise :class:`CliError` after
-    ``timeout_s`` seconds. (JAX's own client aborts the whole process when it cannot connect.)"""
+def _rendezvous(address: str, n_processes: int, process_id: int, timeout_s: float) -> None:
+    """Meet every process on ``address`` before JAX does, so that a missing process is one line.
+
+    JAX's coordination client ends the whole process (a C++ check failure) when a peer never comes;
+    this plain-TCP handshake on the coordinator's port runs first. Process 0 listens until the
+    ``n_processes - 1`` others have connected, answers each ``go`` and waits for them to close (so
+    that the port is free again for JAX's service); the others retry connecting until then. Either
+    side raises :class:`CliError` after ``timeout_s`` seconds, naming what is missing."""
     import socket
 
     host, _, port = address.rpartition(":")
+    host, port = host.strip("[]"), int(port)
     deadline = time.monotonic() + timeout_s
+
+    def left() -> float:
+        return max(deadline - time.monotonic(), 0.0)
+
+    if process_id == 0:
+        dual = socket.has_dualstack_ipv6()
+        with socket.create_server(("", port), family=socket.AF_INET6 if dual else socket.AF_INET,
+                                  dualstack_ipv6=dual) as server:
+            peers = []
+            try:
+                while len(peers) < n_processes - 1:
+                    server.settimeout(left() or 1e-3)
+                    try:
+                        conn, _ = server.accept()
+                    except TimeoutError:
+                        raise CliError(f"--distributed: {len(peers)} of the {n_processes - 1} other processes "
+                                       f"joined {address} within {timeout_s:g} s; start each with the same "
+                                       f"--coordinator and --num-processes (or raise --distributed-timeout)") from None
+                    peers.append(conn)
+                for conn in peers:
+                    conn.sendall(b"go\n")
+                for conn in peers:                       # the peers close first: no TIME_WAIT on our port
+                    conn.settimeout(left() or 1e-3)
+                    try:
+                        conn.recv(1)
+                    except OSError:
+                        pass
+            finally:
+                for conn in peers:
+                    conn.close()
+        return
     while True:
         try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
-                return
+            with socket.create_connection((host, port), timeout=max(left(), 1e-3)) as conn:
+                if conn.recv(3) == b"go\n":
+                    return
         except OSError as err:
-            if time.monotonic() >= deadline:
+            if not left():
                 raise CliError(f"--distributed: no coordinator answers at {address} after {timeout_s:g} s "
-                               f"({err.strerror or err}); start process 0 first or check --coordinator") from None
-            time.sleep(0.25)
+                               f"({getattr(err, 'strerror', None) or err}); start process 0 first or check "
+                               f"--coordinator") from None
+        if not left():
+            raise CliError(f"--distributed: the coordinator at {address} did not see every process within "
+                           f"{timeout_s:g} s; start each with the same --num-processes")
+        time.sleep(0.25)
 
 
 def join_cluster(args) -> None:
     """``jax.distributed.initialize`` from the ``--distributed`` options, with the arguments checked
     first and every failure JAX reports turned into one line. With ``--coordinator`` the other
-    processes first wait (at most ``--distributed-timeout`` s) for process 0's port to answer; process 0
-    waits as long for the others (JAX ends the process with its own message if they never come)."""
+    processes meet process 0 in :func:`_rendezvous` first, each waiting at most ``--distributed-timeout``
+    s, so that a missing process is a one-line error instead of JAX's process abort."""
     explicit = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in explicit):
         if any(v is None for v in explicit):
@@ -114,11 +156,11 @@ def join_cluster(args) -> None:
         if args.process_id >= args.num_processes:
             raise CliError(f"--process-id must be in 0..{args.num_processes - 1} (--num-processes "
                            f"{args.num_processes}), got {args.process_id}")
-        if args.process_id > 0:
-            _wait_for_coordinator(args.coordinator, args.distributed_timeout)
-        else:
+        if args.process_id == 0:
+            # a status line, not an error: stdout, so that a failure stays one line on stderr
             print(f"isac-jax: waiting up to {args.distributed_timeout} s for {args.num_processes} processes at "
-                  f"{args.coordinator}", file=sys.stderr)
+                  f"{args.coordinator}", flush=True)
+        _rendezvous(args.coordinator, args.num_processes, args.process_id, args.distributed_timeout)
     import jax
 
     try:

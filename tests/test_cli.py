@@ -209,7 +209,10 @@ def test_distributed_failures_are_one_line_and_do_not_hang(probe, tmp_path, caps
              ("--num-processes", "2", "--process-id", "0", "--coordinator", "nohost"):
              "--coordinator must be HOST:PORT",
              ("--num-processes", "2", "--process-id", "1", "--coordinator", f"127.0.0.1:{port}",
-              "--distributed-timeout", "1"): f"--distributed: no coordinator answers at 127.0.0.1:{port} after 1 s"}
+              "--distributed-timeout", "1"): f"--distributed: no coordinator answers at 127.0.0.1:{port} after 1 s",
+             # process 0 whose peer never comes: one line, not JAX's process abort
+             ("--num-processes", "2", "--process-id", "0", "--coordinator", f"127.0.0.1:{port}",
+              "--distributed-timeout", "1"): f"--distributed: 0 of the 1 other processes joined 127.0.0.1:{port} within 1 s"}
     for extra, message in cases.items():
         assert main([*out, *extra]) == 2
         assert message in one_error_line(capsys)

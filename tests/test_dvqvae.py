@@ -620,14 +620,16 @@ def test_dvae_samples_its_gaussian_latent_and_pays_the_kl(data):
     Y, X = jnp.asarray(data["Y"][:3]), jnp.asarray(data["X"][:3])
     params, book = model.init(jax.random.PRNGKey(2), Y, X)
     assert book is None
-    mean, log_var = ApEncoders(net, variational=True).apply({"params": params["encoder"]}, model.ap_inputs(Y, X))
+    mean, log_var = jax.jit(lambda p, Y, X: ApEncoders(net, variational=True).apply(
+        {"params": p["encoder"]}, model.ap_inputs(Y, X)))(params, Y, X)
     mean, log_var = np.asarray(mean, np.float64), np.asarray(log_var, np.float64)
     kl = 0.5 * np.mean(np.exp(log_var) + mean ** 2 - 1.0 - log_var)
-    pred0, aux = model.forward(params, None, Y, X)
+    forward = jax.jit(model.forward)                     # compiled once with a key, once without
+    pred0, aux = forward(params, None, Y, X)
     np.testing.assert_allclose(float(aux["regulariser"]), 0.3 * kl, rtol=1e-5)
-    np.testing.assert_allclose(np.asarray(model.encode(params, Y)), mean, rtol=1e-6)
-    pred1, _ = model.forward(params, None, Y, X, key=jax.random.PRNGKey(0))
-    pred2, _ = model.forward(params, None, Y, X, key=jax.random.PRNGKey(1))
+    np.testing.assert_allclose(np.asarray(jax.jit(model.encode)(params, Y)), mean, rtol=1e-6)
+    pred1, _ = forward(params, None, Y, X, key=jax.random.PRNGKey(0))
+    pred2, _ = forward(params, None, Y, X, key=jax.random.PRNGKey(1))
     assert not np.allclose(np.asarray(pred1), np.asarray(pred2)) and not np.allclose(np.asarray(pred1), np.asarray(pred0))
 
 
@@ -703,7 +705,8 @@ def test_area_maps_against_numpy(rng):
             rows = [np.interp(delay, g["delay_s"], power[b, n, a, :, f]) for a in range(len(g["cos"]))]
             ref[b, ix, iy, f, n] = np.interp((px - rx[0]) / d_rx, g["cos"], rows)
     ref = np.log1p(ref / power.mean(axis=(1, 2, 3, 4))[:, None, None, None, None])
-    got = np.asarray(ap_features("area_maps", jnp.asarray(y), jnp.asarray(x), system=system, rx_position=rx))
+    got = np.asarray(jax.jit(lambda y, x: ap_features("area_maps", y, x, system=system, rx_position=rx))(
+        jnp.asarray(y), jnp.asarray(x)))
     assert got.shape == (B, Gx, Gy, Gd, N)
     np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-10)
     # the same read-out at arbitrary points (map_at, used at the targets' true positions)
@@ -714,7 +717,8 @@ def test_area_maps_against_numpy(rng):
         delay = (math.hypot(px - system.tx_positions[n][0], py - system.tx_positions[n][1]) + d_rx) / SPEED_OF_LIGHT
         rows = [np.interp(delay, g["delay_s"], power[1, n, a, :, f]) for a in range(len(g["cos"]))]
         at[n, k, f] = np.interp((px - rx[0]) / d_rx, g["cos"], rows)
-    got_at = map_at(jnp.asarray(power[1]), system, rx, {k: jnp.asarray(v) for k, v in g.items()}, pts[:, 0], pts[:, 1])
+    got_at = jax.jit(lambda p, g, px, py: map_at(p, system, rx, g, px, py))(
+        jnp.asarray(power[1]), {k: jnp.asarray(v) for k, v in g.items()}, pts[:, 0], pts[:, 1])
     np.testing.assert_allclose(np.asarray(got_at), at, rtol=1e-8, atol=1e-12)
     with pytest.raises(ValueError, match="rx_position"):
         ap_features("area_maps", jnp.asarray(y), jnp.asarray(x), system=system)
@@ -806,12 +810,13 @@ def test_centre_head_against_numpy(rng):
     G, sigma, Q, weight = 5, 1.2, 2, 7.0
     labels = rng.uniform(0, 1, (3, Q, 4))
     raw = 2 * rng.standard_normal((3, n_head_outputs("centre", Q, G)))
-    loss = float(head_loss("centre", jnp.asarray(raw), jnp.asarray(labels), G, sigma, weight))
+    centre_loss = jax.jit(lambda r, lab: head_loss("centre", r, lab, G, sigma, weight))
+    loss = float(centre_loss(jnp.asarray(raw), jnp.asarray(labels)))
     ref_loss, ref_estimates = _np_centre_head(raw, labels, G, sigma, weight)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
-    np.testing.assert_allclose(float(head_loss("centre", jnp.asarray(raw), jnp.asarray(labels[:, ::-1]), G, sigma,
-                                               weight)), loss, rtol=1e-6)
-    np.testing.assert_allclose(np.asarray(head_estimates("centre", jnp.asarray(raw), Q, G)), ref_estimates, rtol=1e-6)
+    np.testing.assert_allclose(float(centre_loss(jnp.asarray(raw), jnp.asarray(labels[:, ::-1]))), loss, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda r: head_estimates("centre", r, Q, G))(jnp.asarray(raw))),
+                               ref_estimates, rtol=1e-6)
 
     system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=8, n_symbols=8)
     net = dataclasses.replace(NET, ap_input="area_maps", head="centre", heatmap_grid=4)
@@ -851,7 +856,7 @@ def test_bistatic_velocity_read_out_against_numpy(rng):
 
     K, ridge = 5, 0.7
     d, lw, g = rng.standard_normal((4, 3, K)), rng.uniform(-3, 3, (4, 3, K)), rng.standard_normal((4, 3, K, 2))
-    est = np.asarray(bistatic_velocity(jnp.asarray(d), jnp.asarray(lw), jnp.asarray(g), ridge))
+    est = np.asarray(jax.jit(bistatic_velocity, static_argnums=3)(jnp.asarray(d), jnp.asarray(lw), jnp.asarray(g), ridge))
     for idx in np.ndindex(4, 3):
         w = np.exp(lw[idx])
         ref = np.linalg.solve(g[idx].T @ (w[:, None] * g[idx]) + ridge * np.eye(2), g[idx].T @ (w * d[idx]))
@@ -860,11 +865,12 @@ def test_bistatic_velocity_read_out_against_numpy(rng):
     geometry = (system.area_m, system.tx_positions, system.rx_positions)
     head = CentreHead(6, 4, geometry=geometry)
     h = jnp.asarray(rng.standard_normal((2, 2, 2, 3)), jnp.float32)
-    params = head.init(jax.random.PRNGKey(0), h)
+    params = jax.jit(head.init)(jax.random.PRNGKey(0), h)
     params = jax.tree_util.tree_map(lambda p: p + 0.3 * jax.random.normal(jax.random.PRNGKey(1), p.shape), params)
-    out = np.asarray(head.apply(params, h)).reshape(2, 4, 4, 5)
-    # The last convolution's raw outputs, by capturing its value.
-    _, state = head.apply(params, h, capture_intermediates=lambda mdl, _: isinstance(mdl, nn.Conv))
+    # The head's output and, by capturing its value, the last convolution's raw outputs (one program).
+    out, state = jax.jit(lambda p, h: head.apply(p, h, capture_intermediates=lambda mdl, _: isinstance(mdl, nn.Conv)))(
+        params, h)
+    out = np.asarray(out).reshape(2, 4, 4, 5)
     raw = np.asarray(state["intermediates"]["Conv_3"]["__call__"][0], np.float64)          # [2, 4, 4, 3 + 2 K]
     K = 4
     centre = (np.stack(np.meshgrid(np.arange(4), np.arange(4), indexing="ij"), -1) + 0.5) / 4
@@ -981,9 +987,11 @@ def test_shrunk_readout_against_numpy_and_fitted_to_the_calibration_errors(rng):
     unit = LabelScaler(low=np.zeros(4, np.float32), high=np.ones(4, np.float32))
     prior = np.full(4, 0.5)
 
-    def loss(th, data):
-        return float(shrinkage_loss(jnp.asarray(th, jnp.float32), *(jnp.asarray(a, jnp.float32) for a in data),
-                                    jnp.asarray(prior, jnp.float32), unit))
+    compiled = jax.jit(lambda th, reads, logits, true: shrinkage_loss(th, reads, logits, true,
+                                                                     jnp.asarray(prior, jnp.float32), unit))
+
+    def loss(th, data):                                     # one program for the 50 evaluations below
+        return float(compiled(jnp.asarray(th, jnp.float32), *(jnp.asarray(a, jnp.float32) for a in data)))
 
     raw_theta = np.array([0, 30, 0, 30, 0, 0.0])                          # w = 1: the peaks themselves
     trivial_theta = np.array([0, -30, 0, -30, 0, -30.0])                  # w = 0: the prior mean (loss 2)

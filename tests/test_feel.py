@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import logging
 
@@ -54,7 +55,10 @@ def test_idx_and_cifar_loaders_roundtrip_and_reject_corrupt_files(tmp_path):
         datasets.load_cifar10_binary(cifar)
     with pytest.raises(FileNotFoundError, match="not a readable directory"):
         datasets.load_cifar10_binary(tmp_path / "nope")
-    syn = datasets.load_dataset("cifar10", jax.random.PRNGKey(0))           # no directory: stand-in
+    small = functools.partial(datasets.synthetic_cifar, n_train=8, n_test=4)    # the full stand-in is 6,000 images
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(datasets, "synthetic_cifar", small)
+        syn = datasets.load_dataset("cifar10", jax.random.PRNGKey(0))       # no directory: stand-in
     assert syn.synthetic and syn.image_shape == (32, 32, 3)
 
 
@@ -123,7 +127,8 @@ def test_vmapped_clients_and_fedavg_equal_a_plain_loop():
     key = jax.random.PRNGKey(2)
     deltas = fed.client_updates(theta, key, data)
     keys = jax.random.split(key, 3)
-    loop = [fed.local_update(theta, keys[k], data.indices[k], data.counts[k], data) for k in range(3)]
+    one_client = jax.jit(lambda th, k, idx, n: fed.local_update(th, k, idx, n, data))    # the loop's body, compiled once
+    loop = [one_client(theta, keys[k], data.indices[k], data.counts[k]) for k in range(3)]
     np.testing.assert_allclose(deltas, np.stack(loop), rtol=1e-5, atol=1e-6)
     w = np.asarray(data.weights, np.float64)
     np.testing.assert_allclose(fedavg(deltas, data.weights), sum(w[k] * np.asarray(loop[k]) for k in range(3)),
@@ -136,10 +141,10 @@ def test_one_client_perfect_fl_equals_centralised_sgd():
     key = jax.random.PRNGKey(4)
     new = theta + fedavg(fed.client_updates(theta, key, data), data.weights)
     # Reference: plain SGD on the pooled data with the same minibatch draws.
-    th = theta
+    th, grad = theta, jax.jit(jax.grad(fed.loss))
     for k in jax.random.split(jax.random.split(key, 1)[0], 5):
         idx = data.indices[0][jax.random.randint(k, (4,), 0, data.counts[0])]
-        th = th - 0.1 * jax.grad(fed.loss)(th, data.x_train[idx], data.y_train[idx])
+        th = th - 0.1 * grad(th, data.x_train[idx], data.y_train[idx])
     np.testing.assert_allclose(new, th, rtol=1e-5, atol=1e-6)
 
 

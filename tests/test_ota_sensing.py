@@ -124,7 +124,7 @@ def test_statistics_approach_large_t_model():
         return jnp.sum(jnp.abs(ota.sufficient_statistics(u, x, P) - mean) ** 2)
 
     n = 400
-    errs = {T: np.asarray(jax.vmap(lambda k: dev2(k, T))(jax.random.split(key, n))) for T in (16, 64, 256)}
+    errs = {T: np.asarray(jax.jit(jax.vmap(lambda k: dev2(k, T)))(jax.random.split(key, n))) for T in (16, 64, 256)}
     m = {T: e.mean() for T, e in errs.items()}
     assert m[16] > m[64] > m[256]
     # E||.||^2 ~ c/T: each quadrupling of T divides it by ~4 (sampling tolerance from n trials).
@@ -146,7 +146,7 @@ def test_whitened_noise_is_unit_variance_on_range():
         return ota.whiten_statistics(Xi, C, s2, T, P) - A
 
     n = 4000
-    r = np.asarray(jax.vmap(resid)(jax.random.split(key, n)))
+    r = np.asarray(jax.jit(jax.vmap(resid))(jax.random.split(key, n)))
     # Total noise energy per device = M * I (unit variance on the I-dim range, per row).
     e = np.sum(np.abs(r) ** 2, axis=(2, 3))
     assert np.all(np.abs(e.mean(0) - M * I) < 4 * e.std(0) / np.sqrt(n))
@@ -192,8 +192,8 @@ def test_fim_equals_hessian_of_whitened_misfit_and_finite_differences(rng):
 
 def test_fim_does_not_depend_on_power(rng):
     devices, target, C, P = _scenario(rng)
-    J1 = ota.fisher_information(target, devices, C, 1e-5, 16, 1.0)
-    J2 = ota.fisher_information(target, devices, C, 1e-5, 16, 7.0)
+    fim = jax.jit(lambda P: ota.fisher_information(target, devices, C, 1e-5, 16, P))     # one program, two powers
+    J1, J2 = fim(1.0), fim(7.0)
     assert rel_err(J1, J2) < 1e-12
 
 
@@ -233,18 +233,18 @@ def test_local_gradients_against_finite_differences(rng):
     devices, target, C, P = _scenario(rng)
     s2, T = 1e-5, 16
     Xi_hat = ota.whitened_mean(target + np.array([1.0, -2.0, 0.5]), devices, C, s2, T, P) + crandn(rng, 6, 4, 4)
-    G = np.asarray(ota.local_gradients(jnp.asarray(target), Xi_hat, devices, C, s2, T, P))
+    G = np.asarray(jax.jit(lambda v: ota.local_gradients(v, Xi_hat, devices, C, s2, T, P))(jnp.asarray(target)))
+    losses = jax.jit(lambda v: ota.local_losses(v, Xi_hat, devices, C, s2, T, P))
     h = 1e-4
     for i, e in enumerate(np.eye(3)):
-        fd = (np.asarray(ota.local_losses(target + h * e, Xi_hat, devices, C, s2, T, P))
-              - np.asarray(ota.local_losses(target - h * e, Xi_hat, devices, C, s2, T, P))) / (2 * h)
+        fd = (np.asarray(losses(target + h * e)) - np.asarray(losses(target - h * e))) / (2 * h)
         np.testing.assert_allclose(G[:, i], fd, rtol=1e-5, atol=1e-6 * np.abs(G).max())
 
 
 def test_ml_estimator_exact_without_noise(rng):
     devices, target, C, P = _scenario(rng)
     Xi_hat = ota.whitened_mean(target, devices, C, 1e-5, 16, P)
-    v = ota.ml_localize(Xi_hat, devices, C, 1e-5, 16, P, PAPER_A_TARGET_REGION)
+    v = jax.jit(lambda xi: ota.ml_localize(xi, devices, C, 1e-5, 16, P, PAPER_A_TARGET_REGION))(Xi_hat)
     np.testing.assert_allclose(v, target, atol=1e-6)
 
 
