@@ -95,7 +95,8 @@ class LearningSetup:
 
     def net(self, **extra):
         """The network preset with this setup's input, head and overrides; the ``centre`` head's grid,
-        unless given, has twice the latent grid's cells along x and y (quick: 16 x 16 cells of 6.25 m)."""
+        unless given, has twice the latent grid's cells along x and y (the quick learning system's 16 x 16 area
+        cells, :func:`~isac_jax.dvqvae.features.area_grid`, give 4 x 4 latent cells and 8 x 8 head cells of 12.5 m)."""
         kw = {"ap_input": self.ap_input, "head": self.head, **dict(self.net_overrides), **extra}
         if kw["head"] == "centre" and "heatmap_grid" not in kw:
             latent_cells = area_grid(self.system())[0] // get_net_config(self.net_preset, **kw).downsample
