@@ -1,8 +1,8 @@
 """Paper B learning quality on a tiny one-target system: tests that fail when learning breaks.
 
-One D-VQVAE and one D-VAE (the default network of the learning experiments: ``area_maps`` input,
-``centre`` head, at tiny widths) train for 72 steps on 384 samples of a tiny system at 35 dBm and are
-scored on 128 held-out samples, each model trained once per session (:func:`_trained`). Each test
+A D-VQVAE (the default network of the learning experiments: ``area_maps`` input, ``centre`` head, at
+tiny widths) trains for 72 steps on 384 samples of a tiny system at 35 dBm and is scored on 128
+held-out samples, trained once per session (:func:`_trained`). Each test
 states the component whose failure it catches; the report of the change that added them gives the
 numbers of each test with that component broken (a straight-through estimator that passes no gradient
 to the encoders, a codebook that the EMA update never moves).
@@ -41,7 +41,11 @@ def _data():
 @functools.lru_cache(maxsize=None)
 def _trained(scheme: str) -> dict:
     """``scheme`` trained for 6 epochs of 12 steps; its held-out RMSEs, the trivial predictor's, and (D-VQVAE)
-    the perplexity of its indices on the held-out samples per AP."""
+    the perplexity of its indices on the held-out samples per AP.
+
+    Not tested here: the D-VQVAE against the D-VAE. On this budget the D-VAE does not learn (measured
+    45.4 m, 1.10x the trivial error, against the D-VQVAE's 18.5 m), so "within 1.3x the D-VAE" would
+    pass with a frozen codebook (46.9 m) and says nothing about quantisation."""
     train, test = _data()
     model = SensingModel(scheme, NET, SYSTEM)
     res = fit(model, TrainConfig(batch_size=32, epochs=6, learning_rate=3e-3), train, progress=False)
@@ -73,17 +77,7 @@ def test_the_codebook_perplexity_stays_above_a_floor():
     (perplexity; measured 17.6). Encoders that get no task gradient through the straight-through
     estimator collapse onto one codeword (measured 1.00). A frozen codebook (no EMA update) is not
     caught here: its codewords, drawn from the first batch's encoder outputs, stay in use (measured
-    10.0); the location tests catch it (measured 1.14x the trivial error, 46.9 m)."""
+    10.0); the location test catches it (measured 1.14x the trivial error, 46.9 m)."""
     r = _trained("dvqvae")
     assert r["perplexity"].min() > 4.0, r["perplexity"]
 
-
-@pytest.mark.heavy
-@pytest.mark.slow
-def test_the_dvqvae_is_within_1_3x_the_dvae():
-    """The quantised model (5 bits per latent) locates the held-out targets within 1.3x the error of the
-    D-VAE (continuous latents) trained on the same samples for the same steps. A quantiser that blocks
-    the encoders' task gradient (measured 76.2 m) or whose codebook does not follow the encoders (46.9 m)
-    costs far more than the 5-bit rounding."""
-    vq, vae = _trained("dvqvae"), _trained("dvae")
-    assert vq["learned"]["location_rmse_m"] <= 1.3 * vae["learned"]["location_rmse_m"], (vq, vae)
