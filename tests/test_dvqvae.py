@@ -369,42 +369,6 @@ def test_streamed_split_matches_generator_and_labels(data):
             split.batch(np.array(outside))
 
 
-@pytest.mark.heavy
-@pytest.mark.slow
-def test_a_learned_sensor_beats_the_trivial_predictor_on_held_out_samples():
-    """The default network of the learning experiments (``area_maps`` input, ``centre`` head) as a
-    D-VQVAE, evaluated on the index-only path, trained for 6 epochs on 384 samples of a tiny
-    one-target system at 35 dBm (16 x 16 area cells, an 8 x 8 head grid),
-    locates held-out targets with less than 0.7x the error of the trivial predictor (the
-    training-label mean, 41.2 m here; measured 0.45x-0.50x, 0.60x after 4 epochs) and uses more than 4 of its
-    32 codewords (perplexity). A training loop that does not learn (a broken gradient, a
-    straight-through estimator that blocks the task's gradient to the encoders, label scaling, input map,
-    latents misaligned with the area, wrong cells, offsets or peak picking in the head) stays near
-    the trivial error."""
-    from isac_jax.dvqvae.data import ArraySplit
-
-    system = get_config("quick", n_rx_antennas=4, n_tx_antennas=4, n_subcarriers=16, n_symbols=16, n_targets=1,
-                        power_dbm=35.0)
-    # The default kernels (``auto``: im2col on the CPU): this test is run-bound (72 steps), and XLA's
-    # native CPU convolution took 3x as long for the same parameters (24.4 s against 7.7 s to train).
-    net = get_net_config("quick", hidden=8, latent_dim=8, fc_dim=16, ap_input="area_maps",
-                         head="centre", heatmap_grid=8, heatmap_sigma=1.5)
-    data = {k: np.asarray(v) for k, v in sample_batch(jax.random.PRNGKey(11), np.arange(512), system).items()}
-    train = ArraySplit({k: v[:384] for k, v in data.items()})
-    test = ArraySplit({k: v[384:] for k, v in data.items()})
-    model = SensingModel("dvqvae", net, system)
-    res = fit(model, TrainConfig(batch_size=32, epochs=6, learning_rate=3e-3), train, progress=False)
-    learned = evaluate(predict(model, res.state, test), test, res.scaler)
-    trivial = evaluate(trivial_prediction(train, len(test), res.scaler), test, res.scaler)
-    assert learned["location_rmse_m"] < 0.7 * trivial["location_rmse_m"], (learned, trivial)
-    # Codebook usage on the held-out samples: at least 4 of the 32 codewords' worth (perplexity; measured
-    # 19.9). A codebook that does not follow the encoder (a frozen EMA update), or an encoder whose
-    # outputs collapse onto one codeword, leaves it near 1.
-    idx = model.ap_indices(res.state.params, res.state.book, test.data["Y"], test.data["X"])
-    usage = np.asarray(perplexity(idx, net.n_codewords))
-    assert usage.min() > 4.0, usage
-
-
 def test_cosine_schedule_sets_every_steps_rate_and_resumes(data, tmp_path):
     """``lr_schedule="cosine"``: after ``s`` steps of a budget ``S`` the injected rate is
     ``lr (1 + cos(pi (s - 1) / S)) / 2`` (closed form), the first step equals the constant

@@ -23,6 +23,7 @@ CASES = {
                           "independent data per transmit AP"]]),
     "genie_bound": (["--skip-location"], [["trivial (prior mean)", "genie-aided MMSE"]]),
     "ml_refined_vs_crlb": ([], [["P = 40 dBm"]]),
+    "table_b1_departures": ([], [["Table B.I", "subcarriers N_s (sensed on every k-th)", "sensing stream (share of P)"]]),
     "velocity_readout": ([], [["trivial (training mean)", "classical (peaks*", "classical, robust*", "learned (MLP*",
                                "learned, bistatic LS*"]]),
     "detection_readout": ([], [["detector, test", "detector, first 1,000 training samples", "trivial, test"]]),
@@ -87,6 +88,28 @@ def test_study_runs_tiny_and_writes_its_record(study, tmp_path, monkeypatch):
     # the measured columns hold numbers (not all None): a study that measured nothing fails
     assert any(isinstance(v, (int, float)) for t in record["tables"] for row in t["rows"] for v in row[1:])
     sys.modules.pop(study, None)
+
+
+def test_table_b1_departures_cover_every_field_the_learning_system_changes(monkeypatch):
+    """The departures table is built from the configurations' difference, so it lists every field in
+    which the learning system leaves Table B.I (the symbol comb among them), and a new difference
+    without a stated reason is refused."""
+    import dataclasses
+
+    from isac_jax.cellfree.config import get_config
+    from isac_jax.experiments.paper_b.learning import LearningSetup
+
+    monkeypatch.syspath_prepend(str(STUDIES))
+    module = importlib.import_module("table_b1_departures")
+    paper, ours = get_config("paper"), LearningSetup().system()
+    differ = {f.name for f in dataclasses.fields(paper) if getattr(paper, f.name) != getattr(ours, f.name)}
+    steps = module.departures(paper, ours)
+    assert {f for _, fields, _ in steps for f in fields} >= differ >= {"symbol_step", "subcarrier_step"}
+    assert all(differ & set(fields) for _, fields, _ in steps)          # no row for a field left at B.I
+    assert module.value(ours, ("n_symbols", "symbol_step")) == "32 (every 8th)"
+    with pytest.raises(ValueError, match=r"\['n_clutter'\]"):
+        module.departures(paper, dataclasses.replace(ours, n_clutter=2))
+    sys.modules.pop("table_b1_departures", None)
 
 
 def test_run_record_parses_printed_tables_and_refuses_bad_ones(tmp_path, monkeypatch, capsys):

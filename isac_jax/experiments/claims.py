@@ -403,6 +403,11 @@ def _train_numbers(r):
                 out[f"{_TRAIN_NAMES[s]}: fronthaul per receive AP and update"] = _fronthaul_text(r[s])
             if "codebook_perplexity" in r[s]:
                 out[f"{_TRAIN_NAMES[s]}: codebook perplexity"] = _f(r[s]["codebook_perplexity"])
+            if "calibrated" in r[s]:
+                c = r[s]["calibrated"]
+                out[f"{_TRAIN_NAMES[s]}, calibrated read-out (beyond the paper, fitted on "
+                    f"{c['readout_calibration_samples']:,} extra labelled samples): location / velocity RMSE"] = (
+                    f"{_f(c['location_rmse_m'])} m / {_f(c['velocity_rmse_mps'])} m/s")
     for s, c in r.get("classical", {}).items():
         out[f"{s} (first {r['n_classical']} test samples; D-VQVAE on them)"] = (
             f"{_f(c['location_rmse_m'])} m / {_f(c['velocity_rmse_mps'])} m/s (D-VQVAE "
@@ -416,7 +421,8 @@ def _train_verdict(r):
         return _train_verdict_paper_network(r)
     loc, vel = r["dvqvae"]["location_rmse_m"], r["dvqvae"]["velocity_rmse_mps"]
     triv = r["trivial"]
-    what = f"D-VQVAE (AP input {r.get('ap_input', '?')!r}, head {r.get('head', '?')!r}, {r.get('steps', '?')} steps)"
+    own = ", the decoder's own output" if "calibrated" in r["dvqvae"] else ""      # not the calibrated variant
+    what = f"D-VQVAE (AP input {r.get('ap_input', '?')!r}, head {r.get('head', '?')!r}, {r.get('steps', '?')} steps{own})"
     if loc < 1.0:
         return "matches", f"{what} location RMSE {_f(loc)} m (< 1 m)"
     beside = "".join(f"; on the first {r['n_classical']} test samples {s} reaches {_f(c['location_rmse_m'])} m / "

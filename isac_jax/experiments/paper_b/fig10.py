@@ -7,8 +7,8 @@ true targets they are matched to (best assignment), locations as points and velo
 ``learned`` adds the default D-VQVAE (AP input ``area_maps``, head ``centre``, :mod:`.learning`): trained (resuming from
 its checkpoint in the work directory) on the learning system, which is not the classical panels'
 system (8 receive and 8 transmit antennas, 35 dBm with a null-space sensing stream, 32 x 32 grid on every 8th
-subcarrier: see :class:`.learning.LearningSetup`), and drawn on the first ``n_samples`` of its own test samples,
-matched to the true targets as in its loss. At the quick preset it is b-train's model (same setup and seed, so
+subcarrier and symbol: see :class:`.learning.LearningSetup`), and drawn on the first ``n_samples`` of its own test
+samples (the decoder's own output, not the calibrated read-out), matched to the true targets as in its loss. At the quick preset it is b-train's model (same setup and seed, so
 a copy of b-train's ``dvqvae.ckpt`` in the work directory is resumed, not retrained).
 """
 
@@ -65,7 +65,7 @@ def learned_estimates(setup: LearningSetup, n: int, *, seed: int, checkpoint, pr
     test = dataclasses.replace(test, stop=test.start + min(n, setup.n_test))
     model = SensingModel("dvqvae", setup.net(), setup.system())
     res = fit(model, setup.train_config(), train, seed=seed, checkpoint=checkpoint, progress=progress)
-    pred = calibrated_predict(model, res.state, res.scaler, train, setup.calibration(seed), test)["estimates"]
+    pred = calibrated_predict(model, res.state, res.scaler, train, None, test)["peaks"]    # the decoder's own output
     true = res.scaler.normalise(labels_of(test))
     matched = res.scaler.rescale(np.asarray(reorder_true(true, best_permutation(pred, true))))
     est = res.scaler.rescale(np.asarray(pred))

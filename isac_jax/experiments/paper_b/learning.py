@@ -24,7 +24,8 @@ class LearningSetup:
     """System (``cellfree`` preset plus overrides), network preset, data sizes and training settings.
 
     Samples ``0 .. n_train-1`` of the generator (key ``seed``) train, the next ``n_test`` test, the
-    next ``n_calibration`` fit the read-out (:meth:`calibration`); all are streamed (the generator
+    next ``n_calibration`` fit the calibrated read-out, a variant beyond the paper (:meth:`calibration`;
+    the headline is the decoder's own output); all are streamed (the generator
     is deterministic, so every scheme sees the same samples).
     ``steps`` is every model's training budget in optimiser steps (``None``: all ``epochs``), the
     same for every scheme, so results do not depend on the machine or its load.
@@ -42,13 +43,17 @@ class LearningSetup:
     *Decision (learning system)*: ``N_t = 8`` transmit antennas per AP at 35 dBm (the sample SNR of
     Table B.I, above), of which ``sensing_power_fraction = 0.3`` goes to a sensing stream in the null
     space of the users' channels (``cellfree.comm.null_space_sensing``), and the echo observed on every
-    8th subcarrier (``subcarrier_step = 8``: the quick tensor with Table B.I's bandwidth and bistatic
-    range cell). Both are beyond the paper. The MMSE precoders alone aim each transmit AP's beams at
+    8th subcarrier and every 8th symbol (``subcarrier_step = symbol_step = 8``: the quick tensor with
+    Table B.I's bandwidth and bistatic range cell, and its duration, so its Doppler resolution and
+    Doppler span of 15 resolution cells). All three are beyond the paper. Without the symbol comb, 32
+    consecutive symbols span all Dopplers within 1.9 resolution cells and the root median velocity CRLB
+    is about eight times larger (``studies/table_b1_departures.py`` computes the CRLB after every departure
+    from Table B.I). The MMSE precoders alone aim each transmit AP's beams at
     the users, so a target elsewhere is lit by sidelobes; the sensing stream lights the directions
     outside the users' span evenly without reaching any user, and the range comb separates targets
     that one range cell of the plain quick grid merges (``docs/modelling/paper-b-learning.md``, "The
     learning system"). Other systems: ``system_overrides=(("n_tx_antennas", 4), ("power_dbm", 32.0))``
-    (four antennas, the same sample SNR) and ``(("power_dbm", 35.0),)`` (no stream, no comb).
+    (four antennas, the same sample SNR) and ``(("power_dbm", 35.0),)`` (no stream, no combs).
 
     *Decision (default network input and head)*: the receive APs encode their angle-delay-Doppler
     maps read out on a grid of the area (``area_maps``) and the CPU reads the targets with the
@@ -64,7 +69,7 @@ class LearningSetup:
     network: str = "project"                             # or "paper": see paper_network()
     system_preset: str = "quick"
     system_overrides: tuple = (("power_dbm", 35.0), ("sensing_power_fraction", 0.3),
-                               ("subcarrier_step", 8))        # applied to the preset (N_t = 8)
+                               ("subcarrier_step", 8), ("symbol_step", 8))   # applied to the preset (N_t = 8)
     net_preset: str = "quick"
     net_overrides: tuple = (("heatmap_sigma", 2.0),)    # the centre head's bumps (cells)
     ap_input: str = "area_maps"                          # what the receive APs encode (dvqvae.features)
@@ -90,7 +95,8 @@ class LearningSetup:
 
     def net(self, **extra):
         """The network preset with this setup's input, head and overrides; the ``centre`` head's grid,
-        unless given, has twice the latent grid's cells along x and y (quick: 16 x 16 cells of 6.25 m)."""
+        unless given, has twice the latent grid's cells along x and y (the quick learning system's 16 x 16 area
+        cells, :func:`~isac_jax.dvqvae.features.area_grid`, give 4 x 4 latent cells and 8 x 8 head cells of 12.5 m)."""
         kw = {"ap_input": self.ap_input, "head": self.head, **dict(self.net_overrides), **extra}
         if kw["head"] == "centre" and "heatmap_grid" not in kw:
             latent_cells = area_grid(self.system())[0] // get_net_config(self.net_preset, **kw).downsample
@@ -146,23 +152,30 @@ def fronthaul_entries(model: SensingModel) -> dict:
 def train_and_evaluate(model: SensingModel, tc: TrainConfig, train, test, *, seed: int, checkpoint: Path,
                        progress: bool, calibration=None, n_common: int | None = None) -> dict:
     """Fit (resuming from ``checkpoint``), then evaluate on ``test``; D-VQVAE errors come from the
-    index-only path and its fronthaul bits from the index tensor it produced. With the ``centre``
-    head and a ``calibration`` split the estimates are the confidence-shrunk read-out fitted there
-    (``dvqvae.readout``; its ``theta`` in ``out["shrinkage"]``) and ``out["peaks"]`` scores the
-    peaks themselves. Fronthaul: :func:`fronthaul_entries` (the D-VQVAE's ``N_b L`` checked on its
+    index-only path and its fronthaul bits from the index tensor it produced. The headline errors
+    are the decoder's own output (the ``centre`` head's peaks, the ``fc`` head's ``4Q`` numbers), as in
+    the paper. With the ``centre`` head and a ``calibration`` split, ``out["calibrated"]`` scores a
+    variant beyond the paper: the confidence-shrunk read-out (``dvqvae.readout``) fitted on those
+    labelled samples, with ``readout_calibration_samples`` (their count, labelled data the
+    headline does not use), its ``shrinkage`` ``theta`` and, with ``n_common``, its ``common`` RMSEs.
+    Fronthaul: :func:`fronthaul_entries` (the D-VQVAE's ``N_b L`` checked on its
     index tensors); the D-VQVAE's ``codebook_perplexity`` is the mean over APs of the perplexity of its
     indices on the first :data:`PERPLEXITY_SAMPLES` test samples (``N_c`` for uniform use, 1 for one
     codeword). ``n_common``: also the RMSEs on the first ``n_common`` test samples
     (``out["common"]``), those the classical schemes are scored on."""
     res = fit(model, tc, train, seed=seed, checkpoint=checkpoint, progress=progress)
     read = calibrated_predict(model, res.state, res.scaler, train, calibration, test)
-    pred = read["estimates"]
+    pred = read["peaks"]
     out = evaluate(pred, test, res.scaler)
-    if "shrunk" in read:
-        out.update(peaks=evaluate(read["peaks"], test, res.scaler), shrinkage=read["theta"])
-    if n_common is not None:
-        common = dataclasses.replace(test, stop=test.start + n_common)
+    common = dataclasses.replace(test, stop=test.start + n_common) if n_common is not None else None
+    if common is not None:
         out["common"] = evaluate(pred[:n_common], common, res.scaler)
+    if "shrunk" in read:
+        cal = {**evaluate(read["shrunk"], test, res.scaler), "readout_calibration_samples": len(calibration),
+               "shrinkage": read["theta"]}
+        if common is not None:
+            cal["common"] = evaluate(read["shrunk"][:n_common], common, res.scaler)
+        out["calibrated"] = cal
     out.update(fronthaul_entries(model))
     if model.scheme == "dvqvae":
         n_usage = min(len(test), PERPLEXITY_SAMPLES)

@@ -2,7 +2,9 @@
 training set, evaluate them and the trivial predictor on the same test set.
 
 Per scheme (``dvqvae``, ``dvae``, ``cnn``, ``dvqvae_paper``, ``trivial``): ``location_rmse_m``,
-``velocity_rmse_mps`` (per-target Euclidean errors, best target assignment), ``coordinate_rmse``
+``velocity_rmse_mps`` (per-target Euclidean errors, best target assignment; of the decoder's own
+output, as in the paper; the ``centre`` head's ``calibrated`` read-out, beyond the paper, beside them
+with ``readout_calibration_samples``, the extra labelled samples it is fitted on), ``coordinate_rmse``
 (x, y, v_x, v_y) and, per receive AP and update, ``fronthaul_bits`` (everything on the AP's link),
 ``fronthaul_bits_latents`` (what it sends) and ``fronthaul_bits_tx_signals`` (the transmit signals it
 receives: :func:`~isac_jax.cellfree.overhead.scheme_fronthaul_bits`), the classical schemes' too;
