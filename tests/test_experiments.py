@@ -112,7 +112,7 @@ def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
         experiments.reproduce("a-fig7", out=tmp_path, config=experiments.resolve_config(
             "a-fig7", tasks=(3,), system=TINY_SYSTEM, solver=TINY_SOLVER), progress=False, force=True)
     cfg10 = experiments.resolve_config("a-fig10", "quick", ps_antennas=(4,), system=TINY_SYSTEM, solver=TINY_SOLVER,
-                                       n_instances=2)
+                                       n_instances=2, rate_window=(0, 4))
     res10 = experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False)["results"]
     c = res10["curves"]["N=4"]
     # BCD's steps decrease MSE_bar before its monotonicity guard (which never had to fire).
@@ -121,6 +121,9 @@ def test_fig7_and_fig10_tiny_end_to_end(tmp_path):
     np.testing.assert_allclose(c["overall"], 0.5 * (c["mse"] + c["crb_l"]))
     # Other settings in the same output directory are refused, and with force start afresh (the work
     # directory is keyed by the config and seed): the finished sweep of 4 iterations is not reused for 3.
+    with pytest.raises(ValueError, match="rate_window"):
+        experiments.reproduce("a-fig10", out=tmp_path, config=dataclasses.replace(cfg10, rate_window=(0, 9)),
+                              progress=False, force=True)
     cfg10 = dataclasses.replace(cfg10, solver=dataclasses.replace(TINY_SOLVER, max_iter=3))
     with pytest.raises(experiments.outputs.ExistingResultsError, match="another run"):
         experiments.reproduce("a-fig10", out=tmp_path, config=cfg10, progress=False)
