@@ -225,3 +225,13 @@ def test_fig10_contraction_factor_against_numpy():
     assert abs(contraction_factor(flat_tail, 10, 60) - 0.5) < 1e-6
     with pytest.raises(ValueError, match="start"):
         contraction_factor(y, 5, 400)
+    # The verdict quotes the rates beside K I; an unestimated one ("-") does not break it.
+    curves = {"N=8": {"overall": [1.0, 0.5], "iterations_to_1pct": 20, "iterations_to_0p1pct": 90, "reference_iteration": 1000,
+                      "contraction_factor": 0.9, "iterations_per_decade": 21.85},
+              "N=32": {"overall": [1.0, 0.5], "iterations_to_1pct": 900, "iterations_to_0p1pct": 990, "reference_iteration": 1000,
+                       "contraction_factor": 0.999, "iterations_per_decade": None},
+              "N=64": {"overall": [1.0, 0.5], "iterations_to_1pct": 900, "iterations_to_0p1pct": 990, "reference_iteration": 1000,
+                       "contraction_factor": None, "iterations_per_decade": None}}
+    out = read_claim("a-fig10", {"curves": curves, "streams": 30})
+    assert out["status"] == "differs" and "N=8: 0.9 (21.9), N=32: 0.999 (-), with K I = 30" in out["why"]
+    assert out["numbers"]["N=32: contraction factor, iterations per decade"] == "0.999, -"

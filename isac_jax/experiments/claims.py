@@ -254,6 +254,11 @@ def _fronts_verdict(r):
     return "differs", "; ".join(reasons) + ". " + text
 
 
+def _opt(x) -> str:
+    """:func:`_f` of ``x``, or "-" for ``None`` (a quantity the run could not estimate)."""
+    return "-" if x is None else _f(x)
+
+
 def _fig10_verdict(r):
     """The paper: "the proposed algorithm converges very fast, i.e., after less than 10 iterations".
     Judged per N by the first iteration from which the overall error stays within 1 % of its value at
@@ -264,6 +269,12 @@ def _fig10_verdict(r):
     shown = ", ".join(f"{k}: {it1[k]} (1 %) / {it01[k]} (0.1 %)" for k in it1)
     gap = (f"; C-steps of 10x the steps change the MSE history by at most {_f(r['cstep_exactness_gap'])} relative: "
            "the slow part is the receiver-precoder alternation itself" if "cstep_exactness_gap" in r else "")
+    rates = {k: c["contraction_factor"] for k, c in r["curves"].items() if c.get("contraction_factor") is not None}
+    if rates:
+        gap += ("; its contraction factor per iteration (iterations per tenfold error reduction) "
+                + ", ".join(f"{k}: {_f(rho, 4)} ({_opt(r['curves'][k].get('iterations_per_decade'))})"
+                            for k, rho in rates.items())
+                + (f", with K I = {r['streams']}" if "streams" in r else ""))
     if all(v < 10 for v in it1.values()):
         return "matches", f"within 1 % of the iteration-{ref} value before iteration 10 for every N ({shown})"
     return "differs", f"iterations to stay within 1 % / 0.1 % of the iteration-{ref} value: {shown}{gap}"
@@ -628,7 +639,10 @@ CLAIMS: dict[str, Claim] = {
                      lambda r: {f"{k}: overall error, first / last": f"{_f(c['overall'][0])} / {_f(c['overall'][-1])}"
                                 for k, c in r["curves"].items()}
                      | {f"{k}: iterations to 1 % / 0.1 % of the last value": f"{c.get('iterations_to_1pct')} / "
-                        f"{c.get('iterations_to_0p1pct')}" for k, c in r["curves"].items()}, _fig10_verdict),
+                        f"{c.get('iterations_to_0p1pct')}" for k, c in r["curves"].items()}
+                     | {f"{k}: contraction factor, iterations per decade": f"{_f(c.get('contraction_factor'), 4)}, "
+                        f"{_opt(c.get('iterations_per_decade'))}" for k, c in r["curves"].items()
+                        if c.get("contraction_factor") is not None}, _fig10_verdict),
     "a-fig11": Claim("Fig. 11 (Sec. V.C): \"the CS overhead, which increases linearly with M (e.g., 32,000 for M = 8 "
                      "to 244,000 for M = 64)\"; \"the DS overhead, constant at 30 across all M values\".",
                      lambda r: {"centralised": _f(r["ssl_centralised"], 6), "distributed": _f(r["ssl_distributed"])},
