@@ -234,4 +234,6 @@ def test_fig10_contraction_factor_against_numpy():
                        "contraction_factor": None, "iterations_per_decade": None}}
     out = read_claim("a-fig10", {"curves": curves, "streams": 30})
     assert out["status"] == "differs" and "N=8: 0.9 (21.9), N=32: 0.999 (-), with K I = 30" in out["why"]
+    curves["N=8"]["mse"] = [2.0] * 11 + [1.0]
+    assert "MSE_bar at iteration 10 over its last value N=8: 2" in read_claim("a-fig10", {"curves": curves})["why"]
     assert out["numbers"]["N=32: contraction factor, iterations per decade"] == "0.999, -"

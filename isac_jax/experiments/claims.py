@@ -275,6 +275,11 @@ def _fig10_verdict(r):
                 + ", ".join(f"{k}: {_f(rho, 4)} ({_opt(r['curves'][k].get('iterations_per_decade'))})"
                             for k, rho in rates.items())
                 + (f", with K I = {r['streams']}" if "streams" in r else ""))
+        # What the rate does not show: how much of the last MSE_bar the slow mode still carries early on.
+        share = {k: float(c["mse"][10]) / float(c["mse"][-1]) for k, c in r["curves"].items()
+                 if len(c.get("mse", ())) > 10}
+        gap += ("; MSE_bar at iteration 10 over its last value "
+                + ", ".join(f"{k}: {_f(v)}" for k, v in share.items()))
     if all(v < 10 for v in it1.values()):
         return "matches", f"within 1 % of the iteration-{ref} value before iteration 10 for every N ({shown})"
     return "differs", f"iterations to stay within 1 % / 0.1 % of the iteration-{ref} value: {shown}{gap}"
