@@ -293,3 +293,32 @@ def test_aggregation_mse_and_the_whole_bcd_do_not_depend_on_the_frame_length(rng
     np.testing.assert_allclose(mses[1], mses[0], rtol=1e-10)
     np.testing.assert_allclose(traces[1], traces[0], rtol=1e-6)       # FISTA restarts: round-off level
     assert traces[0][-1] < traces[0][0]                     # the BCD did move: the equality is not trivial
+
+
+def _tiny_design(rng, K=3, N=4, M=2, I=2, T=4):
+    H = jnp.asarray(crandn(rng, K, N, M))
+    W = jnp.asarray(np.stack([np.diag(rng.uniform(0.2, 1.0, I)) for _ in range(K)]))
+    return H, W, ota.dft_pulses(K, T), 1.0 / (0.5 * K * 1.0)
+
+
+def test_bcd_stopping_rule_and_tighter_tolerance(rng):
+    """Algorithm 1's stopping rule: BCD stops at the first iteration that lowers MSE_bar by at most
+    ``tol`` relative (checked on the history in NumPy), flags it ``converged`` and repeats the value;
+    at the cap it is not converged; a tighter ``tol`` never ends at a larger MSE_bar."""
+    H, W, p, eps = _tiny_design(rng)
+    finals, iters = [], []
+    run = jax.jit(lambda tol: ota.bcd_trace(H, W, p, 0.05, 1.0, eps, max_iter=1000, tol=tol, n_cstep_iter=50))
+    for tol in (1e-3, 1e-5, 1e-7):
+        tr = run(tol)
+        mse, n = np.asarray(tr.mse, dtype=np.float64), int(tr.n_iter)
+        assert bool(tr.converged) and 0 < n < 1000
+        dec = (mse[:-1] - mse[1:]) / mse[:-1]                 # relative decrease of iteration i + 1
+        assert dec[n - 1] <= tol                              # the iteration that stopped BCD
+        assert np.all(dec[: n - 1] > tol)                     # no earlier iteration met the rule
+        assert np.all(mse[n:] == mse[n])                      # the rest repeats the converged value
+        finals.append(mse[-1])
+        iters.append(n)
+    assert finals[0] >= finals[1] >= finals[2] and iters[0] <= iters[1] <= iters[2]
+    assert iters[2] > iters[0]                                # the tolerance changed where BCD stopped
+    capped = ota.bcd_trace(H, W, p, 0.05, 1.0, eps, max_iter=3, tol=1e-12, n_cstep_iter=50)
+    assert not bool(capped.converged) and int(capped.n_iter) == 3

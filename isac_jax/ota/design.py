@@ -134,7 +134,9 @@ class BcdTrace(NamedTuple):
     histories ``mse[max_iter + 1]`` (MSE_bar, A.7, of the kept iterate) and ``energy[max_iter + 1]``
     (``sum_k ||C_k||_F^2``). ``step_mse[max_iter + 1]`` is MSE_bar right after each C-step + M-step,
     *before* the monotonicity guard, and ``guard_count`` how many iterations the guard rejected (an
-    iterate whose MSE_bar rose): with an exact C-step both stay at round-off level / zero."""
+    iterate whose MSE_bar rose): with an exact C-step both stay at round-off level / zero.
+    ``n_iter`` is the number of BCD iterations run and ``converged`` whether the stopping rule
+    (relative MSE_bar decrease of one iteration at most ``tol``) ended them before ``max_iter``."""
 
     Mrx: jax.Array
     C: jax.Array
@@ -142,6 +144,8 @@ class BcdTrace(NamedTuple):
     energy: jax.Array
     step_mse: jax.Array
     guard_count: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
 
 
 def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
@@ -155,7 +159,9 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
     design of a neighbouring epsilon); otherwise the start is drawn from ``key`` or the default.
 
     Entry 0 of each history is the start, entry i the value after BCD iteration i; once the relative
-    decrease of MSE_bar drops below ``tol`` the remaining entries repeat the converged values.
+    decrease of MSE_bar over one iteration is at most ``tol`` (``(mse[i-1] - mse[i]) <= tol mse[i-1]``)
+    BCD stops (``converged``, after ``n_iter`` iterations) and the remaining entries repeat the
+    converged values; ``tol = 0`` runs ``max_iter`` iterations unless an iteration changes nothing.
     """
     if jnp.ndim(H) != 3:
         raise ValueError(f"H must have shape [K, N, M], got {list(jnp.shape(H))}")
@@ -227,9 +233,11 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
         done = (prev - val) <= tol * jnp.abs(prev)
         return i + 1, Mrx_new, C_new, hist, ehist, shist, guards, done
 
-    _, Mrx, C, hist, ehist, shist, guards, _ = jax.lax.while_loop(
-        cond, body, (0, Mrx0, C0, hist0, ehist0, hist0, jnp.zeros((), jnp.int32), jnp.zeros((), bool)))
-    return BcdTrace(Mrx=Mrx, C=C, mse=hist, energy=ehist, step_mse=shist, guard_count=guards)
+    n_iter, Mrx, C, hist, ehist, shist, guards, done = jax.lax.while_loop(
+        cond, body, (jnp.zeros((), jnp.int32), Mrx0, C0, hist0, ehist0, hist0, jnp.zeros((), jnp.int32),
+                     jnp.zeros((), bool)))
+    return BcdTrace(Mrx=Mrx, C=C, mse=hist, energy=ehist, step_mse=shist, guard_count=guards, n_iter=n_iter,
+                    converged=done)
 
 
 def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,

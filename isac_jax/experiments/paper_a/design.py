@@ -34,9 +34,14 @@ class DesignSolver:
     """Solver settings of the design experiments: BCD iterations ``max_iter`` with ``n_cstep_iter``
     projected-gradient steps per C-step (Algorithm 1), the target grids of the CRB-aware constraint
     (``region_grid``) and of the exact worst-case CRB search (``worst_grid``), and the BCD / inner
-    iterations of the CRB-aware design (``al_iter`` / ``al_inner``)."""
+    iterations of the CRB-aware design (``al_iter`` / ``al_inner``).
+
+    ``tol`` is Algorithm 1's stopping rule: BCD stops once one iteration lowers MSE_bar (A.7) by at
+    most ``tol`` relative, and ``max_iter`` is then the cap (a point that reaches it is reported as not
+    converged). ``tol = 0`` runs exactly ``max_iter`` iterations."""
 
     max_iter: int = 30
+    tol: float = 0.0
     n_cstep_iter: int = 200
     region_grid: tuple = (4, 4, 3)      # target samples of the CRB-aware constraint
     worst_grid: tuple = (8, 8, 3)       # grid of the exact worst-case CRB search (then gradient ascent)
@@ -83,47 +88,56 @@ def eps_design(inst, system: PaperASystem, solver: DesignSolver, energy_fraction
     K = inst["H"].shape[0]
     eps = 1.0 / (energy_fraction * K * system.power_w)
     tr = bcd_trace(inst["H"], inst["W"], inst["pulses"], system.noise_var_w, system.power_w, eps,
-                   max_iter=solver.max_iter, tol=0.0, key=key, n_cstep_iter=solver.n_cstep_iter, C0=C0)
+                   max_iter=solver.max_iter, tol=solver.tol, key=key, n_cstep_iter=solver.n_cstep_iter, C0=C0)
     T = inst["pulses"].shape[1]
     return tr, crb_lower_bound(tr.C, system.echo_noise_var_w, T, inst["rho"])
 
 
-def _last_change(mse):
-    """Relative change of MSE_bar over the last BCD iteration of a history ``mse[n]``."""
-    return jnp.abs(mse[-1] - mse[-2]) / jnp.abs(mse[-1])
-
-
 def eps_front(inst, system: PaperASystem, solver: DesignSolver, energy_fractions):
-    """epsilon-constraint front by continuation: ``dict(mse, energy, crb_l, crb_worst, restart_won)``,
-    each ``[E]`` in the order of ``energy_fractions`` (which must increase).
+    """epsilon-constraint front from two starts per point; every output is ``[E]`` in the order of
+    ``energy_fractions`` (which must increase).
 
-    BCD is a local method, so designs started independently at each epsilon can cross (a looser
-    epsilon ending at a higher MSE than a tighter one). But the feasible sets are nested: a design
-    that spends ``eta_2 K P`` is feasible for every ``eta_1 <= eta_2``. The points are therefore solved
-    from the tightest to the loosest (a ``lax.scan``), each BCD warm-started from its tighter
-    neighbour's design (feasible as it is, and BCD never increases MSE_bar from its start), and a cold
-    start from the default precoders is run as well; the lower-MSE design is kept. The front is thus
-    non-decreasing in ``eta`` by construction; ``restart_won`` flags the points the cold start won.
-    Both starts are reported: ``mse_cold`` / ``mse_warm`` and the relative MSE_bar change of their last
-    BCD iteration, ``last_change_cold`` / ``last_change_warm`` (below a tolerance such as 1e-6: converged;
-    a front's spread is a trade-off only where converged points differ)."""
+    * **cold**: BCD from the default precoders at every ``eta`` independently (one ``vmap``);
+    * **continuation** (warm): the points solved from the tightest to the loosest (a ``lax.scan``),
+      each BCD started from the kept design of its tighter neighbour. The feasible sets are nested (a
+      design that spends ``eta_2 K P`` is feasible for every ``eta_1 <= eta_2``) and BCD never
+      increases MSE_bar from its start, so the kept front is non-decreasing in ``eta`` by construction.
+
+    Each BCD runs until one iteration lowers MSE_bar by at most ``solver.tol`` relative, or
+    ``solver.max_iter`` iterations (the cap). The kept point (``mse``, ``energy``, ``crb_l``,
+    ``crb_worst``) is the lower-MSE of the two (``restart_won``: the cold start won). Both starts are
+    reported: ``mse_cold`` / ``mse_warm``, ``energy_cold`` / ``energy_warm``, ``iterations_cold`` /
+    ``iterations_warm`` and ``converged_cold`` / ``converged_warm`` (1.0 when the stopping rule ended the
+    run, 0.0 at the cap). Two converged starts that end at different MSE_bar are two local optima;
+    a front's spread is a trade-off only where its points converged."""
     etas = jnp.asarray(energy_fractions)
+    dtype = jnp.real(inst["H"]).dtype
 
-    def step(C_prev, eta):
-        warm, crb_warm = eps_design(inst, system, solver, eta, C0=C_prev)
-        cold, crb_cold = eps_design(inst, system, solver, eta)
-        won = cold.mse[-1] < warm.mse[-1]
-        tr = jax.tree_util.tree_map(lambda a, b: jnp.where(won, a, b), cold, warm)
-        out = {"mse": tr.mse[-1], "energy": tr.energy[-1], "crb_l": jnp.where(won, crb_cold, crb_warm),
-               "crb_worst": exact_worst_crb(inst, tr.C, system, solver), "restart_won": won.astype(tr.mse.dtype),
-               "mse_cold": cold.mse[-1], "mse_warm": warm.mse[-1],
-               "last_change_cold": _last_change(cold.mse), "last_change_warm": _last_change(warm.mse)}
-        return tr.C, out
+    def summary(tr, crb_l, prefix):
+        return {f"mse_{prefix}": tr.mse[-1], f"energy_{prefix}": tr.energy[-1], f"crb_l_{prefix}": crb_l,
+                f"iterations_{prefix}": tr.n_iter.astype(dtype), f"converged_{prefix}": tr.converged.astype(dtype)}
+
+    def cold_one(eta):
+        tr, crb = eps_design(inst, system, solver, eta)
+        return summary(tr, crb, "cold"), tr.C
+
+    cold, C_cold = jax.vmap(cold_one)(etas)
+
+    def step(C_prev, point):
+        eta, C_c, mse_c = point
+        tr, crb = eps_design(inst, system, solver, eta, C0=C_prev)
+        kept = jnp.where(mse_c < tr.mse[-1], C_c, tr.C)
+        return kept, (summary(tr, crb, "warm"), tr.C)
 
     K, _, M = inst["H"].shape
-    start = default_precoders(K, M, inst["W"].shape[-1], system.power_w, dtype=jnp.real(inst["H"]).dtype)
-    out = jax.lax.scan(step, start, etas[::-1])[1]            # tightest first
-    return jax.tree_util.tree_map(lambda a: a[::-1], out)
+    start = default_precoders(K, M, inst["W"].shape[-1], system.power_w, dtype=dtype)
+    rev = (etas[::-1], C_cold[::-1], cold["mse_cold"][::-1])               # tightest first
+    warm, C_warm = jax.tree_util.tree_map(lambda a: a[::-1], jax.lax.scan(step, start, rev)[1])
+    won = cold["mse_cold"] < warm["mse_warm"]
+    C = jnp.where(won[:, None, None, None], C_cold, C_warm)
+    pick = {k: jnp.where(won, cold[f"{k}_cold"], warm[f"{k}_warm"]) for k in ("mse", "energy", "crb_l")}
+    crb_worst = jax.vmap(lambda c: exact_worst_crb(inst, c, system, solver))(C)
+    return {**pick, "crb_worst": crb_worst, "restart_won": won.astype(dtype), **cold, **warm}
 
 
 def crb_aware_front(inst, system: PaperASystem, solver: DesignSolver, crb_fractions):

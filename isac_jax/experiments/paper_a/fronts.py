@@ -4,12 +4,18 @@
 For every value and instance two fronts are computed:
 
 * the paper's **epsilon-constraint front** (Algorithm 1, exact projection) over energy fractions
-  ``eta`` — MSE_bar against CRB_L (Theorem 2), plus the exact worst-case CRB (A.21) of each design,
-  solved by continuation along ``eta`` from the tightest point (nested feasible sets: each point
-  warm-starts from its tighter neighbour) with a cold-start restart per point, so the front is a
-  Pareto front; ``restart_won_fraction`` reports how often the restart changed the answer, and
-  ``mse_cold`` / ``mse_warm`` with ``last_change_cold`` / ``last_change_warm`` (the largest relative
-  MSE_bar change of the last BCD iteration over instances) show both starts and whether they converged;
+  ``eta`` — MSE_bar against CRB_L (Theorem 2), plus the exact worst-case CRB (A.21) of each design.
+  Every point is solved twice, from a cold start and by continuation along ``eta`` from its tighter
+  neighbour (:func:`~isac_jax.experiments.paper_a.design.eps_front`), each until one BCD iteration
+  lowers MSE_bar by at most ``solver.tol`` relative or ``solver.max_iter`` iterations pass; the kept
+  point is the better of the two. Per point the curve reports ``mse_cold`` / ``mse_warm``,
+  ``converged_cold`` / ``converged_warm`` (fraction of instances that met the tolerance),
+  ``iterations_cold`` / ``iterations_warm`` (largest over instances) and ``start_gap`` (largest relative
+  MSE_bar difference of the two starts over instances). ``converged`` flags the points whose every
+  instance met the tolerance from both starts, and ``spread_converged`` is the front's relative MSE_bar
+  spread ``(max - min) / min`` over those points only (``None`` with fewer than two); ``spread_cold``
+  is the spread of the cold starts alone (0 when every ``eta`` ends at the same design, e.g. when
+  ``E = K P`` at all of them);
 * the **CRB-aware front** (:mod:`isac_jax.ota.crb_design`) over worst-case-CRB targets
   ``beta = c CRB_ref`` — MSE_bar against the exact worst-case CRB, with a feasibility flag.
 
@@ -36,6 +42,9 @@ from .design import DesignSolver, check_weights, crb_aware_front, draw_instance,
 _SIZE_FIELDS = {"T": "frame_length", "N": "n_ps_antennas", "K": "n_devices", "I": "n_tasks"}
 #: 20 energy fractions eta from 0.05 to 1 (paper presets).
 PAPER_ENERGY_FRACTIONS = tuple(0.05 + 0.95 * i / 19 for i in range(20))
+#: The fronts' solver: every point until one BCD iteration lowers MSE_bar by at most 1e-6 relative,
+#: capped at ``max_iter`` iterations (a capped point is reported as not converged).
+CONVERGED_SOLVER = DesignSolver(max_iter=500, tol=1e-6)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,19 +86,42 @@ def run_fronts(config: FrontsConfig, *, name: str, seed: int = 0, work_dir=None,
         curves[f"{config.vary}={v}"] = {
             "mse": mean("eps_mse"), "crb_l": mean("eps_crb_l"), "crb_worst": mean("eps_crb_worst"),
             "energy": mean("eps_energy"),
-            # fraction of instances whose point was won by the cold start over the warm start
+            # fraction of instances whose point was won by the cold start over the continuation start
             "restart_won_fraction": mean("eps_restart_won"),
-            # both starts per point, and the largest relative MSE_bar change of their last BCD iteration
-            "mse_cold": mean("eps_mse_cold"), "mse_warm": mean("eps_mse_warm"),
-            "last_change_cold": np.asarray(out["eps_last_change_cold"][i]).max(axis=0),
-            "last_change_warm": np.asarray(out["eps_last_change_warm"][i]).max(axis=0),
+            **_start_report(out, i),
             "crb_aware": {"mse": mean("aware_mse"), "crb_worst": mean("aware_crb_worst"),
                           "crb_l": mean("aware_crb_l"), "crb_target": mean("aware_crb_target"),
                           "feasible_fraction": mean("aware_feasible")},
         }
-    return {"vary": config.vary, "values": np.array(config.values),
+    return {"vary": config.vary, "values": np.array(config.values), "tol": solver.tol, "max_iter": solver.max_iter,
             "energy_fraction": np.array(config.energy_fractions), "crb_fraction": np.array(config.crb_fractions),
             "n_instances": config.n_instances, "curves": curves}
+
+
+def _start_report(out: dict, i: int) -> dict:
+    """Both starts of every point of value ``i`` (see the module docstring), from the sweep output."""
+    def arr(k):
+        return np.asarray(out[f"eps_{k}"][i], dtype=float)                        # [instances, E]
+
+    mse_c, mse_w = arr("mse_cold"), arr("mse_warm")
+    conv_c, conv_w = arr("converged_cold"), arr("converged_warm")
+    converged = np.all((conv_c > 0.5) & (conv_w > 0.5), axis=0)
+    mse = arr("mse").mean(axis=0)
+    return {"mse_cold": mse_c.mean(axis=0), "mse_warm": mse_w.mean(axis=0),
+            "energy_cold": arr("energy_cold").mean(axis=0), "energy_warm": arr("energy_warm").mean(axis=0),
+            "converged_cold": conv_c.mean(axis=0), "converged_warm": conv_w.mean(axis=0),
+            "iterations_cold": arr("iterations_cold").max(axis=0).astype(int),
+            "iterations_warm": arr("iterations_warm").max(axis=0).astype(int),
+            "start_gap": (np.abs(mse_w - mse_c) / np.minimum(mse_w, mse_c)).max(axis=0),
+            "converged": converged,
+            "spread_converged": relative_spread(mse[converged]) if converged.sum() >= 2 else None,
+            "spread_cold": relative_spread(mse_c.mean(axis=0))}
+
+
+def relative_spread(y) -> float:
+    """``(max - min) / min`` of a positive array (a front's relative MSE_bar spread)."""
+    y = np.asarray(y, dtype=float)
+    return float(np.ptp(y) / np.min(y))
 
 
 def plot_fronts(results: dict, path, *, title: str) -> None:
