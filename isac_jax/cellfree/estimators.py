@@ -458,7 +458,7 @@ def _intersect(origins, directions, prior, weight=1e-3, ray_weights=None):
 
 #: Support of one receive AP for a position at which its best valid ray's profile reaches this level
 #: (the profile is normalised to 1 at the ray's peak): the AP "sees" a target there.
-SUPPORT_LEVEL = 0.5
+SUPPORT_LEVEL = 0.25
 
 
 def _support(scans: _Rays, g, n_rx):
