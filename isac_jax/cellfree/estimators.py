@@ -5,9 +5,11 @@ do) and works on one sample's echoes ``Y[M, M_r, N_s, T_s]``; batch them with ``
 
 Per receive AP ``m`` (the distributed schemes):
 
-1. **Angle.** The spatial covariance ``R_m = (N_s T_s)^{-1} sum_{i,t} y y^H`` is scanned over a grid
-   of direction cosines ``cos vartheta``: MUSIC (noise subspace of ``M_r - Q`` eigenvectors;
-   ``music``) or the Bartlett beam scan ``a^H R a`` (``cs`` and ``monostatic``). The ULA cannot tell
+1. **Angle detection.** At most ``Q`` paths from the spatial covariance
+   ``R_m = (N_s T_s)^{-1} sum_{i,t} y y^H`` (:func:`_detect_angles`): MUSIC peaks (``music``) or
+   simultaneous OMP over the angle dictionary (``cs``, ``monostatic``; :func:`_omp_angles`), each
+   kept or not by a stated rule (``settings.detector``: the MDL model order, or a beam-space
+   CA-CFAR with an exact false-alarm probability per beam, :func:`beam_cfar`). The ULA cannot tell
    the two sides of its axis apart; the ray is taken into the surveillance area.
 2. **Range and Doppler along the ray.** The echo is beamformed, ``r[i, t] = a_r(cos)^H y_{i,m}[t]``.
    A target on the ray at distance ``d`` from the AP has, for every transmit AP ``n``, a known
@@ -22,11 +24,12 @@ Per receive AP ``m`` (the distributed schemes):
      hypothesis), i.e. one simultaneous-OMP step per ray; its Doppler then comes from the DFT of
      the selected atom's per-symbol amplitudes.
    Peaks are refined by parabolic interpolation; ``f_D`` of every pair ``(n, m)`` follows.
-3. **Fusion at the CPU.** Each AP's ``Q`` positions ``r_m + d u(cos)`` are associated with AP 0's by
-   the best assignment (:func:`~isac_jax.cellfree.assignment.best_permutation`) and averaged; the
-   velocity of each target solves the linear least squares of the bistatic Dopplers,
-   ``lambda f_D,nm = v . (u_tn + u_rm)`` (B.9)-(B.11), with unit vectors from the APs at the fused
-   position.
+3. **Fusion at the CPU by bistatic consistency** (:func:`_fuse_detected`): candidates seeded by
+   the valid detections (ray intersections and range peaks) are associated with each AP's best
+   explaining detection, refined by least squares (ray intersection; velocity from the bistatic
+   Dopplers, ``lambda f_D,nm = v . (u_tn + u_rm)`` (B.9)-(B.11)), scored by their support minus
+   the Doppler misfit, and picked with non-maximum suppression; each pick carries a declared flag
+   (:func:`estimate_detections`).
 
 ``monostatic``: the same pipeline for a full-duplex BS (``tx = rx = [[50, 0]]``, one pair): the
 location from angle and range; one Doppler gives only the radial velocity, so velocities are NaN.
@@ -40,11 +43,11 @@ lower the cost; then damped Newton (:func:`refine_ml`) on the exact (B.6) negati
 with the reflection coefficients concentrated out (per receive AP,
 ``beta_m = (B^H B)^{-1} B^H y_m``, by a linear solve).
 
-**Missed and merged peaks** (one rule, never a silent drop): every AP always returns ``Q``
-detections — the ``Q`` largest local maxima of the angle spectrum, topped up with the largest
-remaining grid points when fewer than ``Q`` local maxima exist. Two targets in one angle cell thus
-give two rays near that cell, which usually find the same target; the evaluation scores such a
-duplicate against the best assignment, so the missed target counts with its full error.
+**Missed and merged targets** (never a silent drop): every scheme returns ``Q`` estimates; one
+that the scheme does not declare a target is still placed (the best remaining candidate), so the
+evaluation scores a missed target with its full error, and reports detection probability and false
+alarms from the declared flags. An AP whose spectrum has fewer local maxima than valid paths (two
+targets in one beam) repeats the strongest, and the repeated ray takes the next range peak.
 """
 
 from __future__ import annotations
