@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from isac_jax.cellfree.detection import ca_cfar, ca_cfar_factor
+from isac_jax.cellfree.detection import beam_cfar, beam_cfar_factor, ca_cfar, ca_cfar_factor, mdl_order
 
 
 def test_threshold_matches_a_numpy_window_sum():
@@ -86,7 +86,7 @@ def test_beam_cfar_false_alarm_rate_on_noise_matches_the_design_value():
     share cells, so the tolerance is 4 binomial standard errors, doubled."""
     pfa, n = 1e-2, 1000
     Y = _noise(jax.random.PRNGKey(5), n)
-    det = jax.jit(jax.vmap(lambda y: est.beam_cfar(est._spatial_covariance(y), NS * TS, guard=1, pfa=pfa)[0]))(Y)
+    det = jax.jit(jax.vmap(lambda y: beam_cfar(est._spatial_covariance(y), NS * TS, guard=1, pfa=pfa)[0]))(Y)
     rate = float(jnp.mean(det))
     assert abs(rate - pfa) < 8.0 * np.sqrt(pfa * (1 - pfa) / (n * MR)), rate
 
@@ -97,7 +97,7 @@ def test_beam_cfar_threshold_factor_against_a_numpy_monte_carlo():
     rng = np.random.default_rng(6)
     K, N, pfa = 64, 5, 1e-2
     ratio = rng.gamma(K, size=200_000) / rng.gamma(N * K, size=200_000) * N
-    np.testing.assert_allclose(est.beam_cfar_factor(K, N, pfa), np.quantile(ratio, 1 - pfa), rtol=3e-3)
+    np.testing.assert_allclose(beam_cfar_factor(K, N, pfa), np.quantile(ratio, 1 - pfa), rtol=3e-3)
 
 
 def _mdl_numpy(R, K, max_order):
@@ -118,7 +118,7 @@ def test_mdl_order_against_numpy():
         S = (rng.standard_normal((k_true, 16)) + 1j * rng.standard_normal((k_true, 16))) * rng.uniform(0.1, 1.5)
         Y = A @ S + (rng.standard_normal((MR, 16)) + 1j * rng.standard_normal((MR, 16)))
         R = Y @ Y.conj().T / 16
-        assert int(est._mdl_order(jnp.asarray(R), 16, 3)) == _mdl_numpy(R, 16, 3)
+        assert int(mdl_order(jnp.asarray(R), 16, 3)) == _mdl_numpy(R, 16, 3)
 
 
 @pytest.mark.parametrize("detector", ["mdl", "cfar"])

@@ -9,7 +9,7 @@ Per receive AP ``m`` (the distributed schemes):
    ``R_m = (N_s T_s)^{-1} sum_{i,t} y y^H`` (:func:`_detect_angles`): MUSIC peaks (``music``) or
    simultaneous OMP over the angle dictionary (``cs``, ``monostatic``; :func:`_omp_angles`), each
    kept or not by a stated rule (``settings.detector``: the MDL model order, or a beam-space
-   CA-CFAR with an exact false-alarm probability per beam, :func:`beam_cfar`). The ULA cannot tell
+   CA-CFAR with an exact false-alarm probability per beam, :func:`~isac_jax.cellfree.detection.beam_cfar`). The ULA cannot tell
    the two sides of its axis apart; the ray is taken into the surveillance area.
 2. **Range and Doppler along the ray.** The echo is beamformed, ``r[i, t] = a_r(cos)^H y_{i,m}[t]``.
    A target on the ray at distance ``d`` from the AP has, for every transmit AP ``n``, a known
@@ -65,6 +65,7 @@ from ..core.arrays import ula_response
 from ..core.validate import check_finite, check_int
 from .assignment import permutation_table
 from .config import SPEED_OF_LIGHT
+from .detection import beam_cfar, mdl_order
 from .echo import check_echo_kwargs, combine_paths, path_factors
 
 SCHEMES = ("monostatic", "music", "cs", "ml_refined")
@@ -227,66 +228,6 @@ class _Rays(NamedTuple):
     range_cell_m: jax.Array
 
 
-def _mdl_order(R, n_snapshots, max_order):
-    """Model order of the spatial covariance ``R[M_r, M_r]`` by MDL (Wax & Kailath 1985), capped at
-    ``max_order``: ``k_hat = argmin_k -K (M_r - k) log(g_k / a_k) + k (2 M_r - k) log(K) / 2`` over
-    ``k = 0 .. max_order``, with ``g_k``, ``a_k`` the geometric and arithmetic means of the ``M_r - k``
-    smallest eigenvalues and ``K = n_snapshots``. Returns an int32 scalar."""
-    Mr = R.shape[0]
-    lam = jnp.maximum(jnp.linalg.eigvalsh(R), jnp.finfo(R.real.dtype).tiny)               # ascending
-    n_noise = Mr - jnp.arange(max_order + 1)                                               # [k+1]
-    csum = jnp.concatenate([jnp.zeros(1, lam.dtype), jnp.cumsum(lam)])
-    clog = jnp.concatenate([jnp.zeros(1, lam.dtype), jnp.cumsum(jnp.log(lam))])
-    log_ratio = clog[n_noise] / n_noise - jnp.log(csum[n_noise] / n_noise)                  # log(g/a) <= 0
-    k = jnp.arange(max_order + 1, dtype=lam.dtype)
-    mdl = -n_snapshots * n_noise * log_ratio + 0.5 * k * (2 * Mr - k) * math.log(n_snapshots)
-    return jnp.argmin(mdl).astype(jnp.int32)
-
-
-def beam_cfar_factor(n_snapshots: int, n_training: int, pfa: float) -> float:
-    """Threshold factor of :func:`beam_cfar`: the upper ``pfa`` quantile of ``F(2K, 2NK)``, the law
-    of one orthogonal beam's power over the mean of ``N`` others (each ``Gamma(K)`` in white noise)."""
-    import scipy.stats   # a dependency of jax; the factor is a static number
-
-    if not 0.0 < pfa < 1.0:
-        raise ValueError(f"pfa must be in (0, 1), got {pfa!r}")
-    return float(scipy.stats.f.isf(pfa, 2 * n_snapshots, 2 * n_training * n_snapshots))
-
-
-def beam_cfar(R, n_snapshots: int, *, guard: int = 1, pfa: float = 1e-3):
-    """Cell-averaging CFAR over the ``M_r`` orthogonal receive beams of a spatial covariance.
-
-    The beams point at ``cos_k = -1 + 2 k / M_r`` (``k = 0 .. M_r - 1``; the half-wavelength ULA's
-    response is periodic in ``cos`` with period 2, so the beams form a ring). In white noise of any
-    level the beam powers ``P_k = a_k^H R a_k`` (unit-norm ``a_k``, ``K`` snapshots) are i.i.d.
-    ``sigma^2 Gamma(K, 1) / K``, so ``P_k / mean(training)`` with the ``N = M_r - 1 - 2 guard`` beams
-    outside ``guard`` beams of ``k`` as training follows ``F(2K, 2NK)`` exactly: the threshold
-    ``alpha`` = its upper ``pfa`` quantile (:func:`beam_cfar_factor`) gives the false-alarm
-    probability ``pfa`` per beam.
-
-    Args:
-        R: spatial covariance ``[M_r, M_r]`` (``(1/K) sum y y^H``).
-        n_snapshots: ``K``, the snapshots averaged in ``R`` (static).
-        guard: beams on each side of the beam under test left out of its training set.
-        pfa: design false-alarm probability per beam, in (0, 1).
-
-    Returns:
-        ``(detections[M_r] bool, beam_cos[M_r])``.
-    """
-    Mr = R.shape[0]
-    n_train = Mr - 1 - 2 * guard
-    if int(guard) != guard or guard < 0 or n_train < 1:
-        raise ValueError(f"guard must be an integer in [0, (M_r - 2) / 2] for M_r = {Mr}, got {guard!r}")
-    alpha = beam_cfar_factor(n_snapshots, n_train, pfa)
-    cos = -1.0 + 2.0 * jnp.arange(Mr, dtype=R.real.dtype) / Mr
-    a = ula_response(cos, Mr, normalise=True)                                               # [Mr, Mr]
-    power = jnp.real(jnp.einsum("ga,ab,gb->g", jnp.conj(a), R, a))
-    dist = jnp.abs(jnp.arange(Mr)[:, None] - jnp.arange(Mr)[None, :])
-    train = jnp.minimum(dist, Mr - dist) > guard                                            # [Mr, Mr] ring
-    noise = (train.astype(power.dtype) @ power) / n_train
-    return power > alpha * noise, cos
-
-
 def _omp_angles(R, a, n_paths, n_passes):
     """Angles of ``n_paths`` paths by simultaneous orthogonal matching pursuit over the angle
     dictionary ``a[G, M_r]`` (unit-norm steering vectors) on the covariance ``R[M_r, M_r]``: path
@@ -330,11 +271,11 @@ def _detect_angles(y_m, n_targets, method, settings):
     is decided by the rule ``settings.detector``:
 
     * ``"mdl"`` (default): the MDL model order ``k_hat`` of the spatial covariance
-      (:func:`_mdl_order`, capped at ``Q``); the ``k_hat`` strongest peaks are valid. When fewer
+      (:func:`~isac_jax.cellfree.detection.mdl_order`, capped at ``Q``); the ``k_hat`` strongest peaks are valid. When fewer
       local maxima than ``k_hat`` exist the strongest is repeated (a merged detection, whose ray
       takes the next range peak);
     * ``"cfar"``: a peak is valid when one of the two orthogonal beams that bracket it passes the
-      beam-space CA-CFAR (:func:`beam_cfar`: ``settings.detection_pfa`` per beam,
+      beam-space CA-CFAR (:func:`~isac_jax.cellfree.detection.beam_cfar`: ``settings.detection_pfa`` per beam,
       ``settings.cfar_guard_beams`` guard beams), each local maximum once.
 
     Returns ``(cos[Q], grid indices[Q], valid[Q] bool)``; invalid entries are still the next peaks
@@ -346,7 +287,7 @@ def _detect_angles(y_m, n_targets, method, settings):
     cos_grid = jnp.linspace(-1.0, 1.0, settings.n_angles, dtype=real)
     R = _spatial_covariance(y_m)
     a = ula_response(cos_grid, Mr, normalise=True)                                          # [G, Mr]
-    order = _mdl_order(R, K, n_targets)
+    order = mdl_order(R, K, n_targets)
     if method == "music":
         _, vecs = jnp.linalg.eigh(R)                                                        # ascending
         keep = (jnp.arange(Mr) < Mr - jnp.maximum(order, 1)).astype(real)                   # noise subspace
