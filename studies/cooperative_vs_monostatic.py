@@ -116,9 +116,10 @@ def main(argv=None) -> dict:
             pair = s[scheme]["paired_vs_monostatic"]
             lo, hi = _fmt(pair["ci95_low_m2"]), _fmt(pair["ci95_high_m2"])
             verdict = "beats" if lo > 0 else ("loses to" if hi < 0 else "is not told apart from")
-            verdicts.append(f"{scheme} {verdict} monostatic ({_fmt(s[scheme]['location_rmse_m']):.3g} vs "
-                            f"{_fmt(s['monostatic']['location_rmse_m']):.3g} m, Pd {_fmt(s[scheme]['detection_probability']):.2f} "
-                            f"vs {_fmt(s['monostatic']['detection_probability']):.2f})")
+            mine, mono = s[scheme], s["monostatic"]
+            verdicts.append(f"{scheme} {verdict} monostatic ({_fmt(mine['location_rmse_m']):.3g} vs "
+                            f"{_fmt(mono['location_rmse_m']):.3g} m, Pd {_fmt(mine['detection_probability']):.2f} "
+                            f"vs {_fmt(mono['detection_probability']):.2f})")
         parts.append(f"at {p:g} dBm " + ", ".join(verdicts))
         for lo_e, hi_e in zip(SEPARATION_EDGES[:-1], SEPARATION_EDGES[1:]):
             sel = (sep >= lo_e) & (sep < hi_e)

@@ -66,8 +66,8 @@ MR, NS, TS = 8, 8, 8                     # 8 antennas, K = 64 snapshots
 def _noise(key, n):
     k_re, k_im = jax.random.split(key)
     shape = (n, MR, NS, TS)
-    return (jax.random.normal(k_re, shape, dtype=jnp.float64) + 1j * jax.random.normal(k_im, shape, dtype=jnp.float64)) \
-        * np.sqrt(0.5 * 3.7)
+    re, im = (jax.random.normal(k, shape, dtype=jnp.float64) for k in (k_re, k_im))
+    return (re + 1j * im) * np.sqrt(0.5 * 3.7)
 
 
 def _one_target(key, n, snr_db):

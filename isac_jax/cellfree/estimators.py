@@ -9,7 +9,8 @@ Per receive AP ``m`` (the distributed schemes):
    ``R_m = (N_s T_s)^{-1} sum_{i,t} y y^H`` (:func:`_detect_angles`): MUSIC peaks (``music``) or
    simultaneous OMP over the angle dictionary (``cs``, ``monostatic``; :func:`_omp_angles`), each
    kept or not by a stated rule (``settings.detector``: the MDL model order, or a beam-space
-   CA-CFAR with an exact false-alarm probability per beam, :func:`~isac_jax.cellfree.detection.beam_cfar`). The ULA cannot tell
+   CA-CFAR with an exact false-alarm probability per beam,
+   :func:`~isac_jax.cellfree.detection.beam_cfar`). The ULA cannot tell
    the two sides of its axis apart; the ray is taken into the surveillance area.
 2. **Range and Doppler along the ray.** The echo is beamformed, ``r[i, t] = a_r(cos)^H y_{i,m}[t]``.
    A target on the ray at distance ``d`` from the AP has, for every transmit AP ``n``, a known
@@ -63,7 +64,6 @@ import numpy as np
 
 from ..core.arrays import ula_response
 from ..core.validate import check_finite, check_int
-from .assignment import permutation_table
 from .config import SPEED_OF_LIGHT
 from .detection import beam_cfar, mdl_order
 from .echo import check_echo_kwargs, combine_paths, path_factors
@@ -271,12 +271,12 @@ def _detect_angles(y_m, n_targets, method, settings):
     is decided by the rule ``settings.detector``:
 
     * ``"mdl"`` (default): the MDL model order ``k_hat`` of the spatial covariance
-      (:func:`~isac_jax.cellfree.detection.mdl_order`, capped at ``Q``); the ``k_hat`` strongest peaks are valid. When fewer
-      local maxima than ``k_hat`` exist the strongest is repeated (a merged detection, whose ray
-      takes the next range peak);
-    * ``"cfar"``: a peak is valid when one of the two orthogonal beams that bracket it passes the
-      beam-space CA-CFAR (:func:`~isac_jax.cellfree.detection.beam_cfar`: ``settings.detection_pfa`` per beam,
-      ``settings.cfar_guard_beams`` guard beams), each local maximum once.
+      (:func:`~isac_jax.cellfree.detection.mdl_order`, capped at ``Q``); the ``k_hat`` strongest
+      paths are valid. When the MUSIC spectrum has fewer local maxima than ``k_hat`` the strongest
+      is repeated (a merged detection, whose ray takes the next range peak);
+    * ``"cfar"``: a path is valid when one of the two orthogonal beams that bracket it passes the
+      beam-space CA-CFAR (:func:`~isac_jax.cellfree.detection.beam_cfar`: ``settings.detection_pfa``
+      per beam, ``settings.cfar_guard_beams`` guard beams), each grid point once.
 
     Returns ``(cos[Q], grid indices[Q], valid[Q] bool)``; invalid entries are still the next peaks
     (fixed size), ranked after the valid ones.
