@@ -447,22 +447,27 @@ def _associations(scans: _Rays):
 def _fuse_detected(scans: _Rays, tx, rx, kw, n_symbols: int, n_targets: int, max_speed_mps=None):
     """CPU fusion of ``M`` APs' detections by bistatic consistency (stacked ``_Rays``).
 
-    1. Candidates (:func:`_associations`) are scored by how well the receive APs' valid detections
-       explain them (:func:`_support`, summed over APs) minus the misfit of their bistatic Dopplers:
-       the Dopplers read from each supporting ray's spectrum at the candidate, fitted by one velocity
-       (:func:`_velocity_ls`, (B.9)-(B.11)); the misfit in squared Doppler cells ``1/(T_s DeltaT)``.
-       In the forward-scatter geometry of Fig. B.2 the bistatic range changes little along a receive
-       ray, so range alone associates poorly, while a wrong association leaves Dopplers that no
-       single velocity explains.
-    2. Peak picking with non-maximum suppression: ``Q`` times, the best remaining valid candidate is
-       taken and every candidate within half a bistatic range cell ``c / (2 N_s Delta f)`` of it
-       removed. A pick is **declared** a
-       target when at least ``min(2, M)`` receive APs support it (support >= :data:`SUPPORT_LEVEL`).
-       When no valid candidate remains, the slot takes the best remaining candidate of any kind,
-       undeclared (a miss is reported, and its estimate still placed).
-    3. Least squares on the associated parameters: the position is the weighted intersection of the
-       supporting rays (weight = support; a ray below :data:`SUPPORT_LEVEL` gets none), the velocity
-       the least squares of the Dopplers of the supporting pairs at that position.
+    1. Association and least squares per candidate (:func:`_associations`: ray intersections and
+       range peaks seeded by the per-AP detections): each receive AP's detection that best explains
+       the candidate (:func:`_support`) is associated with it when its support reaches
+       :data:`SUPPORT_LEVEL`; the position becomes the intersection of the associated rays weighted
+       by their support, the velocity the least squares of the associated pairs' bistatic Dopplers
+       (read from each ray's Doppler spectrum there; :func:`_velocity_ls`, (B.9)-(B.11)), clipped
+       to ``[-max_speed_mps, max_speed_mps]`` per axis when given (the scenario's velocity prior).
+    2. Score: the summed support at that position minus the Doppler misfit in squared Doppler
+       cells ``1/(T_s DeltaT)``. In the forward-scatter geometry of Fig. B.2 the bistatic range
+       changes little along a receive ray, so range alone associates poorly, while a wrong
+       association leaves Dopplers that no single velocity explains.
+    3. Peak picking with non-maximum suppression: ``Q`` times, the best remaining valid candidate
+       is taken, preferring in turn candidates supported by at least ``min(2, M)`` APs and
+       candidates that use no detection already associated with a picked target (while that AP
+       has an unused valid detection left: one detection explains one target unless its AP sees
+       fewer paths than targets); every candidate within half a bistatic range cell
+       ``c / (2 N_s Delta f)`` of the pick, or associated with the same detections at every AP, is
+       removed. A pick is **declared** a target when it is valid (seeded by valid detections) and
+       at least ``min(2, M)`` receive APs support it. When no valid candidate remains, the slot
+       takes the best remaining candidate of any kind, undeclared (a miss is reported, and its
+       estimate still placed).
 
     Returns positions ``[Q, 2]``, velocities ``[Q, 2]`` and ``declared[Q]`` (bool)."""
     M = scans.direction.shape[0]
@@ -507,10 +512,19 @@ def _fuse_detected(scans: _Rays, tx, rx, kw, n_symbols: int, n_targets: int, max
     scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
     free = jnp.ones(cand.shape[0], bool)
     alive = ok
+    used = jnp.zeros(scans.valid.shape, bool)                                               # [M, Q]
+    r_safe = jnp.maximum(rays_all, 0)                                                       # [C, M]
     picks, declared = [], []
     for _ in range(n_targets):
+        # A detection already associated with a picked target explains no second one while its AP
+        # has a valid detection left unused (with none left, two targets share it: a merged beam).
+        spare = jnp.any(scans.valid & ~used, axis=1)                                        # [M]
+        taken = used[ap_idx[None, :], r_safe] & (rays_all >= 0)                             # [C, M]
+        fresh = ~jnp.any(taken & spare[None, :], axis=1)                                    # [C]
         strong, any_alive = alive & confirmed, jnp.any(alive)
-        pool = jnp.where(jnp.any(strong), strong, jnp.where(any_alive, alive, free))
+        pool = free
+        for tier in (alive, alive & fresh, strong, strong & fresh):                          # last non-empty wins
+            pool = jnp.where(jnp.any(tier), tier, pool)
         best = jnp.argmax(jnp.where(pool, scores, -jnp.inf))
         picks.append(best)
         declared.append(any_alive & confirmed[best])
@@ -518,6 +532,7 @@ def _fuse_detected(scans: _Rays, tx, rx, kw, n_symbols: int, n_targets: int, max
         same = jnp.all(rays_all == rays_all[best][None], axis=-1)                         # the same detections
         alive = alive & ~near & ~same
         free = free.at[best].set(False)
+        used = used.at[ap_idx, r_safe[best]].set(used[ap_idx, r_safe[best]] | (rays_all[best] >= 0))
     picks = jnp.stack(picks)
     return g_all[picks], v_all[picks], jnp.stack(declared)
 
