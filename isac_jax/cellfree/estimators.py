@@ -5,9 +5,12 @@ do) and works on one sample's echoes ``Y[M, M_r, N_s, T_s]``; batch them with ``
 
 Per receive AP ``m`` (the distributed schemes):
 
-1. **Angle.** The spatial covariance ``R_m = (N_s T_s)^{-1} sum_{i,t} y y^H`` is scanned over a grid
-   of direction cosines ``cos vartheta``: MUSIC (noise subspace of ``M_r - Q`` eigenvectors;
-   ``music``) or the Bartlett beam scan ``a^H R a`` (``cs`` and ``monostatic``). The ULA cannot tell
+1. **Angle detection.** At most ``Q`` paths from the spatial covariance
+   ``R_m = (N_s T_s)^{-1} sum_{i,t} y y^H`` (:func:`_detect_angles`): MUSIC peaks (``music``) or
+   simultaneous OMP over the angle dictionary (``cs``, ``monostatic``; :func:`_omp_angles`), each
+   kept or not by a stated rule (``settings.detector``: the MDL model order, or a beam-space
+   CA-CFAR with an exact false-alarm probability per beam,
+   :func:`~isac_jax.cellfree.detection.beam_cfar`). The ULA cannot tell
    the two sides of its axis apart; the ray is taken into the surveillance area.
 2. **Range and Doppler along the ray.** The echo is beamformed, ``r[i, t] = a_r(cos)^H y_{i,m}[t]``.
    A target on the ray at distance ``d`` from the AP has, for every transmit AP ``n``, a known
@@ -22,11 +25,12 @@ Per receive AP ``m`` (the distributed schemes):
      hypothesis), i.e. one simultaneous-OMP step per ray; its Doppler then comes from the DFT of
      the selected atom's per-symbol amplitudes.
    Peaks are refined by parabolic interpolation; ``f_D`` of every pair ``(n, m)`` follows.
-3. **Fusion at the CPU.** Each AP's ``Q`` positions ``r_m + d u(cos)`` are associated with AP 0's by
-   the best assignment (:func:`~isac_jax.cellfree.assignment.best_permutation`) and averaged; the
-   velocity of each target solves the linear least squares of the bistatic Dopplers,
-   ``lambda f_D,nm = v . (u_tn + u_rm)`` (B.9)-(B.11), with unit vectors from the APs at the fused
-   position.
+3. **Fusion at the CPU by bistatic consistency** (:func:`_fuse_detected`): candidates seeded by
+   the valid detections (ray intersections and range peaks) are associated with each AP's best
+   explaining detection, refined by least squares (ray intersection; velocity from the bistatic
+   Dopplers, ``lambda f_D,nm = v . (u_tn + u_rm)`` (B.9)-(B.11)), scored by their support minus
+   the Doppler misfit, and picked with non-maximum suppression; each pick carries a declared flag
+   (:func:`estimate_detections`).
 
 ``monostatic``: the same pipeline for a full-duplex BS (``tx = rx = [[50, 0]]``, one pair): the
 location from angle and range; one Doppler gives only the radial velocity, so velocities are NaN.
@@ -40,11 +44,11 @@ lower the cost; then damped Newton (:func:`refine_ml`) on the exact (B.6) negati
 with the reflection coefficients concentrated out (per receive AP,
 ``beta_m = (B^H B)^{-1} B^H y_m``, by a linear solve).
 
-**Missed and merged peaks** (one rule, never a silent drop): every AP always returns ``Q``
-detections — the ``Q`` largest local maxima of the angle spectrum, topped up with the largest
-remaining grid points when fewer than ``Q`` local maxima exist. Two targets in one angle cell thus
-give two rays near that cell, which usually find the same target; the evaluation scores such a
-duplicate against the best assignment, so the missed target counts with its full error.
+**Missed and merged targets** (never a silent drop): every scheme returns ``Q`` estimates; one
+that the scheme does not declare a target is still placed (the best remaining candidate), so the
+evaluation scores a missed target with its full error, and reports detection probability and false
+alarms from the declared flags. An AP whose spectrum has fewer local maxima than valid paths (two
+targets in one beam) repeats the strongest, and the repeated ray takes the next range peak.
 """
 
 from __future__ import annotations
@@ -60,8 +64,8 @@ import numpy as np
 
 from ..core.arrays import ula_response
 from ..core.validate import check_finite, check_int
-from .assignment import permutation_table
 from .config import SPEED_OF_LIGHT
+from .detection import beam_cfar, mdl_order
 from .echo import check_echo_kwargs, combine_paths, path_factors
 
 SCHEMES = ("monostatic", "music", "cs", "ml_refined")
@@ -78,7 +82,9 @@ class EstimatorSettings:
     the per-axis velocity bound of ``ml_refined``'s initial velocity search; ``ml_grid_step_m``,
     ``ml_grid_peaks``, ``ml_grid_symbol_stride``: the step of ``ml_refined``'s global position grid
     over the area, how many of its peaks join the start's candidate pool (0: no global search) and
-    the symbol decimation of that search (:func:`grid_peaks`).
+    the symbol decimation of that search (:func:`grid_peaks`). ``detector``: the per-AP detection
+    rule of ``music``, ``cs`` and ``monostatic`` (``"mdl"``: model order; ``"cfar"``: beam-space
+    CA-CFAR at ``detection_pfa`` per beam with ``cfar_guard_beams`` guard beams; :func:`_detect_angles`).
     """
 
     n_angles: int = 512
@@ -91,8 +97,20 @@ class EstimatorSettings:
     ml_grid_peaks: int = 4
     ml_grid_symbol_stride: int = 4
     ml_relax_passes: int = 2
+    detector: str = "mdl"
+    omp_passes: int = 4
+    detection_pfa: float = 1e-3
+    cfar_guard_beams: int = 1
 
     def __post_init__(self):
+        if int(self.omp_passes) != self.omp_passes or self.omp_passes < 0:
+            raise ValueError(f"omp_passes must be an integer >= 0, got {self.omp_passes!r}")
+        if self.detector not in ("mdl", "cfar"):
+            raise ValueError(f"detector must be 'mdl' or 'cfar', got {self.detector!r}")
+        if not 0.0 < self.detection_pfa < 1.0:
+            raise ValueError(f"detection_pfa must be in (0, 1), got {self.detection_pfa!r}")
+        if int(self.cfar_guard_beams) != self.cfar_guard_beams or self.cfar_guard_beams < 0:
+            raise ValueError(f"cfar_guard_beams must be an integer >= 0, got {self.cfar_guard_beams!r}")
         if int(self.n_angles) != self.n_angles or self.n_angles < 8:
             raise ValueError(f"n_angles must be an integer >= 8, got {self.n_angles!r}")
         if not 0 < self.range_step_cells <= 1:
@@ -127,16 +145,6 @@ def _spatial_covariance(y_m):
     """``R = (N_s T_s)^{-1} sum_{i,t} y y^H`` of one AP's ``y_m[M_r, N_s, T_s]`` -> ``[M_r, M_r]``."""
     flat = y_m.reshape(y_m.shape[0], -1)
     return flat @ jnp.conj(flat.T) / flat.shape[1]
-
-
-def _angle_spectrum(R, cos_grid, n_targets, method):
-    """Pseudo-spectrum over ``cos_grid[G]``: MUSIC ``1/||E_n^H a||^2`` or Bartlett ``a^H R a``."""
-    a = ula_response(cos_grid, R.shape[0], normalise=True)                 # [G, Mr]
-    if method == "music":
-        _, vecs = jnp.linalg.eigh(R)                                        # ascending eigenvalues
-        noise = vecs[:, : R.shape[0] - n_targets]                           # [Mr, Mr-Q]
-        return 1.0 / jnp.sum(jnp.abs(jnp.conj(a) @ noise) ** 2, axis=-1)
-    return jnp.real(jnp.einsum("ga,ab,gb->g", jnp.conj(a), R, a))
 
 
 def _pick_peaks(spectrum, n_peaks):
@@ -207,23 +215,100 @@ def _bin_to_doppler(k, L, symbol_s):
 
 class _Rays(NamedTuple):
     """One AP's detections: ``origin[2]``, ``direction[Q, 2]``, along-ray distance grid ``dists[D]``,
-    normalised ray profiles ``profile[Q, D]`` (0 outside the area) and Doppler spectra
-    ``doppler[Q, N, D, L]``."""
+    normalised ray profiles ``profile[Q, D]`` (0 outside the area), Doppler spectra
+    ``doppler[Q, N, D, L]``, the detection rule's verdict ``valid[Q]`` (bool) and the bistatic
+    range cell ``range_cell_m`` ``c / (N_s Delta f)``."""
 
     origin: jax.Array
     direction: jax.Array
     dists: jax.Array
     profile: jax.Array
     doppler: jax.Array
+    valid: jax.Array
+    range_cell_m: jax.Array
+
+
+def _omp_angles(R, a, n_paths, n_passes):
+    """Angles of ``n_paths`` paths by simultaneous orthogonal matching pursuit over the angle
+    dictionary ``a[G, M_r]`` (unit-norm steering vectors) on the covariance ``R[M_r, M_r]``: path
+    ``q`` maximises ``a^H P R P a / a^H P a`` with ``P`` the projector orthogonal to the paths
+    already chosen (the first is the Bartlett peak; for ``R = p a_q a_q^H`` plus the chosen paths
+    the maximum is at ``a_q`` by Cauchy–Schwarz); then ``n_passes`` cyclic passes re-choose each
+    path with all the others projected out, which removes the bias a neighbour's sidelobe leaves on
+    the beam scan. Returns grid indices ``[n_paths]`` and sub-grid offsets ``[n_paths]`` (parabola
+    through the log residual spectrum of each path)."""
+    Mr = R.shape[0]
+    eye = jnp.eye(Mr, dtype=R.dtype)
+
+    def residual_spectrum(idx, mask):
+        B = a[idx].T * mask[None, :].astype(R.dtype)                                       # [Mr, Q]
+        gram = jnp.conj(B.T) @ B + jnp.diag(1.0 - mask.astype(R.real.dtype)).astype(R.dtype)
+        P = eye - B @ jnp.linalg.solve(gram + 1e-9 * jnp.eye(n_paths, dtype=R.dtype), jnp.conj(B.T))
+        Rp = P @ R @ jnp.conj(P.T)
+        num = jnp.real(jnp.einsum("ga,ab,gb->g", jnp.conj(a), Rp, a))
+        den = jnp.real(jnp.einsum("ga,ab,gb->g", jnp.conj(a), P, a))
+        return num / jnp.maximum(den, 1e-6)
+
+    idx = jnp.zeros(n_paths, jnp.int32)
+    for q in range(n_paths):
+        mask = jnp.arange(n_paths) < q
+        idx = idx.at[q].set(jnp.argmax(residual_spectrum(idx, mask)).astype(jnp.int32))
+    for _ in range(n_passes):
+        for q in range(n_paths):
+            idx = idx.at[q].set(jnp.argmax(residual_spectrum(idx, jnp.arange(n_paths) != q)).astype(jnp.int32))
+    spectra = jax.vmap(lambda q: residual_spectrum(idx, jnp.arange(n_paths) != q))(jnp.arange(n_paths))
+    off = jax.vmap(lambda sp, i: _parabolic(jnp.log(jnp.maximum(sp, jnp.finfo(sp.dtype).tiny)), i))(spectra, idx)
+    return idx, off
 
 
 def _detect_angles(y_m, n_targets, method, settings):
-    """``Q`` direction cosines ``[Q]`` of one AP's echo ``y_m[M_r, N_s, T_s]`` and their grid indices."""
+    """Per-AP angle detection of one AP's echo ``y_m[M_r, N_s, T_s]``, at most ``Q = n_targets`` paths.
+
+    The candidate paths are the ``Q`` largest local maxima of the MUSIC spectrum for ``music`` (a
+    noise subspace of ``M_r - max(k_hat, 1)`` eigenvectors, ``k_hat`` the MDL order below) and the
+    ``Q`` atoms of simultaneous OMP over the angle dictionary (:func:`_omp_angles`) otherwise
+    (``cs`` and ``monostatic``); which of them are detections (``valid``)
+    is decided by the rule ``settings.detector``:
+
+    * ``"mdl"`` (default): the MDL model order ``k_hat`` of the spatial covariance
+      (:func:`~isac_jax.cellfree.detection.mdl_order`, capped at ``Q``); the ``k_hat`` strongest
+      paths are valid. When the MUSIC spectrum has fewer local maxima than ``k_hat`` the strongest
+      is repeated (a merged detection, whose ray takes the next range peak);
+    * ``"cfar"``: a path is valid when one of the two orthogonal beams that bracket it passes the
+      beam-space CA-CFAR (:func:`~isac_jax.cellfree.detection.beam_cfar`: ``settings.detection_pfa``
+      per beam, ``settings.cfar_guard_beams`` guard beams), each grid point once.
+
+    Returns ``(cos[Q], grid indices[Q], valid[Q] bool)``; invalid entries are still the next peaks
+    (fixed size), ranked after the valid ones.
+    """
     real = y_m.real.dtype
+    Mr = y_m.shape[0]
+    K = y_m.shape[1] * y_m.shape[2]
     cos_grid = jnp.linspace(-1.0, 1.0, settings.n_angles, dtype=real)
-    spec = _angle_spectrum(_spatial_covariance(y_m), cos_grid, n_targets, "music" if method == "music" else "bartlett")
-    idx, off = _pick_peaks(spec, n_targets)
-    return jnp.clip(cos_grid[idx] + off * (cos_grid[1] - cos_grid[0]), -1.0, 1.0), idx
+    R = _spatial_covariance(y_m)
+    a = ula_response(cos_grid, Mr, normalise=True)                                          # [G, Mr]
+    order = mdl_order(R, K, n_targets)
+    if method == "music":
+        _, vecs = jnp.linalg.eigh(R)                                                        # ascending
+        keep = (jnp.arange(Mr) < Mr - jnp.maximum(order, 1)).astype(real)                   # noise subspace
+        spec = 1.0 / jnp.sum(jnp.abs(jnp.conj(a) @ vecs) ** 2 * keep[None, :], axis=-1)
+        idx, off = _pick_peaks(spec, n_targets)
+    else:
+        idx, off = _omp_angles(R, a, n_targets, settings.omp_passes)
+    if settings.detector == "mdl":
+        valid = jnp.arange(n_targets) < order
+    else:
+        det, _ = beam_cfar(R, K, guard=settings.cfar_guard_beams, pfa=settings.detection_pfa)
+        lo = jnp.floor((cos_grid[idx] + 1.0) * Mr / 2.0).astype(jnp.int32)
+        valid = det[jnp.mod(lo, Mr)] | det[jnp.mod(lo + 1, Mr)]
+        first = jnp.array([True] + [False] * (n_targets - 1))
+        for q in range(1, n_targets):
+            first = first.at[q].set(~jnp.any(idx[:q] == idx[q]))
+        valid = valid & first
+        rank = jnp.argsort(~valid, stable=True)                                             # valid first
+        idx, off, valid = idx[rank], off[rank], valid[rank]
+    cos = jnp.clip(cos_grid[idx] + off * (cos_grid[1] - cos_grid[0]), -1.0, 1.0)
+    return cos, idx, valid
 
 
 def detected_angles(scheme, Y, *, n_targets, settings: EstimatorSettings = EstimatorSettings()):
@@ -233,11 +318,17 @@ def detected_angles(scheme, Y, *, n_targets, settings: EstimatorSettings = Estim
     return jax.vmap(lambda y_m: _detect_angles(y_m, n_targets, scheme, settings)[0])(Y)
 
 
+def detected_paths(scheme, Y, *, n_targets, settings: EstimatorSettings = EstimatorSettings()):
+    """The validity ``[M, Q]`` (bool) of the paths :func:`detected_angles` returns: the per-AP
+    detection rule of :func:`_detect_angles`."""
+    return jax.vmap(lambda y_m: _detect_angles(y_m, n_targets, scheme, settings)[2])(Y)
+
+
 def _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings) -> _Rays:
     """Angles of one AP, then the matched filter along each of its ``Q`` rays."""
     Mr = y_m.shape[0]
     real = y_m.real.dtype
-    cos, idx = _detect_angles(y_m, n_targets, method, settings)                            # [Q]
+    cos, idx, valid = _detect_angles(y_m, n_targets, method, settings)                     # [Q]
     area = jnp.asarray(settings.area_m, real)
     step = settings.range_step_cells * SPEED_OF_LIGHT / (y_m.shape[1] * kw["scs_hz"])
     n_d = int(math.ceil(math.hypot(*settings.area_m) / step)) + 1
@@ -273,7 +364,7 @@ def _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings) -> _Rays:
             near = (idx[p] == idx[q]) & (jnp.abs(dists - peak) < cell)
             profile = profile.at[q].set(jnp.where(near, 0.0, profile[q]))
     profile = profile / jnp.maximum(jnp.max(profile, axis=1, keepdims=True), jnp.finfo(real).tiny)
-    return _Rays(ap, u, dists, profile, doppler)
+    return _Rays(ap, u, dists, profile, doppler, valid, jnp.asarray(cell, real))
 
 
 def _range_positions(rays: _Rays):
@@ -297,77 +388,160 @@ def _profile_at(rays: _Rays, q, g):
     return j, rays.profile[q, j]
 
 
-def _intersect(origins, directions, prior, weight=1e-3):
-    """Least-squares point of lines ``origins[M, 2] + d directions[M, 2]``, pulled weakly towards
-    ``prior[2]`` so that (nearly) parallel lines stay well posed."""
+def _intersect(origins, directions, prior, weight=1e-3, ray_weights=None):
+    """Least-squares point of lines ``origins[M, 2] + d directions[M, 2]`` (each weighted by
+    ``ray_weights[M]``, default 1), pulled weakly towards ``prior[2]`` so that (nearly) parallel
+    lines stay well posed."""
     proj = jnp.eye(2)[None] - directions[:, :, None] * directions[:, None, :]               # [M, 2, 2]
+    if ray_weights is not None:
+        proj = proj * ray_weights[:, None, None]
     lhs = jnp.sum(proj, axis=0) + weight * jnp.eye(2)
     rhs = jnp.einsum("mab,mb->a", proj, origins) + weight * prior
     return jnp.linalg.solve(lhs, rhs)
 
 
+#: Support of one receive AP for a position at which its best valid ray's profile reaches this level
+#: (the profile is normalised to 1 at the ray's peak): the AP "sees" a target there.
+SUPPORT_LEVEL = 0.25
+
+
+def _support(scans: _Rays, g, n_rx):
+    """How well each receive AP's valid detections explain a position ``g[2]``: per AP ``m`` and ray
+    ``q``, ``valid * exp(-(Delta cos)^2 / (2 sigma^2)) * profile(g)``, with ``Delta cos`` the
+    difference between ``g``'s direction cosine at AP ``m`` and the ray's (``sigma = 1 / (2 M_r)``,
+    about half the beam's half-power width) and ``profile(g)`` the ray's normalised matched-filter
+    power at ``g``'s projection on it. Returns the best ray ``[M]`` (int) and its support ``[M]``."""
+    M, Q = scans.direction.shape[:2]
+
+    def per_ap(m):
+        scan = jax.tree_util.tree_map(lambda t: t[m], scans)
+        rel = g - scan.origin
+        cos_g = rel[0] / jnp.maximum(jnp.linalg.norm(rel), 1e-9)
+        w = jnp.exp(-0.5 * ((cos_g - scan.direction[:, 0]) * 2.0 * n_rx) ** 2)            # [Q]
+        prof = jax.vmap(lambda q: _profile_at(scan, q, g)[1])(jnp.arange(Q))
+        s = jnp.where(scan.valid, w * prof, 0.0)
+        return jnp.argmax(s), jnp.max(s)
+
+    return jax.vmap(per_ap)(jnp.arange(M))
+
+
 def _associations(scans: _Rays):
-    """Every association of AP ``m``'s rays with AP 0's (``assoc[C, M, Q]``, ray of AP m for target q),
-    the least-squares intersections of the associated rays ``g[C, Q, 2]`` (pulled weakly towards the
-    rays' own range peaks, so nearly parallel rays stay well posed) and a score ``[C]``: the
-    normalised matched-filter power along the rays at the intersections."""
+    """Candidate target positions ``[C, 2]`` seeded by the per-AP detections and their validity
+    ``[C]``: the least-squares intersection of every tuple of rays (one per receive AP, ``Q^M``;
+    pulled weakly towards the rays' own range peaks, so nearly parallel rays stay well posed; valid
+    when every ray of the tuple is) and every ray's own range peak (``M Q``; valid when the ray is).
+    Two targets merged in one AP's beam but resolved by another thus both appear."""
     M, Q = scans.direction.shape[0], scans.direction.shape[1]
-    perms = permutation_table(Q)
-    combos = jnp.asarray(np.array(list(itertools.product(range(len(perms)), repeat=M - 1)), dtype=np.int32)
-                         .reshape(-1, M - 1))
-    assoc = jnp.concatenate([jnp.broadcast_to(jnp.arange(Q, dtype=jnp.int32), (combos.shape[0], 1, Q)),
-                             jnp.asarray(perms)[combos]], axis=1)                          # [C, M, Q]
+    tuples = jnp.asarray(np.array(list(itertools.product(range(Q), repeat=M)), dtype=np.int32))   # [Q^M, M]
     ranged = jax.vmap(_range_positions)(scans)                                             # [M, Q, 2]
     ap_idx = jnp.arange(M)
 
-    def candidate(a):                                                                       # a[M, Q]
-        def target(q):
-            rays = a[:, q]
-            prior = jnp.mean(ranged[ap_idx, rays], axis=0)
-            g = _intersect(scans.origin, scans.direction[ap_idx, rays], prior)
-            score = jnp.sum(jax.vmap(lambda m, qq: _profile_at(jax.tree_util.tree_map(lambda t: t[m], scans), qq, g)[1])(
-                ap_idx, rays))
-            return g, score
-        g, score = jax.vmap(target)(jnp.arange(Q))
-        return g, jnp.sum(score)
+    def point(rays):
+        prior = jnp.mean(ranged[ap_idx, rays], axis=0)
+        return _intersect(scans.origin, scans.direction[ap_idx, rays], prior), jnp.all(scans.valid[ap_idx, rays])
 
-    g_all, scores = jax.vmap(candidate)(assoc)
-    return assoc, g_all, scores
+    g_t, ok_t = jax.vmap(point)(tuples)
+    return jnp.concatenate([g_t, ranged.reshape(-1, 2)]), jnp.concatenate([ok_t, scans.valid.reshape(-1)])
 
 
-def _fuse(scans: _Rays, tx, rx, kw, n_symbols: int):
-    """CPU fusion of ``M`` APs' rays (stacked ``_Rays``). For every association of
-    :func:`_associations` the bistatic Dopplers ``[M, Q, N]`` are read from each ray's Doppler
-    spectrum at the candidate positions and fitted by one velocity per target
-    (:func:`_velocity_ls`); the association with the highest range score minus the Doppler misfit
-    (in squared Doppler cells ``1/(T_s DeltaT)``) wins. In the forward-scatter geometry of
-    Fig. B.2 the bistatic range changes little along a receive ray, so range alone associates
-    poorly, while a wrong association leaves Dopplers that no single velocity explains.
-    Returns positions ``[Q, 2]`` and velocities ``[Q, 2]``."""
-    M, Q = scans.direction.shape[0], scans.direction.shape[1]
-    ap_idx = jnp.arange(M)
-    assoc, g_all, scores = _associations(scans)
+def _fuse_detected(scans: _Rays, tx, rx, kw, n_symbols: int, n_targets: int, max_speed_mps=None):
+    """CPU fusion of ``M`` APs' detections by bistatic consistency (stacked ``_Rays``).
+
+    1. Association and least squares per candidate (:func:`_associations`: ray intersections and
+       range peaks seeded by the per-AP detections): each receive AP's detection that best explains
+       the candidate (:func:`_support`) is associated with it when its support reaches
+       :data:`SUPPORT_LEVEL`; the position becomes the intersection of the associated rays weighted
+       by their support, the velocity the least squares of the associated pairs' bistatic Dopplers
+       (read from each ray's Doppler spectrum there; :func:`_velocity_ls`, (B.9)-(B.11)), clipped
+       to ``[-max_speed_mps, max_speed_mps]`` per axis when given (the scenario's velocity prior).
+    2. Score: the summed support at that position minus the Doppler misfit in squared Doppler
+       cells ``1/(T_s DeltaT)``. In the forward-scatter geometry of Fig. B.2 the bistatic range
+       changes little along a receive ray, so range alone associates poorly, while a wrong
+       association leaves Dopplers that no single velocity explains.
+    3. Peak picking with non-maximum suppression: ``Q`` times, the best remaining valid candidate
+       is taken, preferring in turn candidates supported by at least ``min(2, M)`` APs and
+       candidates that use no detection already associated with a picked target (while that AP
+       has an unused valid detection left: one detection explains one target unless its AP sees
+       fewer paths than targets); every candidate within half a bistatic range cell
+       ``c / (2 N_s Delta f)`` of the pick, or associated with the same detections at every AP, is
+       removed. A pick is **declared** a target when it is valid (seeded by valid detections) and
+       at least ``min(2, M)`` receive APs support it. When no valid candidate remains, the slot
+       takes the best remaining candidate of any kind, undeclared (a miss is reported, and its
+       estimate still placed).
+
+    Returns positions ``[Q, 2]``, velocities ``[Q, 2]`` and ``declared[Q]`` (bool)."""
+    M = scans.direction.shape[0]
+    nms_radius_m = 0.5 * scans.range_cell_m[0]
+    cand, ok = _associations(scans)
     symbol_s = 1.0 / kw["scs_hz"] + kw["cp_s"]
     L = scans.doppler.shape[-1]
     lam = SPEED_OF_LIGHT / kw["carrier_hz"]
+    n_rx = kw["n_rx"]
+    ap_idx = jnp.arange(M)
 
-    def doppler(a, g, m, q):
-        scan = jax.tree_util.tree_map(lambda t: t[m], scans)
-        j, _ = _profile_at(scan, a[m, q], g[q])
-        spec = scan.doppler[a[m, q], :, j, :]                                               # [N, L]
-        k = jnp.argmax(spec, axis=-1)
-        k_off = jax.vmap(lambda row, kk: _parabolic(jnp.log(jnp.maximum(row, 1e-300)), kk))(spec, k)
-        return _bin_to_doppler(k + k_off, L, symbol_s)
+    def dopplers(rays, g):                                                                  # [M, N]
+        def one(m):
+            scan = jax.tree_util.tree_map(lambda t: t[m], scans)
+            j, _ = _profile_at(scan, rays[m], g)
+            spec = scan.doppler[rays[m], :, j, :]                                           # [N, L]
+            k = jnp.argmax(spec, axis=-1)
+            k_off = jax.vmap(lambda row, kk: _parabolic(jnp.log(jnp.maximum(row, 1e-300)), kk))(spec, k)
+            return _bin_to_doppler(k + k_off, L, symbol_s)
+        return jax.vmap(one)(ap_idx)
 
-    def fit(a, g):
-        dop = jax.vmap(lambda m: jax.vmap(lambda q: doppler(a, g, m, q))(jnp.arange(Q)))(ap_idx)   # [M, Q, N]
-        v = _velocity_ls(g, dop, tx, rx, kw["carrier_hz"])
-        pred = jnp.einsum("nmqc,qc->mqn", _pair_directions(g, tx, rx), v) / lam
-        return v, jnp.sum(((dop - pred) * symbol_s * n_symbols) ** 2)
+    def fit(g, rays, weights):
+        dop = dopplers(rays, g)                                                             # [M, N]
+        v = _velocity_ls(g[None], dop[:, None, :], tx, rx, kw["carrier_hz"], weights=weights[:, None, None])[0]
+        if max_speed_mps is not None:
+            v = jnp.clip(v, -max_speed_mps, max_speed_mps)
+        pred = jnp.einsum("nmc,c->mn", _pair_directions(g[None], tx, rx)[:, :, 0], v) / lam
+        return v, jnp.sum(weights[:, None] * ((dop - pred) * symbol_s * n_symbols) ** 2)
 
-    v_all, misfit = jax.vmap(fit)(assoc, g_all)
-    best = jnp.argmax(scores - misfit)
-    return g_all[best], v_all[best]
+    def refine(g0):
+        """Least squares on the parameters associated with a candidate, then its score there."""
+        rays, sup = _support(scans, g0, n_rx)
+        w = jnp.where(sup >= SUPPORT_LEVEL, sup, 0.0)
+        g = jnp.where(jnp.sum(w > 0) >= 2,
+                      _intersect(scans.origin, scans.direction[ap_idx, rays], g0, ray_weights=w), g0)
+        rays, sup = _support(scans, g, n_rx)
+        used = sup >= SUPPORT_LEVEL
+        v, misfit = fit(g, rays, used.astype(g.dtype))
+        return g, v, jnp.sum(sup) - misfit, jnp.sum(used) >= min(2, M), jnp.where(used, rays, -1)
+
+    g_all, v_all, scores, confirmed, rays_all = jax.vmap(refine)(cand)
+    scores = jnp.where(jnp.isfinite(scores), scores, -jnp.inf)
+    free = jnp.ones(cand.shape[0], bool)
+    alive = ok
+    used = jnp.zeros(scans.valid.shape, bool)                                               # [M, Q]
+    r_safe = jnp.maximum(rays_all, 0)                                                       # [C, M]
+    picks, declared = [], []
+    for _ in range(n_targets):
+        # A detection already associated with a picked target explains no second one while its AP
+        # has a valid detection left unused (with none left, two targets share it: a merged beam).
+        spare = jnp.any(scans.valid & ~used, axis=1)                                        # [M]
+        taken = used[ap_idx[None, :], r_safe] & (rays_all >= 0)                             # [C, M]
+        fresh = ~jnp.any(taken & spare[None, :], axis=1)                                    # [C]
+        strong, any_alive = alive & confirmed, jnp.any(alive)
+        pool = free
+        for tier in (alive, alive & fresh, strong, strong & fresh):                          # last non-empty wins
+            pool = jnp.where(jnp.any(tier), tier, pool)
+        best = jnp.argmax(jnp.where(pool, scores, -jnp.inf))
+        picks.append(best)
+        declared.append(any_alive & confirmed[best])
+        near = jnp.linalg.norm(g_all - g_all[best][None], axis=-1) < nms_radius_m
+        same = jnp.all(rays_all == rays_all[best][None], axis=-1)                         # the same detections
+        alive = alive & ~near & ~same
+        free = free.at[best].set(False)
+        used = used.at[ap_idx, r_safe[best]].set(used[ap_idx, r_safe[best]] | (rays_all[best] >= 0))
+    picks = jnp.stack(picks)
+    return g_all[picks], v_all[picks], jnp.stack(declared)
+
+
+def _fuse(scans: _Rays, tx, rx, kw, n_symbols: int):
+    """:func:`_fuse_detected` with ``Q`` = rays per AP: positions ``[Q, 2]`` and velocities ``[Q, 2]``."""
+    Q = scans.direction.shape[1]
+    g, v, _ = _fuse_detected(scans, tx, rx, kw, n_symbols, Q)
+    return g, v
 
 
 def _pair_directions(g, tx, rx):
@@ -379,24 +553,29 @@ def _pair_directions(g, tx, rx):
     return unit(tx)[:, None] + unit(rx)[None, :]
 
 
-def _velocity_ls(g, dopplers, tx, rx, carrier_hz):
+def _velocity_ls(g, dopplers, tx, rx, carrier_hz, weights=None):
     """Velocities ``[Q, 2]`` from ``dopplers[M, Q, N]`` (Hz) at positions ``g[Q, 2]``: least squares
-    of ``lambda f_D,nm = v . (u_tn + u_rm)`` over all pairs."""
+    of ``lambda f_D,nm = v . (u_tn + u_rm)`` over all pairs, each weighted by ``weights`` (broadcast
+    to ``[M, Q, N]``; default 1)."""
     lam = SPEED_OF_LIGHT / carrier_hz
     A = jnp.moveaxis(_pair_directions(g, tx, rx), 2, 0).reshape(g.shape[0], -1, 2)   # [Q, N*M, 2]
     b = lam * jnp.transpose(dopplers, (1, 2, 0)).reshape(g.shape[0], -1)             # [Q, N*M] in (n, m) order
-    gram = jnp.einsum("qpa,qpb->qab", A, A) + 1e-9 * jnp.eye(2)[None]
-    rhs = jnp.einsum("qpa,qp->qa", A, b)
+    w = jnp.ones_like(b) if weights is None else jnp.transpose(
+        jnp.broadcast_to(weights, dopplers.shape), (1, 2, 0)).reshape(g.shape[0], -1)
+    gram = jnp.einsum("qp,qpa,qpb->qab", w, A, A) + 1e-9 * jnp.eye(2)[None]
+    rhs = jnp.einsum("qp,qpa,qp->qa", w, A, b)
     return jnp.linalg.solve(gram, rhs[..., None])[..., 0]
 
 
 def _distributed(Y, x, tx, rx, n_targets, method, kw, settings):
-    """Positions clipped to the area and velocities to ``[-v_max, v_max]`` per axis (the prior the
-    scenario states), so one failed detection costs a bounded error."""
+    """Per-AP detection (:func:`_scan_ap`), then fusion (:func:`_fuse_detected`). Positions clipped
+    to the area and velocities to ``[-v_max, v_max]`` per axis (the prior the scenario states), so
+    one failed detection costs a bounded error. Returns ``(g[Q, 2], v[Q, 2], declared[Q])``."""
     scans = jax.vmap(lambda y_m, ap: _scan_ap(y_m, x, tx, ap, n_targets, method, kw, settings))(Y, rx)
-    g, v = _fuse(scans, tx, rx, kw, Y.shape[-1])
+    g, v, declared = _fuse_detected(scans, tx, rx, kw, Y.shape[-1], n_targets, settings.max_speed_mps)
     area = jnp.asarray(settings.area_m, g.dtype)
-    return jnp.clip(g, 0.0, area[None, :]), jnp.clip(v, -settings.max_speed_mps, settings.max_speed_mps)
+    return (jnp.clip(g, 0.0, area[None, :]), jnp.clip(v, -settings.max_speed_mps, settings.max_speed_mps),
+            declared)
 
 
 def _velocity_search(Y, x, tx, rx, g, kw, settings, n_peaks: int = 1):
@@ -712,15 +891,17 @@ def _check(scheme, Y, x, tx, rx, n_targets, n_rx):
                          f"most {Mr - 1} angles (MUSIC needs a noise subspace)")
 
 
-def estimate(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6,
-             pathloss_ref_db=-60.0, pathloss_exp=2.0, ref_distance_m=1.0,
-             settings: EstimatorSettings = EstimatorSettings()):
-    """Estimate ``(locations[Q, 2] (m), velocities[Q, 2] (m/s))`` of one sample (stable API, SPEC §13).
+def estimate_detections(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6,
+                        pathloss_ref_db=-60.0, pathloss_exp=2.0, ref_distance_m=1.0,
+                        settings: EstimatorSettings = EstimatorSettings()):
+    """:func:`estimate` with the detection verdict: ``(locations[Q, 2], velocities[Q, 2], declared[Q])``.
 
-    ``Y[M, M_r, N_s, T_s]`` echoes at the receive APs ``rx[M, 2]`` of the transmit tensor
-    ``x[N, N_t, N_s, T_s]`` from ``tx[N, 2]``; for ``monostatic`` pass the BS's own echo with
-    ``tx = rx = [[50, 0]]``. ``scheme`` in :data:`SCHEMES`; ``monostatic`` velocities are NaN.
-    Targets come in any order. Jit-able with ``scheme``, ``n_targets`` and the keywords static.
+    ``declared[q]`` is True when the scheme declares estimate ``q`` a detected target: for ``music``
+    and ``cs`` the fusion's rule (:func:`_fuse_detected`: a candidate seeded by valid per-AP
+    detections and supported by at least two receive APs); for ``monostatic`` the BS's own
+    detection rule (:func:`_detect_angles`, beam-space CA-CFAR); ``ml_refined`` estimates a known
+    number of targets and declares all of them. An undeclared estimate is still placed (the best
+    remaining candidate), so a missed target costs its distance to it in the RMSE.
     """
     _check(scheme, Y, x, tx, rx, n_targets, n_rx)
     check_echo_kwargs(carrier_hz=carrier_hz, scs_hz=scs_hz, cp_s=cp_s, pathloss_ref_db=pathloss_ref_db,
@@ -730,11 +911,30 @@ def estimate(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=30e9, scs_h
     real = jnp.real(Y).dtype
     tx, rx = jnp.asarray(tx, real), jnp.asarray(rx, real)
     if scheme == "monostatic":
-        pos = _range_positions(_scan_ap(Y[0], x, tx, rx[0], n_targets, "bartlett", kw, settings))
-        return pos, jnp.full_like(pos, jnp.nan)
+        rays = _scan_ap(Y[0], x, tx, rx[0], n_targets, "bartlett", kw, settings)
+        pos = _range_positions(rays)
+        return pos, jnp.full_like(pos, jnp.nan), rays.valid
     if scheme in ("music", "cs"):
         return _distributed(Y, x, tx, rx, n_targets, scheme, kw, settings)
     psi0 = _ml_start(Y, x, tx, rx, n_targets, kw, settings)
     psi = refine_ml(psi0, Y, x, tx, rx, n_targets, kw, settings.ml_iterations)
     Q = n_targets
-    return psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2)
+    return psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2), jnp.ones(Q, bool)
+
+
+def estimate(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6,
+             pathloss_ref_db=-60.0, pathloss_exp=2.0, ref_distance_m=1.0,
+             settings: EstimatorSettings = EstimatorSettings()):
+    """Estimate ``(locations[Q, 2] (m), velocities[Q, 2] (m/s))`` of one sample (stable API, SPEC §13).
+
+    ``Y[M, M_r, N_s, T_s]`` echoes at the receive APs ``rx[M, 2]`` of the transmit tensor
+    ``x[N, N_t, N_s, T_s]`` from ``tx[N, 2]``; for ``monostatic`` pass the BS's own echo with
+    ``tx = rx = [[50, 0]]``. ``scheme`` in :data:`SCHEMES`; ``monostatic`` velocities are NaN.
+    Targets come in any order; every one of the ``Q`` estimates is placed, whether or not the scheme
+    declares it detected (:func:`estimate_detections`). Jit-able with ``scheme``, ``n_targets`` and
+    the keywords static.
+    """
+    g, v, _ = estimate_detections(scheme, Y, x, tx, rx, n_targets=n_targets, n_rx=n_rx, carrier_hz=carrier_hz,
+                                  scs_hz=scs_hz, cp_s=cp_s, pathloss_ref_db=pathloss_ref_db,
+                                  pathloss_exp=pathloss_exp, ref_distance_m=ref_distance_m, settings=settings)
+    return g, v

@@ -39,7 +39,7 @@ from .config import SPEED_OF_LIGHT, CellFreeConfig
 from .crlb import crlb
 from .echo import bistatic_geometry
 from .assignment import permutation_table
-from .estimators import SCHEMES, EstimatorSettings, detected_angles, estimate
+from .estimators import SCHEMES, EstimatorSettings, detected_angles, detected_paths, estimate_detections
 from .overhead import centralised_bits, fully_distributed_bits
 from .sensing import draw_transmission, received_echo
 
@@ -96,7 +96,11 @@ def angles_found(cos_hat, tx, rx, targets, n_rx_antennas):
 def evaluate_trial(key, cfg: CellFreeConfig, schemes=SCHEMES, settings: EstimatorSettings = EstimatorSettings(),
                    *, clutter_scale=1.0, with_crlb: bool = True, with_estimates: bool = False) -> dict:
     """One sample, every scheme: ``{scheme}_loc_sq[Q]``, ``{scheme}_vel_sq[Q]`` (no velocity for
-    ``monostatic``), ``{scheme}_angles_found[1]`` (``music``, ``cs``: see :func:`angles_found`),
+    ``monostatic``), ``{scheme}_declared[Q]`` (1.0 where the scheme declares its estimate a detected
+    target, :func:`~isac_jax.cellfree.estimators.estimate_detections`; aligned with ``loc_sq``),
+    ``{scheme}_angles_found[1]`` (``music``, ``cs``: see :func:`angles_found`),
+    ``{scheme}_paths_per_ap[Q]`` (``music``, ``cs``: the fraction of receive APs whose detection
+    rule kept path ``q``),
     ``crlb_loc[Q]``, ``crlb_vel[Q]`` (variances). Pure and jit-able (``cfg``,
     ``schemes`` and ``settings`` static). ``clutter_scale`` multiplies the clutter amplitudes (a
     traced way to sweep the clutter variance: ``chi~^2 scale^2``)."""
@@ -124,14 +128,18 @@ def evaluate_trial(key, cfg: CellFreeConfig, schemes=SCHEMES, settings: Estimato
             x_m = x[:1] * jnp.sqrt(jnp.asarray(x.shape[0], real))
             y_m = received_echo(k_n, mono, sc_m, x_m)
             bs = mono.tx_array().astype(real)
-            g_hat, v_hat = estimate("monostatic", y_m, x_m, bs, bs, **kw)
+            g_hat, v_hat, declared = estimate_detections("monostatic", y_m, x_m, bs, bs, **kw)
             out["monostatic_loc_sq"], _ = assigned_squared_errors(g_hat, jnp.zeros_like(g_hat), sc.targets,
                                                                   sc.velocities, cfg, with_velocity=False)
+            out["monostatic_declared"] = declared.astype(real)
             continue
-        g_hat, v_hat = estimate(scheme, y, x, tx, rx, **kw)
+        g_hat, v_hat, declared = estimate_detections(scheme, y, x, tx, rx, **kw)
+        out[f"{scheme}_declared"] = declared.astype(real)
         if scheme in ("music", "cs"):
             out[f"{scheme}_angles_found"] = angles_found(detected_angles(scheme, y, n_targets=Q, settings=settings),
                                                           tx, rx, sc.targets, cfg.n_rx_antennas)
+            out[f"{scheme}_paths_per_ap"] = jnp.mean(
+                detected_paths(scheme, y, n_targets=Q, settings=settings).astype(real), axis=0)
         g_t, v_t = matched_truth(g_hat, v_hat, sc.targets, sc.velocities, cfg)
         out[f"{scheme}_loc_sq"] = jnp.sum((g_hat - g_t) ** 2, axis=-1)
         out[f"{scheme}_vel_sq"] = jnp.sum((v_hat - v_t) ** 2, axis=-1)
@@ -178,8 +186,12 @@ def summarise(trials: dict, cfg: CellFreeConfig, schemes=SCHEMES) -> dict:
     Per scheme: ``location_rmse_m`` over all targets (a target no estimate lands near still costs its
     distance to the estimate assigned to it) and its standard error ``location_rmse_se_m``;
     ``detection_probability``: the fraction of targets whose assigned estimate lies within
-    :func:`detection_gate_m`, with its standard error (binomial over samples) and
-    ``location_rmse_detected_m`` over those targets; velocity likewise where the scheme estimates it;
+    :func:`detection_gate_m` and (where the trials carry ``{scheme}_declared``) is declared a target
+    by the scheme, with its standard error (binomial over samples) and ``location_rmse_detected_m``
+    over those targets; ``false_alarms_per_sample``: the mean number of declared estimates outside
+    the gate of their assigned target, ``declared_fraction``: the fraction of estimates declared;
+    ``paths_per_ap`` (``music``, ``cs``): the mean number of paths per receive AP that the per-AP
+    detection rule keeps; velocity likewise where the scheme estimates it;
     ``paired_vs_monostatic`` (:func:`paired_difference`, monostatic minus the scheme) when both ran;
     ``outlier_rate``: the fraction of targets placed more than 5 root-CRLB standard deviations (their
     own bound) from the truth, when the bound was computed.
@@ -190,6 +202,10 @@ def summarise(trials: dict, cfg: CellFreeConfig, schemes=SCHEMES) -> dict:
         sq = np.asarray(trials[f"{scheme}_loc_sq"])
         rmse, se = _rmse_and_se(sq)
         hit = sq <= gate_sq                                                                   # [..., trials, Q]
+        declared = np.asarray(trials[f"{scheme}_declared"]) > 0.5 if f"{scheme}_declared" in trials else None
+        if declared is not None:
+            false_alarms = (declared & ~hit).sum(axis=-1)                                     # [..., trials]
+            hit = hit & declared
         per_sample = hit.mean(axis=-1)
         n = per_sample.shape[-1]
         n_hit = hit.sum(axis=(-2, -1))
@@ -199,6 +215,11 @@ def summarise(trials: dict, cfg: CellFreeConfig, schemes=SCHEMES) -> dict:
                        else np.nan * per_sample.mean(axis=-1),
                        "location_rmse_detected_m": np.where(n_hit > 0, np.sqrt(
                            np.sum(np.where(hit, sq, 0.0), axis=(-2, -1)) / np.maximum(n_hit, 1)), np.nan)}
+        if declared is not None:
+            res[scheme]["false_alarms_per_sample"] = false_alarms.mean(axis=-1)
+            res[scheme]["declared_fraction"] = declared.mean(axis=(-2, -1))
+        if f"{scheme}_paths_per_ap" in trials:
+            res[scheme]["paths_per_ap"] = np.asarray(trials[f"{scheme}_paths_per_ap"]).sum(axis=-1).mean(axis=-1)
         if "crlb_loc" in trials:
             # An outlier: a target placed more than 5 of its own root-CRLB standard deviations away.
             res[scheme]["outlier_rate"] = np.mean(sq > 25.0 * np.asarray(trials["crlb_loc"]), axis=(-2, -1))

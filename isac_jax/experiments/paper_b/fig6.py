@@ -6,8 +6,9 @@ and ``ml_refined`` (beyond the paper), all scored by :mod:`isac_jax.cellfree.eva
 samples ``fold_in(key, j)`` — the dataset's samples — common to every power (the power is a traced
 sweep axis: one compilation for the whole curve). Computed in float64. Every RMSE carries its
 standard error (``*_rmse_se_*``); every scheme reports ``detection_probability`` (targets whose
-assigned estimate lies within half a range cell, :func:`~isac_jax.cellfree.evaluation.detection_gate_m`)
-and ``location_rmse_detected_m``; ``music``, ``cs`` and ``ml_refined`` carry ``paired_vs_monostatic``,
+assigned estimate lies within half a range cell, :func:`~isac_jax.cellfree.evaluation.detection_gate_m`,
+and is declared a target by the scheme's detection rule), ``false_alarms_per_sample`` (declared
+estimates outside that gate) and ``location_rmse_detected_m``; ``music``, ``cs`` and ``ml_refined`` carry ``paired_vs_monostatic``,
 the paired 95 % interval of the monostatic-minus-scheme location MSE on the same samples. For
 ``music`` and ``cs`` the fraction of samples in which every receive AP found every target's angle,
 and the RMSE over those samples, show where the distributed schemes' error floor comes from.
