@@ -120,7 +120,7 @@ def main(argv=None) -> dict:
         parts.append(f"at {p:g} dBm {rmse:.3g} ± {se:.2g} m ({rmse / rc:.2f} x the root CRLB of {rc:.3g} m), "
                      f"outlier rate {out.mean():.3f} with {local} of {local + optimum} outlier samples in a local "
                      "minimum")
-        print(f"# P = {p:g} dBm: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+        print(f"# P = {p:g} dBm: {time.perf_counter() - t0:.0f} s; {parts[-1]}", file=sys.stderr, flush=True)
     table = {"caption": f"Refined ML on {n} samples per power, {'tiny' if args.tiny else 'b-fig6 quick'} system "
                         f"(Q = {system.n_targets})",
              "columns": ["power", "location RMSE (m)", "± (m)", "root CRLB (m)", "RMSE / root CRLB",

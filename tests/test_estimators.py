@@ -305,6 +305,7 @@ def test_refined_ml_places_both_targets_of_separated_high_snr_scenes():
     assert np.all(worst < 2.0), worst
 
 
+@pytest.mark.heavy
 def test_split_starts_resolve_two_targets_merged_in_one_range_and_velocity_cell():
     """Two targets 10 m and 10 m/s apart (a quarter of the 39 m range cell and a third of the 30 m/s
     velocity cell of the 32 x 32 grid), 40 dB above the nominal echo SNR, started merged at their
@@ -322,8 +323,7 @@ def test_split_starts_resolve_two_targets_merged_in_one_range_and_velocity_cell(
     Y = _echo(TX, RX, g, v, beta, x)
     Y = Y + complex_normal(jax.random.PRNGKey(5), Y.shape, var=CFG.noise_w * 1e-4, dtype=jnp.float64)
     kw = CFG.echo_kwargs
-    st = dataclasses.replace(ML_SETTINGS, area_m=tuple(CFG.area_m), max_speed_mps=CFG.max_speed_mps,
-                             ml_polish_iterations=0)
+    st = dataclasses.replace(ML_SETTINGS, area_m=tuple(CFG.area_m), max_speed_mps=CFG.max_speed_mps)
     merged = est._pack(jnp.asarray([[43.0, 59.0], [43.0, 59.0]]), jnp.asarray([[7.0, -2.0], [7.0, -2.0]]))
 
     @jax.jit
