@@ -2,9 +2,12 @@
 :mod:`isac_jax.cellfree.estimators` (jit + vmap over samples and APs) against a straightforward
 NumPy implementation of the same pipeline (spatial covariance, MUSIC spectrum, peak picking, the
 along-ray matched filter and the zero-padded Doppler DFT; loops over samples, APs and rays), with a
-check that both give the same ray profiles; then the whole estimators (fusion included) per scheme.
+check that both give the same ray profiles; then the compile time and throughput of every scheme's whole
+estimator (fusion included; monostatic on the BS's one-AP echo) and of the root CRLB (B.24), the
+evaluation's most expensive step per sample; with ``--fig6`` also the wall time of
+``reproduce b-fig6 --preset quick``.
 
-Usage: python benchmarks/bench_estimators.py [--preset quick|paper] [--batch B]
+Usage: python benchmarks/bench_estimators.py [--preset quick|paper] [--batch B] [--fig6]
 ``--json PATH`` also writes the printed tables as a JSON record (``make bench``: ``docs/data/benchmarks/``).
 """
 
@@ -84,6 +87,7 @@ def main(argv=None):
     ap_ = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap_.add_argument("--preset", choices=("quick", "paper"), default="quick")
     ap_.add_argument("--batch", type=int, default=None)
+    ap_.add_argument("--fig6", action="store_true", help="also time `reproduce b-fig6 --preset quick` (minutes)")
     args = ap_.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
     cfg = QUICK_SYSTEM if args.preset == "quick" else cf.PRESETS["paper"]
@@ -112,12 +116,34 @@ def main(argv=None):
     print("| implementation | samples/s | speed-up |\n|---|---|---|")
     print(f"| NumPy (loops over samples, APs, rays) | {1 / t_np:.1f} | 1.0x |")
     print(f"| JAX (jit, vmap over samples and APs) | {B / t_jax:.1f} | {t_np * B / t_jax:.1f}x |\n")
-    print("## whole estimators (fusion, refinement), JAX, float64")
-    print("| scheme | samples/s |\n|---|---|")
-    for scheme in ("music", "cs", "ml_refined"):
-        fn = jax.jit(jax.vmap(lambda y, x: cf.estimate(scheme, y, x, tx, rx, n_targets=Q, **kw)))
-        t, _ = time_call(fn, Y, X, repeats=3)
-        print(f"| {scheme} | {B / t:.1f} |")
+    print("## whole estimators (fusion, refinement) and the root CRLB, JAX, float64, jit + vmap over the batch")
+    print("| step | compile s | samples/s |\n|---|---|---|")
+    bs = jnp.asarray([[50.0, 0.0]])
+    steps = {
+        # the monostatic BS: its own echo is one AP's, radiated by one transmitter (shapes as in evaluate_trial)
+        "monostatic": (lambda y, x, g, v, b: cf.estimate("monostatic", y[:1], x[:1], bs, bs, n_targets=Q, **kw), 3),
+        "music": (lambda y, x, g, v, b: cf.estimate("music", y, x, tx, rx, n_targets=Q, **kw), 3),
+        "cs": (lambda y, x, g, v, b: cf.estimate("cs", y, x, tx, rx, n_targets=Q, **kw), 3),
+        "ml_refined": (lambda y, x, g, v, b: cf.estimate("ml_refined", y, x, tx, rx, n_targets=Q, **kw), 1),
+        "root CRLB (B.24), autodiff": (lambda y, x, g, v, b: cf.crlb(tx, rx, g, v, b, x, **cfg.crlb_kwargs), 3),
+    }
+    args5 = (Y, X, batch["targets"], batch["velocities"], batch["beta"])
+    for name, (one, repeats) in steps.items():
+        fn = jax.jit(jax.vmap(one))
+        t0 = time.perf_counter()
+        compiled = fn.lower(*args5).compile()
+        t_compile = time.perf_counter() - t0
+        t, _ = time_call(compiled, *args5, repeats=repeats)
+        print(f"| {name} | {t_compile:.1f} | {B / t:.2f} |", flush=True)
+    if args.fig6:
+        from isac_jax import experiments
+
+        t0 = time.perf_counter()
+        res = experiments.reproduce("b-fig6", preset="quick", progress=False)["results"]
+        wall = time.perf_counter() - t0
+        print(f"\n## b-fig6 --preset quick, wall time (compilation included; {res['n_samples']} samples per power, "
+              f"ml_refined on {res['ml_refined_samples']})")
+        print(f"| experiment | wall s |\n|---|---|\n| b-fig6 quick | {wall:.0f} |")
 
 
 TITLE = "Paper B classical estimators: JAX vs NumPy throughput"

@@ -40,9 +40,11 @@ location from angle and range; one Doppler gives only the radial velocity, so ve
 positions and the peaks of a coarse global back-projection of the echo over the area
 (:func:`grid_score`), each with its best velocities from a coherent multi-pair Doppler search —
 improved by RELAX passes (one target at a time re-searched with the others cancelled) when they
-lower the cost; then damped Newton (:func:`refine_ml`) on the exact (B.6) negative log-likelihood
-with the reflection coefficients concentrated out (per receive AP,
-``beta_m = (B^H B)^{-1} B^H y_m``, by a linear solve).
+lower the cost, joined for ``Q > 1`` by split starts (:func:`_split_starts`: a target split into a
+pair within one range and velocity cell, the failure of every single-target search); then damped
+Newton (:func:`refine_ml`) from every start on the exact (B.6) negative log-likelihood with the
+reflection coefficients concentrated out (per receive AP, ``beta_m = (B^H B)^{-1} B^H y_m``, by a
+linear solve), the lowest final cost kept (:func:`_refine_starts`).
 
 **Missed and merged targets** (never a silent drop): every scheme returns ``Q`` estimates; one
 that the scheme does not declare a target is still placed (the best remaining candidate), so the
@@ -82,9 +84,14 @@ class EstimatorSettings:
     the per-axis velocity bound of ``ml_refined``'s initial velocity search; ``ml_grid_step_m``,
     ``ml_grid_peaks``, ``ml_grid_symbol_stride``: the step of ``ml_refined``'s global position grid
     over the area, how many of its peaks join the start's candidate pool (0: no global search) and
-    the symbol decimation of that search (:func:`grid_peaks`). ``detector``: the per-AP detection
-    rule of ``music``, ``cs`` and ``monostatic`` (``"mdl"``: model order; ``"cfar"``: beam-space
-    CA-CFAR at ``detection_pfa`` per beam with ``cfar_guard_beams`` guard beams; :func:`_detect_angles`).
+    the symbol decimation of that search (:func:`grid_peaks`); ``ml_relax_passes``: RELAX passes of
+    the start; ``ml_split_starts``, ``ml_split_fraction``: how many split starts join it (``Q > 1``;
+    0: none) and their step as a fraction of a range and a velocity cell (:func:`_split_starts`);
+    ``ml_polish_iterations``: further damped-Newton iterations of the best refined start.
+    ``detector``: the per-AP detection rule of ``music``, ``cs`` and ``monostatic`` (``"mdl"``: model
+    order; ``"cfar"``: beam-space CA-CFAR at ``detection_pfa`` per beam with ``cfar_guard_beams``
+    guard beams; :func:`_detect_angles`); ``omp_passes``: orthogonal-matching-pursuit passes of the
+    angle step of ``cs`` and ``monostatic``.
     """
 
     n_angles: int = 512
@@ -97,6 +104,9 @@ class EstimatorSettings:
     ml_grid_peaks: int = 4
     ml_grid_symbol_stride: int = 4
     ml_relax_passes: int = 2
+    ml_split_starts: int = 1
+    ml_polish_iterations: int = 10
+    ml_split_fraction: float = 0.25
     detector: str = "mdl"
     omp_passes: int = 4
     detection_pfa: float = 1e-3
@@ -131,6 +141,12 @@ class EstimatorSettings:
             raise ValueError(f"ml_grid_symbol_stride must be a positive integer, got {self.ml_grid_symbol_stride!r}")
         if int(self.ml_relax_passes) != self.ml_relax_passes or self.ml_relax_passes < 0:
             raise ValueError(f"ml_relax_passes must be an integer >= 0, got {self.ml_relax_passes!r}")
+        if int(self.ml_split_starts) != self.ml_split_starts or self.ml_split_starts < 0:
+            raise ValueError(f"ml_split_starts must be an integer >= 0, got {self.ml_split_starts!r}")
+        if int(self.ml_polish_iterations) != self.ml_polish_iterations or self.ml_polish_iterations < 0:
+            raise ValueError(f"ml_polish_iterations must be an integer >= 0, got {self.ml_polish_iterations!r}")
+        if not 0 < self.ml_split_fraction <= 1:
+            raise ValueError(f"ml_split_fraction must be in (0, 1] (of a resolution cell), got {self.ml_split_fraction!r}")
 
 
 def resolution(n_subcarriers, n_symbols, *, carrier_hz=30e9, scs_hz=240e3, cp_s=1.04e-6) -> dict:
@@ -798,7 +814,8 @@ def _ml_start(Y, x, tx, rx, n_targets, kw, settings):
     each with the best (``Q = 1``) or two best (``Q > 1``) velocities of the coherent multi-pair
     Doppler search. The greedy pick chooses targets one at a time, each the candidate that most
     lowers the joint concentrated cost given those already chosen (a duplicate of a chosen target
-    explains no new energy, so it is not chosen twice). Returns ``psi[4Q]``."""
+    explains no new energy, so it is not chosen twice). With ``Q > 1`` the best start is joined by
+    its best split starts (:func:`_with_split_starts`). Returns ``starts[S, 4Q]``, best first."""
     real = Y.real.dtype
     area = jnp.asarray(settings.area_m, real)
     pool, fused = [], []
@@ -830,7 +847,63 @@ def _ml_start(Y, x, tx, rx, n_targets, kw, settings):
     for _ in range(settings.ml_relax_passes):
         relaxed = _relax(relaxed, Y, x, tx, rx, n_targets, kw, settings)
     both = jnp.stack([best, relaxed])
-    return both[jnp.argmin(cost(both))]
+    return _with_split_starts(both[jnp.argmin(cost(both))], Y, x, tx, rx, n_targets, kw, settings)
+
+
+def _with_split_starts(psi, Y, x, tx, rx, n_targets, kw, settings):
+    """``psi[4Q]`` and the ``ml_split_starts`` split candidates of :func:`_split_starts` with the lowest
+    :func:`concentrated_cost` (steps ``ml_split_fraction`` of a range cell ``c / (N_s Delta f)`` in
+    position and of a velocity cell in velocity; positions clipped to the area), ``[S, 4Q]``."""
+    if n_targets < 2 or settings.ml_split_starts == 0:
+        return psi[None]
+    res = resolution(Y.shape[2], Y.shape[3], carrier_hz=kw["carrier_hz"], scs_hz=kw["scs_hz"], cp_s=kw["cp_s"])
+    splits = _split_starts(psi, n_targets, settings.ml_split_fraction * res["range_m"],
+                           settings.ml_split_fraction * res["velocity_mps"])
+    area = jnp.asarray(settings.area_m, psi.dtype)
+    pos = jnp.clip(splits[:, : 2 * n_targets].reshape(-1, n_targets, 2), 0.0, area[None, None, :])
+    splits = splits.at[:, : 2 * n_targets].set(pos.reshape(splits.shape[0], -1))
+    cost = jax.vmap(lambda p: concentrated_cost(p, Y, x, tx, rx, n_targets, kw))(splits)
+    _, top = jax.lax.top_k(-jnp.where(jnp.isfinite(cost), cost, jnp.inf), min(settings.ml_split_starts,
+                                                                                 splits.shape[0]))
+    return jnp.concatenate([psi[None], splits[top]])
+
+
+def _refine_starts(starts, Y, x, tx, rx, n_targets, kw, settings):
+    """Multi-start refinement: ``ml_iterations`` damped-Newton steps (:func:`refine_ml`) from each of
+    ``starts[S, 4Q]``, the lowest final :func:`concentrated_cost` kept and refined for
+    ``ml_polish_iterations`` more steps (a target near an AP, where the likelihood is far from
+    quadratic, converges slowly). Returns ``psi[4Q]``."""
+    finals = jax.vmap(lambda p: refine_ml(p, Y, x, tx, rx, n_targets, kw, settings.ml_iterations))(starts)
+    costs = jax.vmap(lambda p: concentrated_cost(p, Y, x, tx, rx, n_targets, kw))(finals)
+    psi = finals[jnp.argmin(jnp.where(jnp.isfinite(costs), costs, jnp.inf))]
+    if settings.ml_polish_iterations > 0:
+        psi = refine_ml(psi, Y, x, tx, rx, n_targets, kw, settings.ml_polish_iterations)
+    return psi
+
+
+def _split_starts(psi, n_targets, step_m, step_mps):
+    """Candidates that split target ``q`` of ``psi[4Q]`` into a pair placed apart within one
+    resolution cell: for every ordered pair ``(q, p)``, ``p != q``, target ``q`` moves to
+    ``(g_q + a, v_q + b)`` and target ``p`` to ``(g_q - a, v_q - b)``, with ``a`` in
+    ``{0} + step_m {4 directions over 180 deg}`` and ``b`` in ``{0} + step_mps {8 directions}``
+    (``(a, b) != 0``). Two targets within one range and one velocity cell give one peak of every
+    single-target search, which the starts place both targets on (or one there and one elsewhere);
+    a split start lies near the pair on both sides. Returns ``[Q (Q - 1) 44, 4Q]``."""
+    Q = n_targets
+    real = psi.dtype
+    ang4 = jnp.arange(4, dtype=real) * jnp.pi / 4
+    ang8 = jnp.arange(8, dtype=real) * jnp.pi / 4
+    a = jnp.concatenate([jnp.zeros((1, 2), real), step_m * jnp.stack([jnp.cos(ang4), jnp.sin(ang4)], -1)])   # [5, 2]
+    b = jnp.concatenate([jnp.zeros((1, 2), real), step_mps * jnp.stack([jnp.cos(ang8), jnp.sin(ang8)], -1)])  # [9, 2]
+    ab = jnp.stack(jnp.meshgrid(jnp.arange(5), jnp.arange(9), indexing="ij"), -1).reshape(-1, 2)[1:]       # [44, 2]
+    da, db = a[ab[:, 0]], b[ab[:, 1]]                                                                      # [44, 2]
+    g, v = psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2)
+    out = []
+    for q, p in itertools.permutations(range(Q), 2):
+        gs = jnp.broadcast_to(g, (da.shape[0], Q, 2)).at[:, q].set(g[q][None] + da).at[:, p].set(g[q][None] - da)
+        vs = jnp.broadcast_to(v, (db.shape[0], Q, 2)).at[:, q].set(v[q][None] + db).at[:, p].set(v[q][None] - db)
+        out.append(jnp.concatenate([gs.reshape(-1, 2 * Q), vs.reshape(-1, 2 * Q)], axis=-1))
+    return jnp.concatenate(out)
 
 
 def refine_ml(psi0, Y, x, tx, rx, n_targets, kw, n_iter: int):
@@ -916,8 +989,7 @@ def estimate_detections(scheme, Y, x, tx, rx, *, n_targets, n_rx=16, carrier_hz=
         return pos, jnp.full_like(pos, jnp.nan), rays.valid
     if scheme in ("music", "cs"):
         return _distributed(Y, x, tx, rx, n_targets, scheme, kw, settings)
-    psi0 = _ml_start(Y, x, tx, rx, n_targets, kw, settings)
-    psi = refine_ml(psi0, Y, x, tx, rx, n_targets, kw, settings.ml_iterations)
+    psi = _refine_starts(_ml_start(Y, x, tx, rx, n_targets, kw, settings), Y, x, tx, rx, n_targets, kw, settings)
     Q = n_targets
     return psi[: 2 * Q].reshape(Q, 2), psi[2 * Q:].reshape(Q, 2), jnp.ones(Q, bool)
 

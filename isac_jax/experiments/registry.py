@@ -26,11 +26,11 @@ CPU_TIME: dict[str, tuple[str, str]] = {
     "a-ml-vs-crb": ("15 min+", "unmeasured"),
     "a-pareto-crb": ("unmeasured", "unmeasured"),
     "b-crlb": ("41 s", "unmeasured"),
-    "b-fig6": ("6.5 min", "unmeasured"),
+    "b-fig6": ("unmeasured", "unmeasured"),
     "b-fig7": ("unmeasured", "unmeasured"),
     "b-fig8": ("unmeasured", "unmeasured"),
     "b-fig9": ("unmeasured", "unmeasured"),
-    "b-fig10": ("4.1 min+", "unmeasured"),
+    "b-fig10": ("unmeasured", "unmeasured"),
     "b-fig13": ("unmeasured", "unmeasured"),
     "b-fig14": ("unmeasured", "unmeasured"),
     "b-design-aps": ("4.3 min+", "unmeasured"),
@@ -40,7 +40,7 @@ CPU_TIME: dict[str, tuple[str, str]] = {
     "b-fig12": ("22 min+", "unmeasured"),
     "b-table3": ("13 min+", "unmeasured"),
     "b-learnability": ("unmeasured", "unmeasured"),
-    "b-learned-curves": ("73 min+", "unmeasured"),
+    "b-learned-curves": ("unmeasured", "unmeasured"),
 }
 
 
