@@ -85,9 +85,11 @@ def _rendezvous(address: str, n_processes: int, process_id: int, timeout_s: floa
 
     JAX's coordination client ends the whole process (a C++ check failure) when a peer never comes;
     this plain-TCP handshake on the coordinator's port runs first. Process 0 listens until the
-    ``n_processes - 1`` others have connected, answers each ``go`` and waits for them to close (so
-    that the port is free again for JAX's service); the others retry connecting until then. Either
-    side raises :class:`CliError` after ``timeout_s`` seconds, naming what is missing."""
+    ``n_processes - 1`` others have connected and named distinct process ids (any other connection is
+    dropped), answers each ``go`` and waits for them to close (so that the port is free again for
+    JAX's service); the others retry connecting until then. Either side raises :class:`CliError`
+    after ``timeout_s`` seconds, naming what is missing. A process that dies after the handshake and
+    before JAX's own rendezvous still ends the others through JAX's abort."""
     import socket
 
     host, _, port = address.rpartition(":")
@@ -111,26 +113,40 @@ def _rendezvous(address: str, n_processes: int, process_id: int, timeout_s: floa
                         raise CliError(f"--distributed: {len(peers)} of the {n_processes - 1} other processes "
                                        f"joined {address} within {timeout_s:g} s; start each with the same "
                                        f"--coordinator and --num-processes (or raise --distributed-timeout)") from None
-                    peers.append(conn)
-                for conn in peers:
+                    # only a process of this run counts: it names a process id not seen yet
+                    conn.settimeout(min(left(), 5.0) or 1e-3)
+                    try:
+                        hello = conn.recv(64).decode("ascii", "replace").split()
+                    except OSError:
+                        hello = []
+                    seen = {pid for _, pid in peers}
+                    if (len(hello) == 2 and hello[0] == "isac-jax" and hello[1].isdigit()
+                            and 0 < int(hello[1]) < n_processes and int(hello[1]) not in seen):
+                        peers.append((conn, int(hello[1])))
+                    else:
+                        conn.close()
+                for conn, _ in peers:
                     conn.sendall(b"go\n")
-                for conn in peers:                       # the peers close first: no TIME_WAIT on our port
+                for conn, _ in peers:                    # the peers close first: no TIME_WAIT on our port
                     conn.settimeout(left() or 1e-3)
                     try:
                         conn.recv(1)
                     except OSError:
                         pass
             finally:
-                for conn in peers:
+                for conn, _ in peers:
                     conn.close()
         return
+    met = False                                          # whether process 0 ever answered
     while True:
         try:
             with socket.create_connection((host, port), timeout=max(left(), 1e-3)) as conn:
+                met = True
+                conn.sendall(f"isac-jax {process_id}\n".encode())
                 if conn.recv(3) == b"go\n":
                     return
         except OSError as err:
-            if not left():
+            if not left() and not met:
                 raise CliError(f"--distributed: no coordinator answers at {address} after {timeout_s:g} s "
                                f"({getattr(err, 'strerror', None) or err}); start process 0 first or check "
                                f"--coordinator") from None

@@ -500,13 +500,9 @@ def _train_verdict(r):
     return ("differs", f"{what} location RMSE {_f(loc)} m ({_f(loc / triv['location_rmse_m'])}x the trivial "
                        f"predictor) and velocity {_f(vel)} m/s ({_f(vel / triv['velocity_rmse_mps'])}x trivial), "
                        f"far from the paper's < 1 m: on the CPU-sized system ({cells}) the second target is "
-                       "missed in a sixth to a quarter of the samples (more often the narrower the MMSE beams), and "
-                       "the velocity is limited by the training budget: read at the true positions with b-train's "
-                       "128,000 target visits, the default learning system's input gives 0.55x trivial, with four "
-                       "times the visits 0.48x (studies/velocity_readout.py), but the latents a trained D-VQVAE "
-                       "sends hold only about 0.62x there: the encoder drops Doppler information "
-                       "(studies/latent_velocity_probe.py), "
-                       "and a missed target costs about the trivial error; the paper-literal input learns less "
+                       "missed in some samples (detection_probability) and a missed target costs about the trivial "
+                       "error; the velocity read-out's limits are studied in studies/velocity_readout.py and "
+                       "studies/latent_velocity_probe.py; the paper-literal input learns less "
                        f"(b-learnability; see {DECISIONS}, 'Paper B learning'){beside}")
 
 

@@ -136,7 +136,8 @@ class BcdTrace(NamedTuple):
     *before* the monotonicity guard, and ``guard_count`` how many iterations the guard rejected (an
     iterate whose MSE_bar rose): with an exact C-step both stay at round-off level / zero.
     ``n_iter`` is the number of BCD iterations run and ``converged`` whether the stopping rule
-    (relative MSE_bar decrease of one iteration at most ``tol``) ended them before ``max_iter``."""
+    (relative MSE_bar decrease of one iteration at most ``tol``) ended them before ``max_iter``; a
+    step the guard rejects also ends BCD (it would repeat itself) but is not convergence."""
 
     Mrx: jax.Array
     C: jax.Array
@@ -213,13 +214,14 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
         return (i < max_iter) & ~done
 
     def body(carry):
-        i, Mrx, C, hist, ehist, shist, guards, _ = carry
+        i, Mrx, C, hist, ehist, shist, guards, _, _ = carry
         C_new = c_step(Mrx, C)
         Mrx_new = optimal_receiver(H, C_new, W, pulses, noise_var)
         val = mse_of(Mrx_new, C_new)
         prev = hist[i]
         later = jnp.arange(hist.shape[0]) > i
         shist = jnp.where(later, val, shist)
+        keep = jnp.zeros((), bool)
         if not relaxed:
             # The exact route cannot increase MSE_bar (the C-step decreases f at fixed M, the M-step
             # is optimal); keep the previous iterate if round-off says otherwise, and count it.
@@ -230,14 +232,16 @@ def bcd_trace(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float
             val = jnp.minimum(val, prev)
         hist = jnp.where(later, val, hist)
         ehist = jnp.where(later, energy_of(C_new), ehist)
-        done = (prev - val) <= tol * jnp.abs(prev)
-        return i + 1, Mrx_new, C_new, hist, ehist, shist, guards, done
+        # A rejected step would repeat itself (the iteration is deterministic): BCD stops there, but
+        # that is a stall, not convergence.
+        converged = ((prev - val) <= tol * jnp.abs(prev)) & ~keep
+        return i + 1, Mrx_new, C_new, hist, ehist, shist, guards, converged, converged | keep
 
-    n_iter, Mrx, C, hist, ehist, shist, guards, done = jax.lax.while_loop(
+    n_iter, Mrx, C, hist, ehist, shist, guards, converged, _ = jax.lax.while_loop(
         cond, body, (jnp.zeros((), jnp.int32), Mrx0, C0, hist0, ehist0, hist0, jnp.zeros((), jnp.int32),
-                     jnp.zeros((), bool)))
+                     jnp.zeros((), bool), jnp.zeros((), bool)))
     return BcdTrace(Mrx=Mrx, C=C, mse=hist, energy=ehist, step_mse=shist, guard_count=guards, n_iter=n_iter,
-                    converged=done)
+                    converged=converged)
 
 
 def design_beamformers(H, W, pulses, noise_var, P, eps, *, max_iter: int = 50, tol: float = 1e-6, key=None,
