@@ -73,6 +73,12 @@ from .echo import check_echo_kwargs, combine_paths, path_factors
 SCHEMES = ("monostatic", "music", "cs", "ml_refined")
 
 
+#: The integer fields of :class:`EstimatorSettings` and their smallest allowed values.
+_INTEGER_MINIMA = {"n_angles": 8, "doppler_oversample": 1, "ml_iterations": 0, "ml_grid_peaks": 0,
+                   "ml_grid_symbol_stride": 1, "ml_relax_passes": 0, "ml_split_starts": 0,
+                   "ml_polish_iterations": 0, "omp_passes": 0, "cfar_guard_beams": 0}
+
+
 @dataclasses.dataclass(frozen=True)
 class EstimatorSettings:
     """Grids and iteration counts of the estimators (static under ``jit``).
@@ -113,38 +119,22 @@ class EstimatorSettings:
     cfar_guard_beams: int = 1
 
     def __post_init__(self):
-        if int(self.omp_passes) != self.omp_passes or self.omp_passes < 0:
-            raise ValueError(f"omp_passes must be an integer >= 0, got {self.omp_passes!r}")
+        for name, low in _INTEGER_MINIMA.items():
+            value = getattr(self, name)
+            if int(value) != value or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.detector not in ("mdl", "cfar"):
             raise ValueError(f"detector must be 'mdl' or 'cfar', got {self.detector!r}")
         if not 0.0 < self.detection_pfa < 1.0:
             raise ValueError(f"detection_pfa must be in (0, 1), got {self.detection_pfa!r}")
-        if int(self.cfar_guard_beams) != self.cfar_guard_beams or self.cfar_guard_beams < 0:
-            raise ValueError(f"cfar_guard_beams must be an integer >= 0, got {self.cfar_guard_beams!r}")
-        if int(self.n_angles) != self.n_angles or self.n_angles < 8:
-            raise ValueError(f"n_angles must be an integer >= 8, got {self.n_angles!r}")
         if not 0 < self.range_step_cells <= 1:
             raise ValueError(f"range_step_cells must be in (0, 1], got {self.range_step_cells!r}")
-        if int(self.doppler_oversample) != self.doppler_oversample or self.doppler_oversample < 1:
-            raise ValueError(f"doppler_oversample must be a positive integer, got {self.doppler_oversample!r}")
-        if int(self.ml_iterations) != self.ml_iterations or self.ml_iterations < 0:
-            raise ValueError(f"ml_iterations must be an integer >= 0, got {self.ml_iterations!r}")
         if len(self.area_m) != 2 or not all(a > 0 for a in self.area_m):
             raise ValueError(f"area_m must be two positive lengths (m), got {self.area_m!r}")
         if not self.max_speed_mps > 0:
             raise ValueError(f"max_speed_mps must be > 0, got {self.max_speed_mps!r}")
         if not self.ml_grid_step_m > 0:
             raise ValueError(f"ml_grid_step_m must be > 0 (m), got {self.ml_grid_step_m!r}")
-        if int(self.ml_grid_peaks) != self.ml_grid_peaks or self.ml_grid_peaks < 0:
-            raise ValueError(f"ml_grid_peaks must be an integer >= 0, got {self.ml_grid_peaks!r}")
-        if int(self.ml_grid_symbol_stride) != self.ml_grid_symbol_stride or self.ml_grid_symbol_stride < 1:
-            raise ValueError(f"ml_grid_symbol_stride must be a positive integer, got {self.ml_grid_symbol_stride!r}")
-        if int(self.ml_relax_passes) != self.ml_relax_passes or self.ml_relax_passes < 0:
-            raise ValueError(f"ml_relax_passes must be an integer >= 0, got {self.ml_relax_passes!r}")
-        if int(self.ml_split_starts) != self.ml_split_starts or self.ml_split_starts < 0:
-            raise ValueError(f"ml_split_starts must be an integer >= 0, got {self.ml_split_starts!r}")
-        if int(self.ml_polish_iterations) != self.ml_polish_iterations or self.ml_polish_iterations < 0:
-            raise ValueError(f"ml_polish_iterations must be an integer >= 0, got {self.ml_polish_iterations!r}")
         if not 0 < self.ml_split_fraction <= 1:
             raise ValueError(f"ml_split_fraction must be in (0, 1] (of a resolution cell), got {self.ml_split_fraction!r}")
 
